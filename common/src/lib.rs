@@ -1,0 +1,48 @@
+//! Names and defaults that the extension and the handler must agree on.
+//!
+//! Both binaries run in the same Lambda execution environment and read the same
+//! function environment, so keeping the variable names and defaults here is what
+//! stops them from disagreeing on where blackbox_exporter listens.
+
+/// Address blackbox_exporter listens on, and the handler connects to.
+pub const LISTEN_ADDRESS_VAR: &str = "BLACKBOX_LISTEN_ADDRESS";
+
+/// Loopback only: nothing outside the execution environment should reach blackbox.
+pub const DEFAULT_LISTEN_ADDRESS: &str = "127.0.0.1:9115";
+
+/// Where the handler finds blackbox: the configured listen address, or the default.
+///
+/// An unspecified host (`:9115`, `0.0.0.0:9115`, `[::]:9115`) listens on every
+/// interface, loopback included, so the handler connects to loopback in that case.
+pub fn upstream_authority(listen_address: Option<&str>) -> String {
+    let address = listen_address
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .unwrap_or(DEFAULT_LISTEN_ADDRESS);
+    match address.rsplit_once(':') {
+        Some(("", port)) | Some(("0.0.0.0", port)) => format!("127.0.0.1:{port}"),
+        Some(("[::]", port)) => format!("[::1]:{port}"),
+        _ => address.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_authority_follows_the_listen_address() {
+        let cases = [
+            (None, "127.0.0.1:9115"),
+            (Some(""), "127.0.0.1:9115"),
+            (Some("127.0.0.1:9200"), "127.0.0.1:9200"),
+            (Some(":9300"), "127.0.0.1:9300"),
+            (Some("0.0.0.0:9301"), "127.0.0.1:9301"),
+            (Some("[::]:9302"), "[::1]:9302"),
+            (Some("[::1]:9303"), "[::1]:9303"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(upstream_authority(input), want, "input {input:?}");
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! The blackbox_exporter child process: start, forward its logs, tell when it is
+//! ready, stop it.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::{sleep, timeout, Instant};
+
+use crate::ready::{address_matches, is_error_line, listening_address};
+use crate::settings::Settings;
+
+/// How long log forwarding may take to hand over the last lines after blackbox exits.
+const DRAIN_TIMEOUT: Duration = Duration::from_millis(500);
+/// Pause between attempts to reach the listener once the `Listening on` line is seen.
+const SERVE_CHECK_INTERVAL: Duration = Duration::from_millis(1);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StartError {
+    #[error("blackbox_exporter binary {path} {reason} (set BLACKBOX_EXPORTER_BIN or ship bin/blackbox_exporter in the layer)")]
+    BinaryMissing { path: String, reason: String },
+    #[error("blackbox_exporter exited ({status}) before it was ready{}", quote_line(.last_error))]
+    Exited {
+        status: String,
+        last_error: Option<String>,
+    },
+    #[error("blackbox_exporter was not ready within {timeout_ms} ms (BLACKBOX_READY_TIMEOUT_MS): no \"Listening on\" line for {address} was answered{}", quote_line(.last_line))]
+    NotReady {
+        timeout_ms: u128,
+        address: String,
+        last_line: Option<String>,
+    },
+}
+
+fn quote_line(line: &Option<String>) -> String {
+    match line {
+        Some(line) => format!("; its last log line: {line}"),
+        None => String::new(),
+    }
+}
+
+impl StartError {
+    /// The `Lambda-Extension-Function-Error-Type` reported for this failure.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            StartError::BinaryMissing { .. } => "Extension.BlackboxBinaryMissing",
+            StartError::Exited { .. } => "Extension.BlackboxExited",
+            StartError::NotReady { .. } => "Extension.BlackboxNotReady",
+        }
+    }
+}
+
+/// What the log forwarders learned from blackbox's output.
+#[derive(Default)]
+struct LogTail {
+    last_error: Option<String>,
+    last_line: Option<String>,
+}
+
+/// A running blackbox_exporter that has answered on its listen address.
+pub struct BlackboxProcess {
+    child: Child,
+    pgid: Pid,
+    forwarders: Vec<JoinHandle<()>>,
+}
+
+impl BlackboxProcess {
+    /// Starts blackbox and returns once it serves on the configured address.
+    pub async fn start(settings: &Settings) -> Result<Self, StartError> {
+        let started = Instant::now();
+        check_binary(settings)?;
+
+        let mut command = Command::new(&settings.binary);
+        command
+            .args(settings.blackbox_args())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own process group, so that stopping it reaches anything it forks and
+            // no signal meant for the extension's group reaches it.
+            .process_group(0)
+            .kill_on_drop(true);
+        // SAFETY: set_pdeathsig only calls prctl(2), which is async-signal-safe.
+        // It ties blackbox's life to the thread that forks it: the extension runs a
+        // current-thread runtime, so that is the main thread, and a killed extension
+        // leaves no orphan blackbox behind.
+        unsafe {
+            command.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
+            });
+        }
+        let mut child = command.spawn().map_err(|e| StartError::BinaryMissing {
+            path: settings.binary.display().to_string(),
+            reason: format!("cannot be executed: {e}"),
+        })?;
+        let pid = child.id().unwrap_or_default();
+        let pgid = Pid::from_raw(pid as i32);
+
+        let tail = Arc::new(Mutex::new(LogTail::default()));
+        let (listening_tx, mut listening_rx) = mpsc::unbounded_channel();
+        let mut forwarders = Vec::new();
+        if let Some(stdout) = child.stdout.take() {
+            forwarders.push(tokio::spawn(forward_lines(
+                stdout,
+                tail.clone(),
+                listening_tx.clone(),
+            )));
+        }
+        if let Some(stderr) = child.stderr.take() {
+            forwarders.push(tokio::spawn(forward_lines(
+                stderr,
+                tail.clone(),
+                listening_tx,
+            )));
+        }
+        let mut process = Self {
+            child,
+            pgid,
+            forwarders,
+        };
+
+        let outcome = timeout(settings.ready_timeout, async {
+            let mut pipes_open = true;
+            // Wait for the line that says the socket is bound…
+            loop {
+                tokio::select! {
+                    status = process.child.wait() => return Err(status),
+                    address = listening_rx.recv(), if pipes_open => match address {
+                        Some(address) if address_matches(&settings.listen_address, &address) => break,
+                        Some(_) => {}
+                        None => pipes_open = false,
+                    },
+                }
+            }
+            // …then for an answer on it: blackbox prints `Listening on` before it loads
+            // the web config, and exits when that fails.
+            let authority = lambda_blackbox_common::upstream_authority(Some(&settings.listen_address));
+            tokio::select! {
+                status = process.child.wait() => Err(status),
+                () = wait_until_serving(&authority) => Ok(()),
+            }
+        })
+        .await;
+
+        match outcome {
+            Ok(Ok(())) => {
+                tracing::info!(
+                    pid,
+                    address = %settings.listen_address,
+                    elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    "blackbox_exporter is ready"
+                );
+                Ok(process)
+            }
+            Ok(Err(status)) => {
+                process.drain_logs().await;
+                let status = describe_status(status);
+                let last_error = tail.lock().ok().and_then(|t| t.last_error.clone());
+                Err(StartError::Exited { status, last_error })
+            }
+            Err(_elapsed) => {
+                process.kill().await;
+                let last_line = tail.lock().ok().and_then(|t| t.last_line.clone());
+                Err(StartError::NotReady {
+                    timeout_ms: settings.ready_timeout.as_millis(),
+                    address: settings.listen_address.clone(),
+                    last_line,
+                })
+            }
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.pgid.as_raw()
+    }
+
+    /// Resolves when blackbox exits, with how it ended. Cancel-safe.
+    pub async fn wait(&mut self) -> String {
+        let status = self.child.wait().await;
+        self.drain_logs().await;
+        describe_status(status)
+    }
+
+    /// SIGTERM, then SIGKILL if blackbox is still there after `grace`; always reaps it.
+    pub async fn stop(mut self, grace: Duration) -> String {
+        let _ = killpg(self.pgid, Signal::SIGTERM);
+        let status = match timeout(grace, self.child.wait()).await {
+            Ok(status) => status,
+            Err(_) => {
+                tracing::warn!(
+                    grace_ms = grace.as_millis() as u64,
+                    "blackbox_exporter ignored SIGTERM; sending SIGKILL"
+                );
+                let _ = killpg(self.pgid, Signal::SIGKILL);
+                self.child.wait().await
+            }
+        };
+        self.drain_logs().await;
+        describe_status(status)
+    }
+
+    async fn kill(&mut self) {
+        let _ = killpg(self.pgid, Signal::SIGKILL);
+        let _ = self.child.wait().await;
+        self.drain_logs().await;
+    }
+
+    /// Lets the forwarders copy what blackbox wrote before it exited.
+    async fn drain_logs(&mut self) {
+        for forwarder in self.forwarders.drain(..) {
+            let _ = timeout(DRAIN_TIMEOUT, forwarder).await;
+        }
+    }
+}
+
+fn check_binary(settings: &Settings) -> Result<(), StartError> {
+    let missing = |reason: &str| StartError::BinaryMissing {
+        path: settings.binary.display().to_string(),
+        reason: reason.to_string(),
+    };
+    let metadata = std::fs::metadata(&settings.binary).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => missing("does not exist"),
+        _ => missing(&format!("cannot be read: {e}")),
+    })?;
+    if !metadata.is_file() {
+        return Err(missing("is not a file"));
+    }
+    if metadata.permissions().mode() & 0o111 == 0 {
+        return Err(missing("is not executable"));
+    }
+    Ok(())
+}
+
+fn describe_status(status: std::io::Result<ExitStatus>) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match status {
+        Ok(status) => match (status.code(), status.signal()) {
+            (Some(code), _) => format!("exit code {code}"),
+            (None, Some(signal)) => match Signal::try_from(signal) {
+                Ok(signal) => format!("killed by {signal}"),
+                Err(_) => format!("killed by signal {signal}"),
+            },
+            _ => status.to_string(),
+        },
+        Err(e) => format!("status unknown: {e}"),
+    }
+}
+
+/// Any HTTP answer proves blackbox serves; a refused or dropped connection means it
+/// does not yet (or is exiting, which the caller sees through `wait`).
+async fn wait_until_serving(authority: &str) {
+    loop {
+        if answers_http(authority).await {
+            return;
+        }
+        sleep(SERVE_CHECK_INTERVAL).await;
+    }
+}
+
+async fn answers_http(authority: &str) -> bool {
+    let Ok(mut stream) = TcpStream::connect(authority).await else {
+        return false;
+    };
+    let request = format!("GET /-/healthy HTTP/1.0\r\nHost: {authority}\r\n\r\n");
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut head = [0u8; 5];
+    matches!(stream.read_exact(&mut head).await, Ok(_) if &head == b"HTTP/")
+}
+
+/// Copies every line unchanged to the extension's stderr (Lambda ships it to
+/// CloudWatch) and keeps reading whatever happens, so a full pipe never stalls blackbox.
+async fn forward_lines(
+    pipe: impl AsyncRead + Unpin,
+    tail: Arc<Mutex<LogTail>>,
+    listening: mpsc::UnboundedSender<String>,
+) {
+    let mut reader = BufReader::new(pipe);
+    let mut buf = Vec::with_capacity(512);
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        {
+            let mut stderr = std::io::stderr().lock();
+            let _ = stderr.write_all(&buf);
+            if buf.last() != Some(&b'\n') {
+                let _ = stderr.write_all(b"\n");
+            }
+        }
+        let line = String::from_utf8_lossy(&buf);
+        let line = line.trim_end();
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(address) = listening_address(line) {
+            let _ = listening.send(address);
+        }
+        if let Ok(mut tail) = tail.lock() {
+            if is_error_line(line) {
+                tail.last_error = Some(line.to_string());
+            }
+            tail.last_line = Some(line.to_string());
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! lambda-blackbox's Lambda extension: runs blackbox_exporter beside the function,
+//! holds Init until it serves, keeps it running, and stops it on SHUTDOWN.
+
+pub mod blackbox;
+pub mod extensions_api;
+pub mod ready;
+pub mod settings;
+pub mod supervisor;

@@ -1,0 +1,112 @@
+use std::process::ExitCode;
+use std::time::Duration;
+
+use blackbox_extension::blackbox::BlackboxProcess;
+use blackbox_extension::extensions_api::ExtensionsApi;
+use blackbox_extension::settings::{layer_root, Settings};
+use blackbox_extension::supervisor::{supervise, StopRequest};
+use lambda_extension::{service_fn, Extension, LambdaEvent, NextEvent};
+use tokio::sync::{mpsc, oneshot};
+
+/// How long blackbox gets to exit on SIGTERM at SHUTDOWN (it exits at once).
+const STOP_GRACE: Duration = Duration::from_millis(500);
+/// Kept free before the SHUTDOWN deadline for reaping and exiting.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(200);
+
+// A current-thread runtime: blackbox's parent-death signal follows the thread that
+// forked it (see blackbox.rs), and one thread is all this needs.
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .without_time()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BLACKBOX_EXTENSION_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+
+    let (stop_tx, stop_rx) = mpsc::channel::<StopRequest>(1);
+    let events = service_fn(move |event: LambdaEvent| {
+        let stop_tx = stop_tx.clone();
+        async move {
+            if let NextEvent::Shutdown(shutdown) = event.next {
+                let reason = shutdown.shutdown_reason.to_ascii_lowercase();
+                let left = Duration::from_millis(shutdown.deadline_ms)
+                    .saturating_sub(unix_now())
+                    .saturating_sub(DEADLINE_MARGIN);
+                tracing::info!(reason, left_ms = left.as_millis() as u64, "SHUTDOWN");
+                let (done, stopped) = oneshot::channel();
+                let grace = STOP_GRACE.min(left);
+                if stop_tx.send(StopRequest { grace, done }).await.is_ok() {
+                    let _ = stopped.await;
+                }
+            }
+            Ok::<(), lambda_extension::Error>(())
+        }
+    });
+
+    // Register first: Init is held open until this extension calls /event/next.
+    let extension = match Extension::new()
+        .with_events(&["SHUTDOWN"])
+        .with_events_processor(events)
+        .register()
+        .await
+    {
+        Ok(extension) => extension,
+        Err(e) => {
+            tracing::error!("could not register with the Extensions API: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let api = match ExtensionsApi::new(&extension.extension_id) {
+        Ok(api) => api,
+        Err(e) => {
+            tracing::error!("could not reach the Extensions API: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    let exe = std::env::current_exe().unwrap_or_default();
+    let settings = match Settings::from_env(&layer_root(&exe)) {
+        Ok(settings) => settings,
+        Err(e) => {
+            api.report_init_error("Extension.InvalidSetting", &e.to_string())
+                .await;
+            return ExitCode::FAILURE;
+        }
+    };
+    let process = match BlackboxProcess::start(&settings).await {
+        Ok(process) => process,
+        Err(e) => {
+            api.report_init_error(e.error_type(), &e.to_string()).await;
+            return ExitCode::FAILURE;
+        }
+    };
+
+    let supervisor = tokio::spawn(supervise(settings, process, stop_rx));
+    tokio::select! {
+        result = extension.run() => {
+            tracing::error!("the Extensions API event loop ended: {result:?}");
+            ExitCode::FAILURE
+        }
+        result = supervisor => match result {
+            Ok(Ok(())) => ExitCode::SUCCESS,
+            Ok(Err(gave_up)) => {
+                api.report_exit_error("Extension.BlackboxRestartFailed", &gave_up.to_string()).await;
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                api.report_exit_error("Extension.Crash", &format!("the supervisor task failed: {e}")).await;
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn unix_now() -> Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+}
