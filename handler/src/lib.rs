@@ -1,0 +1,276 @@
+//! lambda-blackbox's function: proxies Function URL, API Gateway (v1 and v2) and ALB
+//! requests to blackbox_exporter on loopback and hands its answer back unchanged.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use lambda_http::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+
+/// Prometheus sends its scrape timeout here; blackbox bounds the probe by it.
+pub const SCRAPE_TIMEOUT_HEADER: &str = "x-prometheus-scrape-timeout-seconds";
+/// Request headers that reach blackbox; the rest (auth, cookies, AWS's own) stay here.
+const FORWARDED_HEADERS: [header::HeaderName; 2] = [header::ACCEPT, header::USER_AGENT];
+/// Kept free before the invocation deadline to send the answer back.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
+/// Used only when an event carries no deadline, which Lambda never does.
+const FALLBACK_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a refused connection is retried: the extension restarts a dead blackbox in
+/// a few milliseconds, and the invoke that finds it dead should still be served.
+pub const UPSTREAM_WAIT: Duration = Duration::from_secs(2);
+const UPSTREAM_RETRY_INTERVAL: Duration = Duration::from_millis(5);
+
+/// A failed proxy attempt, answered with its status and a one-line reason.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ProxyError {
+    #[error("blackbox_exporter did not answer within {0:.3} s (the scrape timeout or the invocation deadline)")]
+    Timeout(f64),
+    #[error("blackbox_exporter is not reachable at {authority} after {waited_ms} ms: {cause}")]
+    Unreachable {
+        authority: String,
+        waited_ms: u128,
+        cause: String,
+    },
+    #[error("blackbox_exporter's answer broke off: {0}")]
+    BrokenAnswer(String),
+}
+
+impl ProxyError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::Unreachable { .. } | ProxyError::BrokenAnswer(_) => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        text_response(self.status(), &self.to_string())
+    }
+}
+
+/// A plain-text answer with a one-line reason.
+pub fn text_response(status: StatusCode, reason: &str) -> Response<Body> {
+    let mut response = Response::new(Body::Text(format!("{reason}\n")));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// How long blackbox may take: the scrape timeout Prometheus sent, cut to what is left
+/// of the invocation. `None` from a malformed header means "no header".
+pub fn upstream_timeout(
+    scrape_timeout: Option<&str>,
+    deadline: Option<SystemTime>,
+    now: SystemTime,
+) -> Duration {
+    let left = deadline
+        .map(|d| {
+            d.duration_since(now)
+                .unwrap_or_default()
+                .saturating_sub(DEADLINE_MARGIN)
+        })
+        .unwrap_or(FALLBACK_TIMEOUT);
+    let scrape = scrape_timeout
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(Duration::from_secs_f64);
+    match scrape {
+        Some(scrape) => scrape.min(left),
+        None => left,
+    }
+}
+
+pub struct Proxy {
+    client: reqwest::Client,
+    authority: String,
+}
+
+impl Proxy {
+    /// `authority` is where blackbox listens, e.g. `127.0.0.1:9115`.
+    pub fn new(authority: String) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(4)
+            .tcp_nodelay(true)
+            .build()?;
+        Ok(Self { client, authority })
+    }
+
+    pub fn from_env() -> Result<Self, reqwest::Error> {
+        let listen = std::env::var(lambda_blackbox_common::LISTEN_ADDRESS_VAR).ok();
+        Self::new(lambda_blackbox_common::upstream_authority(listen.as_deref()))
+    }
+
+    pub fn authority(&self) -> &str {
+        &self.authority
+    }
+
+    pub async fn handle(&self, request: Request) -> Response<Body> {
+        let deadline = request.lambda_context_ref().map(|c| c.deadline());
+        let scrape = request
+            .headers()
+            .get(SCRAPE_TIMEOUT_HEADER)
+            .and_then(|v| v.to_str().ok());
+        let timeout = upstream_timeout(scrape, deadline, SystemTime::now());
+        let path_and_query = match request.uri().query() {
+            Some(query) => format!("{}?{query}", request.raw_http_path()),
+            None => request.raw_http_path().to_string(),
+        };
+        match self
+            .forward(request.method(), &path_and_query, request.headers(), timeout)
+            .await
+        {
+            Ok(response) => response,
+            Err(error) => {
+                tracing::warn!(status = error.status().as_u16(), "{error}");
+                error.into_response()
+            }
+        }
+    }
+
+    /// Sends one request to blackbox. The timeout goes to blackbox too, as the scrape
+    /// timeout header, so that it ends the probe and answers before we give up on it.
+    pub async fn forward(
+        &self,
+        method: &Method,
+        path_and_query: &str,
+        headers: &HeaderMap,
+        timeout: Duration,
+    ) -> Result<Response<Body>, ProxyError> {
+        let started = Instant::now();
+        let url = format!("http://{}{path_and_query}", self.authority);
+        let mut upstream_headers = HeaderMap::new();
+        for name in FORWARDED_HEADERS {
+            if let Some(value) = headers.get(&name) {
+                upstream_headers.insert(name, value.clone());
+            }
+        }
+        upstream_headers.insert(
+            SCRAPE_TIMEOUT_HEADER,
+            HeaderValue::from_str(&format!("{:.3}", timeout.as_secs_f64()))
+                .unwrap_or(HeaderValue::from_static("10")),
+        );
+        let timed_out = || ProxyError::Timeout(timeout.as_secs_f64());
+
+        let response = loop {
+            let left = timeout.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Err(timed_out());
+            }
+            let attempt = self
+                .client
+                .request(method.clone(), &url)
+                .headers(upstream_headers.clone())
+                .timeout(left)
+                .send()
+                .await;
+            match attempt {
+                Ok(response) => break response,
+                Err(e) if e.is_timeout() => return Err(timed_out()),
+                Err(e) if e.is_connect() && started.elapsed() < UPSTREAM_WAIT.min(timeout) => {
+                    tokio::time::sleep(UPSTREAM_RETRY_INTERVAL).await;
+                }
+                Err(e) if e.is_connect() => {
+                    return Err(ProxyError::Unreachable {
+                        authority: self.authority.clone(),
+                        waited_ms: started.elapsed().as_millis(),
+                        cause: root_cause(&e),
+                    })
+                }
+                Err(e) => return Err(ProxyError::BrokenAnswer(root_cause(&e))),
+            }
+        };
+
+        let status = response.status();
+        let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
+        let body = response.bytes().await.map_err(|e| {
+            if e.is_timeout() {
+                timed_out()
+            } else {
+                ProxyError::BrokenAnswer(root_cause(&e))
+            }
+        })?;
+        let body = match String::from_utf8(body.to_vec()) {
+            Ok(text) => Body::Text(text),
+            Err(e) => Body::Binary(e.into_bytes()),
+        };
+        let mut answer = Response::new(body);
+        *answer.status_mut() = status;
+        if let Some(content_type) = content_type {
+            answer
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, content_type);
+        }
+        Ok(answer)
+    }
+}
+
+/// The innermost error's text: reqwest's own wraps it in "error sending request for url …".
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_timeout_follows_the_header_and_the_deadline() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let in_30s = Some(now + Duration::from_secs(30));
+        let in_1s = Some(now + Duration::from_secs(1));
+        let cases = [
+            (Some("2"), in_30s, Duration::from_secs(2)),
+            (Some(" 9.5 "), in_30s, Duration::from_millis(9500)),
+            (Some("10"), in_1s, Duration::from_millis(900)),
+            (None, in_30s, Duration::from_millis(29_900)),
+            (Some("abc"), in_30s, Duration::from_millis(29_900)),
+            (Some("-1"), in_30s, Duration::from_millis(29_900)),
+            (Some("NaN"), in_30s, Duration::from_millis(29_900)),
+            (Some("inf"), in_30s, Duration::from_millis(29_900)),
+            (Some("5"), Some(now - Duration::from_secs(1)), Duration::ZERO),
+            (Some("5"), None, Duration::from_secs(5)),
+            (None, None, FALLBACK_TIMEOUT),
+        ];
+        for (header, deadline, want) in cases {
+            assert_eq!(
+                upstream_timeout(header, deadline, now),
+                want,
+                "{header:?} {deadline:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn errors_map_to_gateway_statuses_with_one_line_reasons() {
+        let timeout = ProxyError::Timeout(1.5);
+        assert_eq!(timeout.status(), StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(
+            timeout.to_string(),
+            "blackbox_exporter did not answer within 1.500 s (the scrape timeout or the invocation deadline)"
+        );
+        let unreachable = ProxyError::Unreachable {
+            authority: "127.0.0.1:9115".into(),
+            waited_ms: 2000,
+            cause: "Connection refused (os error 111)".into(),
+        };
+        assert_eq!(unreachable.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(
+            unreachable.to_string(),
+            "blackbox_exporter is not reachable at 127.0.0.1:9115 after 2000 ms: Connection refused (os error 111)"
+        );
+        let response = unreachable.into_response();
+        assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "text/plain; charset=utf-8"
+        );
+    }
+}
