@@ -275,7 +275,7 @@ async fn answers_http(authority: &str) -> bool {
         return false;
     }
     let mut head = [0u8; 5];
-    matches!(stream.read_exact(&mut head).await, Ok(_) if &head == b"HTTP/")
+    stream.read_exact(&mut head).await.is_ok() && &head == b"HTTP/"
 }
 
 /// Copies every line unchanged to the extension's stderr (Lambda ships it to

@@ -4,7 +4,15 @@
 //! turns a failure to do so into a log line, since there is nobody else left to tell.
 
 use lambda_extension::requests::{exit_error, init_error, ErrorRequest};
+use lambda_runtime_api_client::body::Body;
 use lambda_runtime_api_client::Client;
+
+/// `lambda_extension::requests::{init_error, exit_error}`.
+type ErrorRequestBuilder = fn(
+    &str,
+    &str,
+    Option<ErrorRequest<'_>>,
+) -> Result<http::Request<Body>, lambda_extension::Error>;
 
 pub struct ExtensionsApi {
     client: Client,
@@ -29,17 +37,7 @@ impl ExtensionsApi {
         self.send("exit", error_type, message, exit_error).await;
     }
 
-    async fn send(
-        &self,
-        phase: &str,
-        error_type: &str,
-        message: &str,
-        build: fn(
-            &str,
-            &str,
-            Option<ErrorRequest<'_>>,
-        ) -> Result<http::Request<lambda_runtime_api_client::body::Body>, lambda_extension::Error>,
-    ) {
+    async fn send(&self, phase: &str, error_type: &str, message: &str, build: ErrorRequestBuilder) {
         tracing::error!(error_type, "{message}");
         let body = ErrorRequest {
             error_message: message,

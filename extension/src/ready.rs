@@ -74,7 +74,11 @@ pub fn is_error_line(line: &str) -> bool {
     if line.starts_with('{') {
         return serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(line)
             .ok()
-            .and_then(|o| o.get("level")?.as_str().map(|l| l.eq_ignore_ascii_case("error")))
+            .and_then(|o| {
+                o.get("level")?
+                    .as_str()
+                    .map(|l| l.eq_ignore_ascii_case("error"))
+            })
             .unwrap_or(false);
     }
     logfmt_fields(line)

@@ -131,9 +131,7 @@ fn validate_listen_address(address: &str) -> Result<String, SettingsError> {
             format!("{address:?} is not a host:port address ({why})"),
         )
     };
-    let (host, port) = address
-        .rsplit_once(':')
-        .ok_or_else(|| invalid("no port"))?;
+    let (host, port) = address.rsplit_once(':').ok_or_else(|| invalid("no port"))?;
     match port.parse::<u16>() {
         Ok(p) if p > 0 => {}
         _ => return Err(invalid("the port must be a number from 1 to 65535")),
@@ -253,7 +251,9 @@ mod tests {
             PathBuf::from("/var/task/blackbox.yml")
         );
         assert_eq!(
-            settings(&[(CONFIG_VAR, "/tmp/b.yml")], true).unwrap().config,
+            settings(&[(CONFIG_VAR, "/tmp/b.yml")], true)
+                .unwrap()
+                .config,
             PathBuf::from("/tmp/b.yml")
         );
     }
@@ -277,7 +277,10 @@ mod tests {
                 (BINARY_VAR, "/usr/bin/prometheus-blackbox-exporter"),
                 (LISTEN_ADDRESS_VAR, " [::1]:9200 "),
                 (READY_TIMEOUT_VAR, "9500"),
-                (ARGS_VAR, "--log.level=debug  '--timeout-offset=0.25' \"--log.format=json\""),
+                (
+                    ARGS_VAR,
+                    "--log.level=debug  '--timeout-offset=0.25' \"--log.format=json\"",
+                ),
             ],
             false,
         )

@@ -14,7 +14,7 @@ use crate::blackbox::{BlackboxProcess, StartError};
 use crate::settings::Settings;
 
 /// A restart counts as failed when blackbox does not come up, or dies again within
-/// this long of being ready: a crash loop, not a one-off crash.
+/// this long of being restarted: a crash loop, not a one-off crash.
 const HEALTHY_UPTIME: Duration = Duration::from_secs(1);
 /// After this many failed restarts in a row the extension gives up.
 pub const MAX_FAILED_RESTARTS: u32 = 5;
@@ -49,6 +49,7 @@ pub async fn supervise(
 ) -> Result<(), GaveUp> {
     let mut failures = 0u32;
     let mut ready_at = Instant::now();
+    let mut restarted = false;
     loop {
         let exit = tokio::select! {
             exit = process.wait() => exit,
@@ -65,22 +66,28 @@ pub async fn supervise(
                 return Ok(());
             }
         };
-        if ready_at.elapsed() < HEALTHY_UPTIME {
+        // Only a restart can fail: the first death after Init, however early, is a one-off
+        // and is restarted at once.
+        if restarted && ready_at.elapsed() < HEALTHY_UPTIME {
             failures += 1;
         } else {
             failures = 0;
         }
-        tracing::warn!(pid = process.pid(), exit, "blackbox_exporter died; restarting it");
+        tracing::warn!(
+            pid = process.pid(),
+            exit,
+            "blackbox_exporter died; restarting it"
+        );
         let mut last = exit;
         loop {
             if failures >= MAX_FAILED_RESTARTS {
                 return Err(GaveUp { failures, last });
             }
-            let restarted = tokio::select! {
-                restarted = async {
+            let attempt = tokio::select! {
+                attempt = async {
                     sleep(restart_delay(failures)).await;
                     BlackboxProcess::start(&settings).await
-                } => restarted,
+                } => attempt,
                 request = stop.recv() => {
                     if let Some(StopRequest { done, .. }) = request {
                         let _ = done.send(());
@@ -88,10 +95,11 @@ pub async fn supervise(
                     return Ok(());
                 }
             };
-            match restarted {
+            match attempt {
                 Ok(new_process) => {
                     process = new_process;
                     ready_at = Instant::now();
+                    restarted = true;
                     break;
                 }
                 Err(error) => {

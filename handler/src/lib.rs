@@ -101,7 +101,9 @@ impl Proxy {
 
     pub fn from_env() -> Result<Self, reqwest::Error> {
         let listen = std::env::var(lambda_blackbox_common::LISTEN_ADDRESS_VAR).ok();
-        Self::new(lambda_blackbox_common::upstream_authority(listen.as_deref()))
+        Self::new(lambda_blackbox_common::upstream_authority(
+            listen.as_deref(),
+        ))
     }
 
     pub fn authority(&self) -> &str {
@@ -120,7 +122,12 @@ impl Proxy {
             None => request.raw_http_path().to_string(),
         };
         match self
-            .forward(request.method(), &path_and_query, request.headers(), timeout)
+            .forward(
+                request.method(),
+                &path_and_query,
+                request.headers(),
+                timeout,
+            )
             .await
         {
             Ok(response) => response,
@@ -235,7 +242,11 @@ mod tests {
             (Some("-1"), in_30s, Duration::from_millis(29_900)),
             (Some("NaN"), in_30s, Duration::from_millis(29_900)),
             (Some("inf"), in_30s, Duration::from_millis(29_900)),
-            (Some("5"), Some(now - Duration::from_secs(1)), Duration::ZERO),
+            (
+                Some("5"),
+                Some(now - Duration::from_secs(1)),
+                Duration::ZERO,
+            ),
             (Some("5"), None, Duration::from_secs(5)),
             (None, None, FALLBACK_TIMEOUT),
         ];

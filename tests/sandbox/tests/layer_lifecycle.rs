@@ -1,0 +1,533 @@
+//! The real layer — extension, blackbox_exporter, handler — through the Lambda
+//! lifecycle in the local sandbox. `make test` builds the layer directory and points
+//! `LAMBDA_BLACKBOX_LAYER` at it.
+
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::OriginalUri;
+use axum::routing::get;
+use lambda_sandbox::{InitOutcome, Sandbox, SandboxConfig};
+
+fn layer_dir() -> PathBuf {
+    let dir = std::env::var_os("LAMBDA_BLACKBOX_LAYER").map(PathBuf::from).expect(
+        "LAMBDA_BLACKBOX_LAYER is not set: run these tests with `make test`, which builds the layer directory",
+    );
+    assert!(
+        dir.join("extensions/blackbox-extension").is_file(),
+        "{} is not a layer directory",
+        dir.display()
+    );
+    dir
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A real HTTP target on loopback that records what it was asked.
+struct Target {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+async fn start_target() -> Target {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let app = axum::Router::new()
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }),
+        )
+        .fallback(move |OriginalUri(uri): OriginalUri| {
+            let record = record.clone();
+            async move {
+                record.lock().unwrap().push(uri.to_string());
+                "ok"
+            }
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Target { addr, seen }
+}
+
+struct Layer {
+    sandbox: Sandbox,
+    blackbox_port: u16,
+}
+
+fn config(layer: &Path, env: &[(&str, &str)]) -> (SandboxConfig, u16) {
+    let blackbox_port = free_port();
+    let mut config = SandboxConfig::new(layer);
+    config.function_url_addr = Some("127.0.0.1:0".parse().unwrap());
+    config.echo_logs = true;
+    config.env.push((
+        "BLACKBOX_LISTEN_ADDRESS".into(),
+        format!("127.0.0.1:{blackbox_port}"),
+    ));
+    for (k, v) in env {
+        config.env.push((k.to_string(), v.to_string()));
+    }
+    (config, blackbox_port)
+}
+
+async fn start_layer(env: &[(&str, &str)]) -> Layer {
+    let (config, blackbox_port) = config(&layer_dir(), env);
+    let sandbox = Sandbox::start(config).await.expect("the sandbox starts");
+    Layer {
+        sandbox,
+        blackbox_port,
+    }
+}
+
+struct Answer {
+    status: u16,
+    content_type: String,
+    body: String,
+    elapsed: Duration,
+}
+
+impl Layer {
+    async fn get(&self, path_and_query: &str, headers: &[(&str, &str)]) -> Answer {
+        let url = format!(
+            "http://{}{path_and_query}",
+            self.sandbox.function_url().expect("a Function URL")
+        );
+        let client = reqwest::Client::new();
+        let mut request = client.get(url).timeout(Duration::from_secs(30));
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let started = Instant::now();
+        let response = request.send().await.expect("the Function URL answers");
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let body = response.text().await.unwrap_or_default();
+        Answer {
+            status,
+            content_type,
+            body,
+            elapsed: started.elapsed(),
+        }
+    }
+
+    async fn probe(&self, target: &str, module: &str) -> Answer {
+        self.get(&format!("/probe?target={target}&module={module}"), &[])
+            .await
+    }
+
+    fn blackbox_pids(&self) -> Vec<i32> {
+        self.sandbox
+            .processes()
+            .into_iter()
+            .filter(|p| p.comm.starts_with("blackbox_export"))
+            .map(|p| p.pid)
+            .collect()
+    }
+}
+
+fn metric(body: &str, name: &str) -> Option<f64> {
+    body.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+fn init_failure(outcome: InitOutcome) -> (String, String) {
+    match outcome {
+        InitOutcome::Failed {
+            error_type,
+            error_message,
+            ..
+        } => (error_type, error_message),
+        other => panic!("Init should have failed, got {other:?}"),
+    }
+}
+
+/// A stand-in for blackbox_exporter: a script that runs `body` (with the real
+/// binary as $REAL) so a test can delay, break or replace the start.
+fn wrapper_binary(dir: &Path, body: &str) -> PathBuf {
+    let real = layer_dir().join("bin/blackbox_exporter");
+    let path = dir.join("blackbox_wrapper");
+    std::fs::write(
+        &path,
+        format!("#!/bin/sh\nREAL='{}'\n{body}\n", real.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lambda-blackbox-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_target_probes_successfully_through_the_function_url() {
+    let target = start_target().await;
+    let layer = start_layer(&[]).await;
+    assert!(
+        matches!(layer.sandbox.init_outcome(), InitOutcome::Ok { .. }),
+        "{:?}",
+        layer.sandbox.init_outcome()
+    );
+
+    let answer = layer
+        .probe(&format!("http://{}/", target.addr), "http_2xx")
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(
+        answer.content_type.starts_with("text/plain"),
+        "content type {:?}",
+        answer.content_type
+    );
+    assert_eq!(
+        metric(&answer.body, "probe_success"),
+        Some(1.0),
+        "{}",
+        answer.body
+    );
+    assert_eq!(metric(&answer.body, "probe_http_status_code"), Some(200.0));
+
+    // blackbox's own lines reach the function's log stream unchanged.
+    let logs = layer.sandbox.logs();
+    assert!(
+        logs.lines().any(|l| l.contains("msg=\"Listening on\"")
+            && l.contains(&format!("address=127.0.0.1:{}", layer.blackbox_port))),
+        "{logs}"
+    );
+    layer.sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_query_string_reaches_blackbox_byte_for_byte() {
+    let target = start_target().await;
+    let layer = start_layer(&[]).await;
+    // Prometheus URL-encodes the target; re-encoding it on the way would break the
+    // target's own query string.
+    let encoded = format!(
+        "http%3A%2F%2F{}%2Fpath%3Fa%3D1%26b%3Dtwo%2520words",
+        target.addr
+    );
+    let answer = layer.probe(&encoded, "http_2xx").await;
+    assert_eq!(
+        metric(&answer.body, "probe_success"),
+        Some(1.0),
+        "{}",
+        answer.body
+    );
+    assert_eq!(
+        target.seen.lock().unwrap().as_slice(),
+        ["/path?a=1&b=two%20words"]
+    );
+    layer.sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_target_is_probe_success_zero_and_bad_requests_pass_through() {
+    let layer = start_layer(&[]).await;
+    let dead = format!("http://127.0.0.1:{}/", free_port());
+    let answer = layer.probe(&dead, "http_2xx").await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(
+        metric(&answer.body, "probe_success"),
+        Some(0.0),
+        "{}",
+        answer.body
+    );
+
+    let unknown = layer.probe(&dead, "no_such_module").await;
+    assert_eq!(unknown.status, 400, "{}", unknown.body);
+    assert!(unknown.body.contains("Unknown module"), "{}", unknown.body);
+    let missing = layer.get("/probe?module=http_2xx", &[]).await;
+    assert_eq!(missing.status, 400, "{}", missing.body);
+    assert!(
+        missing.body.contains("Target parameter is missing"),
+        "{}",
+        missing.body
+    );
+    layer.sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scrape_timeout_header_bounds_the_probe() {
+    let target = start_target().await;
+    let layer = start_layer(&[]).await;
+    let answer = layer
+        .get(
+            &format!("/probe?target=http://{}/slow&module=http_2xx", target.addr),
+            &[("X-Prometheus-Scrape-Timeout-Seconds", "2")],
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(metric(&answer.body, "probe_success"), Some(0.0));
+    // blackbox subtracts its 0.5 s offset: the probe ends after about 1.5 s, not 5 s.
+    assert!(
+        answer.elapsed >= Duration::from_millis(1300)
+            && answer.elapsed < Duration::from_millis(4000),
+        "took {:?}",
+        answer.elapsed
+    );
+    let duration = metric(&answer.body, "probe_duration_seconds").unwrap();
+    assert!(
+        (1.3..2.0).contains(&duration),
+        "probe_duration_seconds {duration}"
+    );
+    layer.sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_waits_for_the_listening_line() {
+    let dir = temp_dir("slow-start");
+    let wrapper = wrapper_binary(&dir, "sleep 1\nexec \"$REAL\" \"$@\"");
+    let layer = start_layer(&[("BLACKBOX_EXPORTER_BIN", wrapper.to_str().unwrap())]).await;
+    match layer.sandbox.init_outcome() {
+        InitOutcome::Ok { duration } => assert!(
+            duration >= Duration::from_millis(1000),
+            "Init ended after {duration:?}, before blackbox could have started"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let logs = layer.sandbox.logs();
+    let listening = logs
+        .find("msg=\"Listening on\"")
+        .expect("a Listening on line");
+    let init_report = logs.find("INIT_REPORT").expect("an INIT_REPORT line");
+    assert!(listening < init_report, "{logs}");
+    let answer = layer.probe("http://127.0.0.1:1/", "tcp_connect").await;
+    assert_eq!(answer.status, 200);
+    layer.sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_start_past_the_ready_timeout_is_blackbox_not_ready() {
+    let dir = temp_dir("too-slow");
+    let wrapper = wrapper_binary(&dir, "sleep 3\nexec \"$REAL\" \"$@\"");
+    let started = Instant::now();
+    let layer = start_layer(&[
+        ("BLACKBOX_EXPORTER_BIN", wrapper.to_str().unwrap()),
+        ("BLACKBOX_READY_TIMEOUT_MS", "500"),
+    ])
+    .await;
+    let (error_type, message) = init_failure(layer.sandbox.init_outcome());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(error_type, "Extension.BlackboxNotReady");
+    assert!(message.contains("not ready within 500 ms"), "{message}");
+    layer.sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_config_fails_init_quoting_blackbox() {
+    let dir = temp_dir("bad-config");
+    let config = dir.join("blackbox.yml");
+    std::fs::write(
+        &config,
+        "modules:\n  http_2xx:\n    prober: http\n    timeout: [5s]\n",
+    )
+    .unwrap();
+    let layer = start_layer(&[("BLACKBOX_CONFIG", config.to_str().unwrap())]).await;
+    let (error_type, message) = init_failure(layer.sandbox.init_outcome());
+    assert_eq!(error_type, "Extension.BlackboxExited");
+    assert!(
+        message.contains("exited (exit code 1) before it was ready"),
+        "{message}"
+    );
+    assert!(message.contains("Error loading config"), "{message}");
+    assert!(message.contains("line 4: cannot unmarshal"), "{message}");
+
+    // An invoke after a failed Init is an error naming the cause, not a hang.
+    let outcome = layer.sandbox.invoke(b"{}".to_vec()).await;
+    let error = outcome.result.expect_err("the invoke fails");
+    assert!(
+        error.error_type.contains("Extension.BlackboxExited")
+            || error.body.contains("Extension.BlackboxExited"),
+        "{error:?}"
+    );
+    layer.sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_binary_fails_init() {
+    let layer = start_layer(&[("BLACKBOX_EXPORTER_BIN", "/nonexistent/blackbox_exporter")]).await;
+    let (error_type, message) = init_failure(layer.sandbox.init_outcome());
+    assert_eq!(error_type, "Extension.BlackboxBinaryMissing");
+    assert!(
+        message.contains("/nonexistent/blackbox_exporter does not exist"),
+        "{message}"
+    );
+    layer.sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_setting_fails_init_naming_the_variable() {
+    let layer = start_layer(&[("BLACKBOX_READY_TIMEOUT_MS", "soon")]).await;
+    let (error_type, message) = init_failure(layer.sandbox.init_outcome());
+    assert_eq!(error_type, "Extension.InvalidSetting");
+    assert_eq!(
+        message,
+        "BLACKBOX_READY_TIMEOUT_MS: \"soon\" is not a whole number of milliseconds"
+    );
+    layer.sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blackbox_killed_between_invokes_is_back_for_the_next_probe() {
+    let target = start_target().await;
+    let layer = start_layer(&[]).await;
+    let first = layer
+        .probe(&format!("http://{}/", target.addr), "http_2xx")
+        .await;
+    assert_eq!(metric(&first.body, "probe_success"), Some(1.0));
+
+    let before = layer.blackbox_pids();
+    assert_eq!(before.len(), 1, "{:?}", layer.sandbox.processes());
+    // The sandbox is frozen now, as Lambda freezes it between invokes.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(before[0]),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+
+    let second = layer
+        .probe(&format!("http://{}/", target.addr), "http_2xx")
+        .await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    assert_eq!(
+        metric(&second.body, "probe_success"),
+        Some(1.0),
+        "{}",
+        second.body
+    );
+    let after = layer.blackbox_pids();
+    assert_eq!(after.len(), 1, "{:?}", layer.sandbox.processes());
+    assert_ne!(after, before, "blackbox was restarted");
+    assert!(layer
+        .sandbox
+        .logs()
+        .contains("blackbox_exporter died; restarting it"));
+    layer.sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_reaps_blackbox_and_leaves_no_process() {
+    let layer = start_layer(&[]).await;
+    let answer = layer.probe("http://127.0.0.1:1/", "tcp_connect").await;
+    assert_eq!(answer.status, 200);
+    let blackbox = layer.blackbox_pids();
+    assert_eq!(blackbox.len(), 1);
+    let everything: Vec<i32> = layer.sandbox.processes().iter().map(|p| p.pid).collect();
+
+    let report = layer.sandbox.shutdown().await;
+    assert_eq!(report.extensions.len(), 1, "{report:?}");
+    let (name, exited_at) = &report.extensions[0];
+    assert_eq!(name, "blackbox-extension");
+    let exited_at = exited_at.expect("the extension exits by itself");
+    assert!(
+        exited_at + Duration::from_millis(500) < report.deadline,
+        "the extension exited too close to the deadline: {report:?}"
+    );
+    assert!(
+        !report.killed.iter().any(|pid| blackbox.contains(pid)),
+        "blackbox had to be killed by the sandbox: {report:?}"
+    );
+    assert!(report.leftover.is_empty(), "{report:?}");
+    for pid in everything {
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "process {pid} is still there (or a zombie)"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listen_port_in_use_fails_init_naming_it() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let (mut config, _) = config(&layer_dir(), &[]);
+    config
+        .env
+        .push(("BLACKBOX_LISTEN_ADDRESS".into(), address.clone()));
+    let sandbox = Sandbox::start(config).await.unwrap();
+    let (error_type, message) = init_failure(sandbox.init_outcome());
+    assert_eq!(error_type, "Extension.BlackboxExited");
+    assert!(message.contains("address already in use"), "{message}");
+    assert!(message.contains(&address), "{message}");
+    sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blackbox_that_keeps_dying_ends_in_exit_error_without_a_restart_storm() {
+    let dir = temp_dir("crash-loop");
+    let marker = dir.join("started-once");
+    let starts = dir.join("starts");
+    // Starts for real once; every restart after that fails at once.
+    let wrapper = wrapper_binary(
+        &dir,
+        &format!(
+            "echo start >> '{}'\nif [ -e '{m}' ]; then echo 'level=error msg=\"simulated crash\"' >&2; exit 3; fi\ntouch '{m}'\nexec \"$REAL\" \"$@\"",
+            starts.display(),
+            m = marker.display()
+        ),
+    );
+    let layer = start_layer(&[("BLACKBOX_EXPORTER_BIN", wrapper.to_str().unwrap())]).await;
+    assert!(matches!(
+        layer.sandbox.init_outcome(),
+        InitOutcome::Ok { .. }
+    ));
+    let pids = layer.blackbox_pids();
+    assert_eq!(pids.len(), 1);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pids[0]),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+
+    // The invoke thaws the sandbox; the extension retries with backoff, then gives up.
+    let started = Instant::now();
+    let answer = layer.probe("http://127.0.0.1:1/", "tcp_connect").await;
+    assert!(answer.status >= 500, "{} {}", answer.status, answer.body);
+    assert!(
+        layer
+            .sandbox
+            .wait_for_log(
+                |l| l.contains("Extension.BlackboxRestartFailed"),
+                Duration::from_secs(10)
+            )
+            .await,
+        "{}",
+        layer.sandbox.logs()
+    );
+    let elapsed = started.elapsed();
+    let restarts = std::fs::read_to_string(&starts).unwrap().lines().count() - 1;
+    assert_eq!(restarts, 5, "one start, then exactly 5 failed restarts");
+    // 0 + 100 + 200 + 400 + 800 ms of backoff: no storm.
+    assert!(elapsed >= Duration::from_millis(1400), "{elapsed:?}");
+    let logs = layer.sandbox.logs();
+    assert!(
+        logs.contains("5 restarts in a row failed") && logs.contains("simulated crash"),
+        "{logs}"
+    );
+    layer.sandbox.shutdown().await;
+}
