@@ -1,0 +1,17 @@
+//! `lambda-sandbox`: a local AWS Lambda execution environment for tests and `make run`,
+//! following the AWS Lambda Developer Guide (Extensions API, Runtime API, execution
+//! environment lifecycle, function URLs).
+
+pub mod config;
+pub mod furl;
+pub mod logs;
+pub mod procs;
+mod sandbox;
+pub mod util;
+
+pub use config::{parse_env_file, parse_kv, SandboxConfig};
+pub use furl::{
+    function_url_error_response, function_url_event, function_url_response, UrlContext, UrlResponse,
+};
+pub use procs::ProcessInfo;
+pub use sandbox::{FunctionError, InitOutcome, InvokeOutcome, Sandbox, ShutdownReport};

@@ -1,0 +1,217 @@
+//! Helpers shared by the tests that run the real layer in the sandbox.
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::OriginalUri;
+use axum::routing::get;
+use lambda_sandbox::{InitOutcome, Sandbox, SandboxConfig};
+
+pub fn layer_dir() -> PathBuf {
+    let dir = std::env::var_os("LAMBDA_BLACKBOX_LAYER").map(PathBuf::from).expect(
+        "LAMBDA_BLACKBOX_LAYER is not set: run these tests with `make test`, which builds the layer directory",
+    );
+    assert!(
+        dir.join("extensions/blackbox-extension").is_file(),
+        "{} is not a layer directory",
+        dir.display()
+    );
+    dir
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A real HTTP target on loopback that records what it was asked.
+pub struct Target {
+    pub addr: SocketAddr,
+    pub seen: Arc<Mutex<Vec<String>>>,
+}
+
+pub async fn start_target() -> Target {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let app = axum::Router::new()
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }),
+        )
+        .fallback(move |OriginalUri(uri): OriginalUri| {
+            let record = record.clone();
+            async move {
+                record.lock().unwrap().push(uri.to_string());
+                "ok"
+            }
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Target { addr, seen }
+}
+
+pub struct Layer {
+    pub sandbox: Sandbox,
+    pub blackbox_port: u16,
+}
+
+pub fn config(layer: &Path, env: &[(&str, &str)]) -> (SandboxConfig, u16) {
+    let blackbox_port = free_port();
+    let mut config = SandboxConfig::new(layer);
+    config.function_url_addr = Some("127.0.0.1:0".parse().unwrap());
+    config.echo_logs = true;
+    config.env.push((
+        "BLACKBOX_LISTEN_ADDRESS".into(),
+        format!("127.0.0.1:{blackbox_port}"),
+    ));
+    // Loopback is refused by default; these tests probe targets they run on loopback.
+    if !env.iter().any(|(k, _)| *k == "BLACKBOX_ALLOWED_TARGETS") {
+        config
+            .env
+            .push(("BLACKBOX_ALLOWED_TARGETS".into(), "127.0.0.1".into()));
+    }
+    for (k, v) in env {
+        config.env.push((k.to_string(), v.to_string()));
+    }
+    (config, blackbox_port)
+}
+
+pub async fn start_layer(env: &[(&str, &str)]) -> Layer {
+    let (config, blackbox_port) = config(&layer_dir(), env);
+    let sandbox = Sandbox::start(config).await.expect("the sandbox starts");
+    Layer {
+        sandbox,
+        blackbox_port,
+    }
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub content_type: String,
+    pub body: String,
+    pub elapsed: Duration,
+    pub www_authenticate: String,
+    pub allow: String,
+}
+
+impl Layer {
+    pub async fn get(&self, path_and_query: &str, headers: &[(&str, &str)]) -> Answer {
+        self.request(reqwest::Method::GET, path_and_query, headers)
+            .await
+    }
+
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let url = format!(
+            "http://{}{path_and_query}",
+            self.sandbox.function_url().expect("a Function URL")
+        );
+        let client = reqwest::Client::new();
+        let mut request = client.request(method, url).timeout(Duration::from_secs(30));
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let started = Instant::now();
+        let response = request.send().await.expect("the Function URL answers");
+        let status = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let content_type = header("content-type");
+        let www_authenticate = header("www-authenticate");
+        let allow = header("allow");
+        let body = response.text().await.unwrap_or_default();
+        Answer {
+            status,
+            content_type,
+            body,
+            elapsed: started.elapsed(),
+            www_authenticate,
+            allow,
+        }
+    }
+
+    pub async fn probe(&self, target: &str, module: &str) -> Answer {
+        self.get(&format!("/probe?target={target}&module={module}"), &[])
+            .await
+    }
+
+    /// Waits until `count` invokes have started.
+    pub async fn wait_for_invokes(&self, count: usize) {
+        let started = Instant::now();
+        while self.sandbox.logs().matches("START RequestId").count() < count {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no invoke {count} started"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    pub fn blackbox_pids(&self) -> Vec<i32> {
+        self.sandbox
+            .processes()
+            .into_iter()
+            .filter(|p| p.comm.starts_with("blackbox_export"))
+            .map(|p| p.pid)
+            .collect()
+    }
+}
+
+pub fn metric(body: &str, name: &str) -> Option<f64> {
+    body.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+pub fn init_failure(outcome: InitOutcome) -> (String, String) {
+    match outcome {
+        InitOutcome::Failed {
+            error_type,
+            error_message,
+            ..
+        } => (error_type, error_message),
+        other => panic!("Init should have failed, got {other:?}"),
+    }
+}
+
+/// A stand-in for blackbox_exporter: a script that runs `body` (with the real
+/// binary as $REAL) so a test can delay, break or replace the start.
+pub fn wrapper_binary(dir: &Path, body: &str) -> PathBuf {
+    let real = layer_dir().join("bin/blackbox_exporter");
+    let path = dir.join("blackbox_wrapper");
+    std::fs::write(
+        &path,
+        format!("#!/bin/sh\nREAL='{}'\n{body}\n", real.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lambda-blackbox-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
