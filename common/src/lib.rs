@@ -26,6 +26,18 @@ pub fn upstream_authority(listen_address: Option<&str>) -> String {
     }
 }
 
+/// Where the extension writes its process id, so that the handler can ask it to replace
+/// a blackbox that stopped answering (SIGUSR1) and can tell when it is gone. One file per
+/// listen address: /tmp is shared by every process of an execution environment.
+pub fn extension_pid_file(listen_address: Option<&str>) -> std::path::PathBuf {
+    let authority = upstream_authority(listen_address);
+    let name: String = authority
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    std::path::PathBuf::from(format!("/tmp/lambda-blackbox/extension-{name}.pid"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -44,5 +56,17 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(upstream_authority(input), want, "input {input:?}");
         }
+    }
+
+    #[test]
+    fn the_pid_file_is_per_listen_address() {
+        assert_eq!(
+            extension_pid_file(None).to_str(),
+            Some("/tmp/lambda-blackbox/extension-127_0_0_1_9115.pid")
+        );
+        assert_eq!(
+            extension_pid_file(Some(":9200")),
+            extension_pid_file(Some("127.0.0.1:9200"))
+        );
     }
 }

@@ -208,7 +208,8 @@ impl BlackboxProcess {
         describe_status(status)
     }
 
-    async fn kill(&mut self) {
+    /// SIGKILL and reap, for a blackbox that cannot be trusted to stop.
+    pub async fn kill(&mut self) {
         let _ = killpg(self.pgid, Signal::SIGKILL);
         let _ = self.child.wait().await;
         self.drain_logs().await;

@@ -5,7 +5,9 @@ use blackbox_extension::blackbox::BlackboxProcess;
 use blackbox_extension::extensions_api::ExtensionsApi;
 use blackbox_extension::settings::{layer_root, Settings};
 use blackbox_extension::supervisor::{supervise, StopRequest};
+use lambda_blackbox_common::extension_pid_file;
 use lambda_extension::{service_fn, Extension, LambdaEvent, NextEvent};
+use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 
 /// How long blackbox gets to exit on SIGTERM at SHUTDOWN (it exits at once).
@@ -85,14 +87,35 @@ async fn main() -> ExitCode {
         }
     };
 
-    let supervisor = tokio::spawn(supervise(settings, process, stop_rx));
+    // The handler signals through this pid file; listen before telling it where we are,
+    // since SIGUSR1's default action would end the extension.
+    let replace = match signal(SignalKind::user_defined1()) {
+        Ok(replace) => replace,
+        Err(e) => {
+            api.report_init_error("Extension.Crash", &format!("cannot handle SIGUSR1: {e}"))
+                .await;
+            return ExitCode::FAILURE;
+        }
+    };
+    let pid_file = extension_pid_file(Some(&settings.listen_address));
+    if let Err(e) = write_pid_file(&pid_file) {
+        tracing::warn!(
+            path = %pid_file.display(),
+            "cannot write the pid file; the handler cannot ask for a hung blackbox to be replaced: {e}"
+        );
+    }
+
+    let supervisor = tokio::spawn(supervise(settings, process, stop_rx, replace));
     tokio::select! {
         result = extension.run() => {
             tracing::error!("the Extensions API event loop ended: {result:?}");
             ExitCode::FAILURE
         }
         result = supervisor => match result {
-            Ok(Ok(())) => ExitCode::SUCCESS,
+            Ok(Ok(())) => {
+                let _ = std::fs::remove_file(&pid_file);
+                ExitCode::SUCCESS
+            }
             Ok(Err(gave_up)) => {
                 api.report_exit_error("Extension.BlackboxRestartFailed", &gave_up.to_string()).await;
                 ExitCode::FAILURE
@@ -103,6 +126,13 @@ async fn main() -> ExitCode {
             }
         },
     }
+}
+
+fn write_pid_file(path: &std::path::Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, std::process::id().to_string())
 }
 
 fn unix_now() -> Duration {

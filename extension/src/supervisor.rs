@@ -42,10 +42,13 @@ pub fn restart_delay(failures: u32) -> Duration {
     }
 }
 
+/// `replace` fires when the handler found blackbox not answering (SIGUSR1): blackbox is
+/// killed, and restarted like any blackbox that died.
 pub async fn supervise(
     settings: Settings,
     mut process: BlackboxProcess,
     mut stop: mpsc::Receiver<StopRequest>,
+    mut replace: tokio::signal::unix::Signal,
 ) -> Result<(), GaveUp> {
     let mut failures = 0u32;
     let mut ready_at = Instant::now();
@@ -53,6 +56,11 @@ pub async fn supervise(
     loop {
         let exit = tokio::select! {
             exit = process.wait() => exit,
+            Some(()) = replace.recv() => {
+                tracing::warn!(pid = process.pid(), "the handler found blackbox_exporter not answering; replacing it");
+                process.kill().await;
+                "killed by SIGKILL: it did not answer in time".to_string()
+            }
             request = stop.recv() => {
                 let status = match request {
                     Some(StopRequest { grace, done }) => {

@@ -1,10 +1,28 @@
 //! lambda-blackbox's function: proxies Function URL, API Gateway (v1 and v2) and ALB
 //! requests to blackbox_exporter on loopback and hands its answer back unchanged.
 
+pub mod gate;
+pub mod settings;
+pub mod target_policy;
+
 use std::time::{Duration, Instant, SystemTime};
 
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use lambda_blackbox_common::extension_pid_file;
 use lambda_http::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::gate::Refusal;
+use crate::settings::HandlerSettings;
+use crate::target_policy::TargetHost;
+
+/// The extension's name as /proc shows it (the kernel keeps 15 bytes).
+const EXTENSION_COMM: &str = "blackbox-extens";
 
 /// Prometheus sends its scrape timeout here; blackbox bounds the probe by it.
 pub const SCRAPE_TIMEOUT_HEADER: &str = "x-prometheus-scrape-timeout-seconds";
@@ -32,6 +50,8 @@ pub enum ProxyError {
     },
     #[error("blackbox_exporter's answer broke off: {0}")]
     BrokenAnswer(String),
+    #[error("the blackbox extension is not running, so blackbox_exporter is not either; Lambda replaces this environment after the extension's failure")]
+    ExtensionGone,
 }
 
 impl ProxyError {
@@ -39,12 +59,36 @@ impl ProxyError {
         match self {
             ProxyError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Unreachable { .. } | ProxyError::BrokenAnswer(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::ExtensionGone => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     pub fn into_response(self) -> Response<Body> {
         text_response(self.status(), &self.to_string())
     }
+}
+
+fn refused(refusal: Refusal) -> Response<Body> {
+    tracing::info!(
+        status = refusal.status.as_u16(),
+        "refused: {}",
+        refusal.reason
+    );
+    let mut response = text_response(refusal.status, &refusal.reason);
+    let headers = response.headers_mut();
+    match refusal.status {
+        StatusCode::UNAUTHORIZED => {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"lambda-blackbox\""),
+            );
+        }
+        StatusCode::METHOD_NOT_ALLOWED => {
+            headers.insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        }
+        _ => {}
+    }
+    response
 }
 
 /// A plain-text answer with a one-line reason.
@@ -84,42 +128,66 @@ pub fn upstream_timeout(
 
 pub struct Proxy {
     client: reqwest::Client,
-    authority: String,
+    settings: HandlerSettings,
+    extension_pid_file: PathBuf,
 }
 
 impl Proxy {
-    /// `authority` is where blackbox listens, e.g. `127.0.0.1:9115`.
-    pub fn new(authority: String) -> Result<Self, reqwest::Error> {
+    pub fn new(settings: HandlerSettings) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(4)
             .tcp_nodelay(true)
             .build()?;
-        Ok(Self { client, authority })
+        let extension_pid_file = extension_pid_file(Some(&settings.upstream));
+        Ok(Self {
+            client,
+            settings,
+            extension_pid_file,
+        })
     }
 
-    pub fn from_env() -> Result<Self, reqwest::Error> {
-        let listen = std::env::var(lambda_blackbox_common::LISTEN_ADDRESS_VAR).ok();
-        Self::new(lambda_blackbox_common::upstream_authority(
-            listen.as_deref(),
-        ))
-    }
-
-    pub fn authority(&self) -> &str {
-        &self.authority
+    pub fn settings(&self) -> &HandlerSettings {
+        &self.settings
     }
 
     pub async fn handle(&self, request: Request) -> Response<Body> {
+        let iam_authenticated = matches!(
+            request.request_context_ref(),
+            Some(RequestContext::ApiGatewayV2(context))
+                if context.authorizer.as_ref().is_some_and(|a| a.iam.is_some())
+        );
+        let path = request.raw_http_path().to_string();
+        let query = request.uri().query().map(str::to_string);
+        let admitted = match gate::admit(
+            &self.settings,
+            request.method(),
+            &path,
+            query.as_deref(),
+            request.headers(),
+            iam_authenticated,
+        ) {
+            Ok(admitted) => admitted,
+            Err(refusal) => return refused(refusal),
+        };
+
         let deadline = request.lambda_context_ref().map(|c| c.deadline());
         let scrape = request
             .headers()
             .get(SCRAPE_TIMEOUT_HEADER)
             .and_then(|v| v.to_str().ok());
         let timeout = upstream_timeout(scrape, deadline, SystemTime::now());
-        let path_and_query = match request.uri().query() {
-            Some(query) => format!("{}?{query}", request.raw_http_path()),
-            None => request.raw_http_path().to_string(),
+
+        if let Some((target, Some(name))) = &admitted.target {
+            if let Err(refusal) = self.check_resolved(target, name, timeout).await {
+                return refused(refusal);
+            }
+        }
+
+        let path_and_query = match query {
+            Some(query) => format!("{path}?{query}"),
+            None => path,
         };
         match self
             .forward(
@@ -133,8 +201,68 @@ impl Proxy {
             Ok(response) => response,
             Err(error) => {
                 tracing::warn!(status = error.status().as_u16(), "{error}");
+                if matches!(error, ProxyError::Timeout(_)) {
+                    self.ask_for_replacement();
+                }
                 error.into_response()
             }
+        }
+    }
+
+    /// The second look at a host name: every address it resolves to now. blackbox
+    /// resolves it again, so a name whose answers change between the two (DNS rebinding)
+    /// is not covered; the README says so.
+    async fn check_resolved(
+        &self,
+        target: &TargetHost,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<(), Refusal> {
+        let lookup = tokio::net::lookup_host((name, target.port.unwrap_or(80)));
+        let addresses: Vec<IpAddr> = match tokio::time::timeout(timeout, lookup).await {
+            Ok(Ok(addresses)) => addresses.map(|a| a.ip()).collect(),
+            // A name that does not resolve is probed anyway: blackbox reports the failed
+            // lookup as probe_success 0, which is what a broken DNS record should show.
+            Ok(Err(_)) | Err(_) => return Ok(()),
+        };
+        self.settings
+            .policy
+            .check_resolved(target, &addresses)
+            .map_err(|denied| gate::Refusal {
+                status: StatusCode::FORBIDDEN,
+                reason: denied.to_string(),
+            })
+    }
+
+    /// The extension's pid, if it is running.
+    fn extension_pid(&self) -> Option<Pid> {
+        let pid: i32 = std::fs::read_to_string(&self.extension_pid_file)
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        // A recycled pid must not receive our signal.
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let zombie = state
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z'));
+        (comm.trim() == EXTENSION_COMM && !zombie).then(|| Pid::from_raw(pid))
+    }
+
+    /// blackbox took the whole timeout without answering: it is hung, not slow (it ends
+    /// probes itself half a second before the timeout). The extension replaces it.
+    fn ask_for_replacement(&self) {
+        match self.extension_pid() {
+            Some(pid) => {
+                if let Err(e) = kill(pid, Signal::SIGUSR1) {
+                    tracing::warn!("could not ask the extension to replace blackbox_exporter: {e}");
+                }
+            }
+            None => tracing::warn!(
+                "the blackbox extension is not running; blackbox_exporter cannot be replaced"
+            ),
         }
     }
 
@@ -148,7 +276,7 @@ impl Proxy {
         timeout: Duration,
     ) -> Result<Response<Body>, ProxyError> {
         let started = Instant::now();
-        let url = format!("http://{}{path_and_query}", self.authority);
+        let url = format!("http://{}{path_and_query}", self.settings.upstream);
         let mut upstream_headers = HeaderMap::new();
         for name in FORWARDED_HEADERS {
             if let Some(value) = headers.get(&name) {
@@ -177,12 +305,15 @@ impl Proxy {
             match attempt {
                 Ok(response) => break response,
                 Err(e) if e.is_timeout() => return Err(timed_out()),
+                Err(e) if e.is_connect() && self.extension_pid().is_none() => {
+                    return Err(ProxyError::ExtensionGone);
+                }
                 Err(e) if e.is_connect() && started.elapsed() < UPSTREAM_WAIT.min(timeout) => {
                     tokio::time::sleep(UPSTREAM_RETRY_INTERVAL).await;
                 }
                 Err(e) if e.is_connect() => {
                     return Err(ProxyError::Unreachable {
-                        authority: self.authority.clone(),
+                        authority: self.settings.upstream.clone(),
                         waited_ms: started.elapsed().as_millis(),
                         cause: root_cause(&e),
                     })
@@ -212,6 +343,28 @@ impl Proxy {
                 .insert(header::CONTENT_TYPE, content_type);
         }
         Ok(answer)
+    }
+}
+
+/// `POST /2018-06-01/runtime/init/error`: Init fails with `error_type` and the message,
+/// instead of the function starting with settings it cannot honour.
+pub async fn report_init_error(error_type: &str, message: &str) {
+    tracing::error!(error_type, "{message}");
+    let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else {
+        return;
+    };
+    let body =
+        serde_json::json!({ "errorMessage": message, "errorType": error_type, "stackTrace": [] });
+    let sent = reqwest::Client::new()
+        .post(format!("http://{api}/2018-06-01/runtime/init/error"))
+        .header("Lambda-Runtime-Function-Error-Type", error_type)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body.to_string())
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await;
+    if let Err(e) = sent {
+        tracing::error!("could not report the init error: {e}");
     }
 }
 

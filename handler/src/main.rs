@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use lambda_blackbox_handler::settings::HandlerSettings;
 use lambda_blackbox_handler::Proxy;
 use lambda_http::{service_fn, Error, Request};
 
@@ -9,16 +10,36 @@ async fn main() -> Result<(), Error> {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .without_time()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BLACKBOX_HANDLER_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(log_filter())
         .init();
 
-    let proxy = Arc::new(Proxy::from_env()?);
+    let settings = match HandlerSettings::from_env() {
+        Ok(settings) => settings,
+        Err(e) => {
+            lambda_blackbox_handler::report_init_error("Runtime.InvalidSetting", &e.to_string())
+                .await;
+            std::process::exit(1);
+        }
+    };
+    if settings.auth_token.is_none() {
+        tracing::warn!(
+            "BLACKBOX_AUTH_TOKEN is not set: anyone who can reach this function's URL can run probes through it"
+        );
+    }
+    let proxy = Arc::new(Proxy::new(settings)?);
     lambda_http::run(service_fn(move |request: Request| {
         let proxy = proxy.clone();
         async move { Ok::<_, Error>(proxy.handle(request).await) }
     }))
     .await
+}
+
+/// `BLACKBOX_HANDLER_LOG` sets our level; the runtime crates stay at `warn` whatever it
+/// says, because at debug they print whole events, Authorization headers included.
+fn log_filter() -> tracing_subscriber::EnvFilter {
+    let ours = std::env::var("BLACKBOX_HANDLER_LOG").unwrap_or_else(|_| "info".into());
+    tracing_subscriber::EnvFilter::try_new(format!(
+        "{ours},lambda_runtime=warn,lambda_http=warn,lambda_runtime_api_client=warn,hyper=warn,reqwest=warn"
+    ))
+    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,lambda_runtime=warn,lambda_http=warn"))
 }

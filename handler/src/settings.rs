@@ -1,0 +1,267 @@
+//! The handler's settings, read once from `BLACKBOX_*` variables and validated in one
+//! place; later code trusts a [`HandlerSettings`] value.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use lambda_blackbox_common::{upstream_authority, LISTEN_ADDRESS_VAR};
+
+use crate::target_policy::{AllowEntry, TargetPolicy};
+
+pub const AUTH_TOKEN_VAR: &str = "BLACKBOX_AUTH_TOKEN";
+pub const AUTH_TOKEN_FILE_VAR: &str = "BLACKBOX_AUTH_TOKEN_FILE";
+pub const TRUST_IAM_VAR: &str = "BLACKBOX_AUTH_TRUST_IAM";
+pub const ALLOWED_TARGETS_VAR: &str = "BLACKBOX_ALLOWED_TARGETS";
+pub const DENY_PRIVATE_VAR: &str = "BLACKBOX_DENY_PRIVATE";
+pub const EXPOSE_METRICS_VAR: &str = "BLACKBOX_EXPOSE_METRICS";
+pub const ALLOW_DEBUG_VAR: &str = "BLACKBOX_ALLOW_DEBUG";
+const RUNTIME_API_VAR: &str = "AWS_LAMBDA_RUNTIME_API";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}: {reason}")]
+pub struct SettingsError {
+    pub var: &'static str,
+    pub reason: String,
+}
+
+fn invalid(var: &'static str, reason: impl Into<String>) -> SettingsError {
+    SettingsError {
+        var,
+        reason: reason.into(),
+    }
+}
+
+/// A bearer token; its `Debug` never shows it, so it cannot reach a log line by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    /// Compares in time that depends on the lengths only, not on where they differ.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        let expected = self.0.as_bytes();
+        let mut difference = expected.len() ^ presented.len();
+        for (i, byte) in expected.iter().enumerate() {
+            difference |= (byte ^ presented.get(i).copied().unwrap_or(0)) as usize;
+        }
+        difference == 0
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct HandlerSettings {
+    /// Where blackbox listens, as `host:port`.
+    pub upstream: String,
+    pub auth_token: Option<Token>,
+    pub trust_iam: bool,
+    pub expose_metrics: bool,
+    pub allow_debug: bool,
+    pub policy: TargetPolicy,
+}
+
+impl HandlerSettings {
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(
+            |name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()),
+            |path| std::fs::read_to_string(path),
+        )
+    }
+
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+        read_file: impl Fn(&str) -> std::io::Result<String>,
+    ) -> Result<Self, SettingsError> {
+        let non_empty = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+
+        let upstream = upstream_authority(lookup(LISTEN_ADDRESS_VAR).as_deref());
+        let auth_token = match (non_empty(AUTH_TOKEN_VAR), non_empty(AUTH_TOKEN_FILE_VAR)) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    AUTH_TOKEN_FILE_VAR,
+                    format!("set either {AUTH_TOKEN_VAR} or {AUTH_TOKEN_FILE_VAR}, not both"),
+                ))
+            }
+            (Some(token), None) => Some(validate_token(token.trim(), AUTH_TOKEN_VAR)?),
+            (None, Some(path)) => {
+                let path = path.trim();
+                let text = read_file(path).map_err(|e| {
+                    invalid(AUTH_TOKEN_FILE_VAR, format!("cannot read {path}: {e}"))
+                })?;
+                Some(validate_token(text.trim(), AUTH_TOKEN_FILE_VAR)?)
+            }
+            (None, None) => None,
+        };
+        let trust_iam = flag(&lookup, TRUST_IAM_VAR)?;
+        let expose_metrics = flag(&lookup, EXPOSE_METRICS_VAR)?;
+        let allow_debug = flag(&lookup, ALLOW_DEBUG_VAR)?;
+        let deny_private = flag(&lookup, DENY_PRIVATE_VAR)?;
+
+        let allowed = match non_empty(ALLOWED_TARGETS_VAR) {
+            Some(list) => Some(
+                list.split(',')
+                    .map(AllowEntry::parse)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| invalid(ALLOWED_TARGETS_VAR, e))?,
+            ),
+            None => None,
+        };
+
+        let mut always_denied = Vec::new();
+        if let Some((ip, port)) = host_port(&upstream) {
+            always_denied.push((ip, port, "blackbox_exporter's own listener"));
+        }
+        if let Some((ip, port)) = lookup(RUNTIME_API_VAR).as_deref().and_then(host_port) {
+            always_denied.push((ip, port, "the Lambda Runtime API"));
+        }
+        let policy = TargetPolicy::new(allowed, deny_private, always_denied);
+
+        Ok(Self {
+            upstream,
+            auth_token,
+            trust_iam,
+            expose_metrics,
+            allow_debug,
+            policy,
+        })
+    }
+}
+
+fn validate_token(token: &str, var: &'static str) -> Result<Token, SettingsError> {
+    if token.is_empty() {
+        return Err(invalid(var, "the token is empty"));
+    }
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(invalid(
+            var,
+            "the token must be printable ASCII without spaces (it travels in an HTTP header)",
+        ));
+    }
+    Ok(Token(token.to_string()))
+}
+
+fn flag(
+    lookup: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+) -> Result<bool, SettingsError> {
+    match lookup(var)
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("") | Some("false") | Some("0") | Some("no") => Ok(false),
+        Some("true") | Some("1") | Some("yes") => Ok(true),
+        Some(other) => Err(invalid(var, format!("{other:?} is not true or false"))),
+    }
+}
+
+/// `127.0.0.1:9001` → the address and port; a host name (never seen on Lambda) is taken
+/// to be loopback, which is where the Runtime API and blackbox listen.
+fn host_port(address: &str) -> Option<(IpAddr, u16)> {
+    let (host, port) = address.rsplit_once(':')?;
+    let port = port.parse().ok()?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let ip = host.parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    Some((ip, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<HandlerSettings, SettingsError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        HandlerSettings::from_lookup(
+            |k| vars.get(k).cloned(),
+            |path| match path {
+                "/run/token" => Ok("s3cret-token\n".to_string()),
+                "/run/empty" => Ok("\n".to_string()),
+                _ => Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "No such file or directory",
+                )),
+            },
+        )
+    }
+
+    #[test]
+    fn defaults() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.upstream, "127.0.0.1:9115");
+        assert!(s.auth_token.is_none());
+        assert!(!s.trust_iam && !s.expose_metrics && !s.allow_debug);
+    }
+
+    #[test]
+    fn the_token_comes_from_the_variable_or_the_file_and_never_prints() {
+        let direct = settings(&[(AUTH_TOKEN_VAR, " abc ")]).unwrap();
+        assert!(direct.auth_token.as_ref().unwrap().matches(b"abc"));
+        let from_file = settings(&[(AUTH_TOKEN_FILE_VAR, "/run/token")]).unwrap();
+        let token = from_file.auth_token.clone().unwrap();
+        assert!(token.matches(b"s3cret-token"));
+        assert!(!token.matches(b"s3cret-toke"));
+        assert!(!token.matches(b"s3cret-token2"));
+        assert!(!token.matches(b""));
+        assert_eq!(format!("{token:?}"), "Token(<redacted>)");
+        assert!(!format!("{from_file:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn invalid_values_name_the_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (
+                &[(AUTH_TOKEN_VAR, "a"), (AUTH_TOKEN_FILE_VAR, "/run/token")],
+                "BLACKBOX_AUTH_TOKEN_FILE: set either BLACKBOX_AUTH_TOKEN or BLACKBOX_AUTH_TOKEN_FILE, not both",
+            ),
+            (
+                &[(AUTH_TOKEN_FILE_VAR, "/run/missing")],
+                "BLACKBOX_AUTH_TOKEN_FILE: cannot read /run/missing: No such file or directory",
+            ),
+            (
+                &[(AUTH_TOKEN_FILE_VAR, "/run/empty")],
+                "BLACKBOX_AUTH_TOKEN_FILE: the token is empty",
+            ),
+            (
+                &[(AUTH_TOKEN_VAR, "two words")],
+                "BLACKBOX_AUTH_TOKEN: the token must be printable ASCII without spaces (it travels in an HTTP header)",
+            ),
+            (
+                &[(TRUST_IAM_VAR, "maybe")],
+                "BLACKBOX_AUTH_TRUST_IAM: \"maybe\" is not true or false",
+            ),
+            (
+                &[(EXPOSE_METRICS_VAR, "2")],
+                "BLACKBOX_EXPOSE_METRICS: \"2\" is not true or false",
+            ),
+            (
+                &[(ALLOWED_TARGETS_VAR, "example.com,,b.example")],
+                "BLACKBOX_ALLOWED_TARGETS: an entry is empty",
+            ),
+            (
+                &[(ALLOWED_TARGETS_VAR, "10.0.0.0/33")],
+                "BLACKBOX_ALLOWED_TARGETS: \"10.0.0.0/33\" is not a valid CIDR network",
+            ),
+            (
+                &[(ALLOWED_TARGETS_VAR, "example.com:http")],
+                "BLACKBOX_ALLOWED_TARGETS: \"example.com:http\" has a port that is not a number from 0 to 65535",
+            ),
+            (
+                &[(ALLOWED_TARGETS_VAR, "exa mple.com")],
+                "BLACKBOX_ALLOWED_TARGETS: \"exa mple.com\" is not a host name, IP address or CIDR network",
+            ),
+            (
+                &[(ALLOWED_TARGETS_VAR, "http://example.com")],
+                "BLACKBOX_ALLOWED_TARGETS: \"http://example.com\" has a port that is not a number from 0 to 65535",
+            ),
+        ];
+        for (vars, want) in cases {
+            assert_eq!(settings(vars).unwrap_err().to_string(), *want, "{vars:?}");
+        }
+    }
+}

@@ -1,0 +1,630 @@
+//! Safe to expose: auth, what may be asked, the target policy against SSRF, bad input,
+//! and faults, all through the real layer in the sandbox.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use support::*;
+
+const TOKEN: &str = "tok-3f9c2d7e-5b1a";
+
+fn runtime_api_port(layer: &Layer) -> u16 {
+    layer.sandbox.runtime_api().port()
+}
+
+/// A host name other than `localhost` that the system resolver maps to loopback
+/// (Debian puts the machine's name on 127.0.1.1; CI adds one to /etc/hosts).
+fn loopback_alias() -> String {
+    let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    hosts
+        .lines()
+        .filter(|l| l.starts_with("127."))
+        .flat_map(|l| l.split_whitespace().skip(1))
+        .find(|name| !name.contains("localhost") && !name.starts_with('#'))
+        .map(str::to_string)
+        .expect("/etc/hosts has no name for a loopback address besides localhost; add one, e.g. `127.0.1.1 lambda-blackbox-loopback.test`")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_need_the_bearer_token() {
+    let target = start_target().await;
+    let layer = start_layer(&[("BLACKBOX_AUTH_TOKEN", TOKEN)]).await;
+    let path = format!("/probe?target=http://{}/&module=http_2xx", target.addr);
+
+    let missing = layer.get(&path, &[]).await;
+    assert_eq!(missing.status, 401, "{}", missing.body);
+    assert_eq!(
+        missing.body.trim(),
+        "an Authorization: Bearer token is required"
+    );
+    assert!(
+        missing.www_authenticate.starts_with("Bearer"),
+        "{:?}",
+        missing.www_authenticate
+    );
+    for wrong in [
+        "Bearer tok-3f9c2d7e-5b1",
+        "Bearer tok-3f9c2d7e-5b1aX",
+        "Basic dG9rOg==",
+        TOKEN,
+    ] {
+        let answer = layer.get(&path, &[("Authorization", wrong)]).await;
+        assert_eq!(answer.status, 401, "{wrong}: {}", answer.body);
+    }
+    let right = layer
+        .get(&path, &[("Authorization", &format!("Bearer {TOKEN}"))])
+        .await;
+    assert_eq!(right.status, 200, "{}", right.body);
+    assert_eq!(metric(&right.body, "probe_success"), Some(1.0));
+    let lowercase = layer
+        .get(&path, &[("authorization", &format!("bearer {TOKEN}"))])
+        .await;
+    assert_eq!(lowercase.status, 200);
+    assert!(
+        target.seen.lock().unwrap().len() == 2,
+        "only authorised probes ran"
+    );
+
+    // Nothing secret reaches the logs: not the token, not the header.
+    let logs = layer.sandbox.logs();
+    assert!(
+        !logs.contains(TOKEN) && !logs.contains("tok-3f9c2d7e"),
+        "{logs}"
+    );
+    layer.sandbox.shutdown().await;
+}
+
+fn iam_event(path: &str, query: &str) -> Vec<u8> {
+    serde_json::json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query,
+        "headers": {"host": "abc.lambda-url.us-east-1.on.aws", "user-agent": "test"},
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "abc", "domainName": "abc.lambda-url.us-east-1.on.aws",
+            "domainPrefix": "abc", "requestId": "r1", "routeKey": "$default", "stage": "$default",
+            "time": "26/Nov/2026:10:00:00 +0000", "timeEpoch": 1795000000000u64,
+            "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "1.2.3.4", "userAgent": "test"},
+            "authorizer": {"iam": {"accessKey": "AKIA", "accountId": "123456789012", "callerId": "AIDA",
+                "principalOrgId": null, "userArn": "arn:aws:iam::123456789012:user/prom", "userId": "AIDA"}}
+        },
+        "isBase64Encoded": false
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn status_of(answer: &[u8]) -> u64 {
+    let value: serde_json::Value = serde_json::from_slice(answer).expect("a JSON answer");
+    value["statusCode"].as_u64().expect("a statusCode")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iam_authenticated_requests_skip_the_token_only_when_trusted() {
+    let target = start_target().await;
+    let query = format!("target=http://{}/&module=http_2xx", target.addr);
+    for (trust, want) in [("false", 401), ("true", 200)] {
+        let layer = start_layer(&[
+            ("BLACKBOX_AUTH_TOKEN", TOKEN),
+            ("BLACKBOX_AUTH_TRUST_IAM", trust),
+        ])
+        .await;
+        let outcome = layer.sandbox.invoke(iam_event("/probe", &query)).await;
+        let answer = outcome.result.expect("the invoke succeeds");
+        assert_eq!(
+            status_of(&answer),
+            want,
+            "trust {trust}: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        // Without the IAM context the token is still needed.
+        let plain = layer.get(&format!("/probe?{query}"), &[]).await;
+        assert_eq!(plain.status, 401);
+        layer.sandbox.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_probe_is_served_by_default() {
+    let layer = start_layer(&[]).await;
+    for path in [
+        "/config",
+        "/logs",
+        "/-/reload",
+        "/",
+        "/metrics",
+        "/-/healthy",
+        "/probe/../config",
+        "/PROBE",
+    ] {
+        let answer = layer.get(path, &[]).await;
+        assert_eq!(answer.status, 404, "{path}: {}", answer.body);
+        assert_eq!(answer.body.lines().count(), 1, "{path}: {}", answer.body);
+    }
+    let debug = layer
+        .get(
+            "/probe?target=127.0.0.1:1&module=tcp_connect&debug=true",
+            &[],
+        )
+        .await;
+    assert_eq!(debug.status, 403, "{}", debug.body);
+    assert!(
+        debug.body.contains("BLACKBOX_ALLOW_DEBUG"),
+        "{}",
+        debug.body
+    );
+    let post = layer
+        .request(
+            reqwest::Method::POST,
+            "/probe?target=127.0.0.1:1&module=tcp_connect",
+            &[],
+        )
+        .await;
+    assert_eq!(post.status, 405, "{}", post.body);
+    assert_eq!(post.allow, "GET, HEAD");
+    let long = layer
+        .get(
+            &format!(
+                "/probe?module=tcp_connect&target=127.0.0.1:1&pad={}",
+                "a".repeat(9000)
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(long.status, 414, "{}", long.body);
+    let big_header = "x".repeat(9000);
+    let oversized = layer
+        .get(
+            "/probe?target=127.0.0.1:1&module=tcp_connect",
+            &[("X-Big", &big_header)],
+        )
+        .await;
+    assert_eq!(oversized.status, 400, "{}", oversized.body);
+    layer.sandbox.shutdown().await;
+
+    let open = start_layer(&[
+        ("BLACKBOX_EXPOSE_METRICS", "true"),
+        ("BLACKBOX_ALLOW_DEBUG", "true"),
+    ])
+    .await;
+    let metrics = open.get("/metrics", &[]).await;
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics.body.contains("blackbox_exporter_build_info"),
+        "{}",
+        metrics.body
+    );
+    assert_eq!(open.get("/-/healthy", &[]).await.status, 200);
+    assert_eq!(
+        open.get("/config", &[]).await.status,
+        404,
+        "/config is never served"
+    );
+    let debug = open
+        .get(
+            "/probe?target=127.0.0.1:1&module=tcp_connect&debug=true",
+            &[],
+        )
+        .await;
+    assert_eq!(debug.status, 200);
+    assert!(debug.body.contains("Logs for the probe"), "{}", debug.body);
+    open.sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssrf_bypass_forms_are_refused_by_default() {
+    // No allow list: the default deny list applies.
+    let layer = start_layer(&[("BLACKBOX_ALLOWED_TARGETS", "")]).await;
+    let api = runtime_api_port(&layer);
+    let bb = layer.blackbox_port;
+    let alias = loopback_alias();
+    let forms: Vec<(String, &str)> = vec![
+        (
+            format!("127.0.0.1:{api}/2018-06-01/runtime/invocation/next"),
+            "http_2xx",
+        ),
+        (
+            format!("http://127.0.0.1:{api}/2018-06-01/runtime/invocation/next"),
+            "http_2xx",
+        ),
+        (format!("http://localhost:{api}/"), "http_2xx"),
+        (format!("http://LOCALHOST.:{api}/"), "http_2xx"),
+        (format!("http://127.0.0.1:{bb}/config"), "http_2xx"),
+        (format!("http://2130706433:{api}/"), "http_2xx"),
+        (format!("http://0x7f000001:{api}/"), "http_2xx"),
+        (format!("http://0x7f.1:{api}/"), "http_2xx"),
+        (format!("http://0177.0.0.1:{api}/"), "http_2xx"),
+        (format!("http://127.1:{api}/"), "http_2xx"),
+        (format!("http://127.0.1:{api}/"), "http_2xx"),
+        (format!("http://[::1]:{api}/"), "http_2xx"),
+        (format!("http://[::ffff:127.0.0.1]:{api}/"), "http_2xx"),
+        (format!("http://[::ffff:7f00:1]:{api}/"), "http_2xx"),
+        (
+            format!("http://[0:0:0:0:0:ffff:127.0.0.1]:{api}/"),
+            "http_2xx",
+        ),
+        (format!("http://127.0.0.1.:{api}/"), "http_2xx"),
+        (format!("http://good.example@127.0.0.1:{api}/"), "http_2xx"),
+        (
+            format!("http://good.example:pw@127.0.0.1:{api}/"),
+            "http_2xx",
+        ),
+        (format!("http%3A%2F%2F127.0.0.1%3A{api}%2F"), "http_2xx"),
+        (format!("http://127.0.0.%31:{api}/"), "http_2xx"),
+        (format!("HTTP://127.0.0.1:{api}/"), "http_2xx"),
+        (format!("https://127.0.0.1:{api}/"), "http_2xx"),
+        (format!("http://127.0.0.2:{api}/"), "http_2xx"),
+        (format!("http://0.0.0.0:{api}/"), "http_2xx"),
+        (format!("http://0:{api}/"), "http_2xx"),
+        (format!("http://[::]:{api}/"), "http_2xx"),
+        (
+            "http://169.254.169.254/latest/meta-data/".to_string(),
+            "http_2xx",
+        ),
+        (
+            "http://169.254.170.2/v2/credentials".to_string(),
+            "http_2xx",
+        ),
+        (
+            "http://[fd00:ec2::254]/latest/meta-data/".to_string(),
+            "http_2xx",
+        ),
+        ("http://[fe80::1%25eth0]/".to_string(), "http_2xx"),
+        (format!("http://{alias}:{api}/"), "http_2xx"),
+        (format!("127.0.0.1:{api}"), "tcp_connect"),
+        (format!("[::1]:{api}"), "tcp_connect"),
+        (format!("localhost:{api}"), "tcp_connect"),
+        (format!("{alias}:{api}"), "tcp_connect"),
+        ("127.0.0.1".to_string(), "dns"),
+        ("127.0.0.53:53".to_string(), "dns"),
+        (format!("127.0.0.1:{api}"), "tls"),
+    ];
+    assert!(forms.len() >= 25);
+    for (target, module) in &forms {
+        // Sent as Prometheus sends it: URL-encoded, and once more raw.
+        for query_target in [encode(target), target.clone()] {
+            let answer = layer
+                .get(
+                    &format!("/probe?module={module}&target={query_target}"),
+                    &[],
+                )
+                .await;
+            // 403 for a refused target, 400 for one that cannot be read as a host.
+            assert!(
+                answer.status == 403 || answer.status == 400,
+                "{module} {query_target}: {} {}",
+                answer.status,
+                answer.body
+            );
+            assert_eq!(answer.body.lines().count(), 1, "{}", answer.body);
+        }
+    }
+    // The Runtime API saw none of it.
+    let logs = layer.sandbox.logs();
+    assert!(
+        !logs.contains("Beginning probe"),
+        "a refused probe reached blackbox"
+    );
+    // An ordinary public target is still admitted (it fails here: there is no network).
+    let public = layer.probe("http://192.0.2.1:81/", "http_2xx").await;
+    assert_ne!(public.status, 403, "{}", public.body);
+    layer.sandbox.shutdown().await;
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            b => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_allow_list_admits_only_its_entries_and_never_the_runtime_api() {
+    let target = start_target().await;
+    let allowed_port = target.addr.port();
+    let layer = start_layer(&[(
+        "BLACKBOX_ALLOWED_TARGETS",
+        &format!("127.0.0.1:{allowed_port}, *.example.com, 10.0.0.0/8:443"),
+    )])
+    .await;
+    let api = runtime_api_port(&layer);
+    let ok = layer
+        .probe(&format!("http://127.0.0.1:{allowed_port}/"), "http_2xx")
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(metric(&ok.body, "probe_success"), Some(1.0));
+    for (target, module) in [
+        (format!("http://127.0.0.1:{api}/"), "http_2xx"),
+        (
+            format!("http://127.0.0.1:{}/", layer.blackbox_port),
+            "http_2xx",
+        ),
+        (
+            format!("http://127.0.0.1:{}/", allowed_port + 1),
+            "http_2xx",
+        ),
+        ("http://example.com/".to_string(), "http_2xx"),
+        ("http://10.1.2.3/".to_string(), "http_2xx"),
+        ("http://localhost.example.org/".to_string(), "http_2xx"),
+        (format!("127.0.0.1:{api}"), "tcp_connect"),
+    ] {
+        let answer = layer.probe(&encode(&target), module).await;
+        assert_eq!(answer.status, 403, "{target}: {}", answer.body);
+    }
+    layer.sandbox.shutdown().await;
+
+    // Even listed whole, loopback never reaches the Runtime API or blackbox itself.
+    let layer = start_layer(&[("BLACKBOX_ALLOWED_TARGETS", "127.0.0.0/8")]).await;
+    let api = runtime_api_port(&layer);
+    for target in [
+        format!("127.0.0.1:{api}"),
+        format!("127.0.0.2:{api}"),
+        format!("127.0.0.1:{}", layer.blackbox_port),
+    ] {
+        let answer = layer.probe(&target, "tcp_connect").await;
+        assert_eq!(answer.status, 403, "{target}: {}", answer.body);
+        assert!(
+            answer.body.contains("Runtime API") || answer.body.contains("own listener"),
+            "{}",
+            answer.body
+        );
+    }
+    layer.sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_event_is_an_error_invocation_and_the_handler_lives_on() {
+    let target = start_target().await;
+    let layer = start_layer(&[]).await;
+    for event in [
+        &b"not json"[..],
+        b"{\"version\":\"2.0\"}",
+        b"[]",
+        b"{\"rawPath\": 5}",
+    ] {
+        let outcome = layer.sandbox.invoke(event.to_vec()).await;
+        assert!(
+            outcome.result.is_err(),
+            "{:?}",
+            String::from_utf8_lossy(event)
+        );
+    }
+    let answer = layer
+        .probe(&format!("http://{}/", target.addr), "http_2xx")
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    layer.sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blackbox_killed_during_a_probe_is_a_502_and_the_next_probe_succeeds() {
+    let target = start_target().await;
+    let layer = start_layer(&[]).await;
+    let slow = format!("/probe?target=http://{}/slow&module=http_2xx", target.addr);
+    let in_flight = layer.get(&slow, &[]);
+    let killer = async {
+        assert!(
+            layer
+                .sandbox
+                .wait_for_log(|l| l.contains("START RequestId"), Duration::from_secs(5))
+                .await
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for pid in layer.blackbox_pids() {
+            kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+        }
+    };
+    let (answer, ()) = tokio::join!(in_flight, killer);
+    assert_eq!(answer.status, 502, "{}", answer.body);
+    assert!(
+        answer
+            .body
+            .starts_with("blackbox_exporter's answer broke off"),
+        "{}",
+        answer.body
+    );
+    let next = layer
+        .probe(&format!("http://{}/", target.addr), "http_2xx")
+        .await;
+    assert_eq!(next.status, 200, "{}", next.body);
+    assert_eq!(metric(&next.body, "probe_success"), Some(1.0));
+    layer.sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_blackbox_is_a_504_within_the_scrape_timeout_and_is_replaced() {
+    let target = start_target().await;
+    let layer = start_layer(&[]).await;
+    assert_eq!(layer.probe("127.0.0.1:1", "tcp_connect").await.status, 200);
+    let hung = layer.blackbox_pids();
+    // SIGSTOP now would be undone by the sandbox's thaw; stop it once the invoke runs,
+    // while blackbox waits on a slow target (it would answer by itself after 1.5 s).
+    let path = format!("/probe?target=http://{}/slow&module=http_2xx", target.addr);
+    let probe = layer.get(&path, &[("X-Prometheus-Scrape-Timeout-Seconds", "2")]);
+    let stopper = async {
+        layer.wait_for_invokes(2).await;
+        // Past the thaw, while blackbox waits on the slow target.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for pid in &hung {
+            kill(Pid::from_raw(*pid), Signal::SIGSTOP).unwrap();
+        }
+    };
+    let started = Instant::now();
+    let (answer, ()) = tokio::join!(probe, stopper);
+    let elapsed = started.elapsed();
+    assert_eq!(answer.status, 504, "{}", answer.body);
+    assert!(elapsed < Duration::from_millis(3500), "{elapsed:?}");
+    assert!(
+        layer
+            .sandbox
+            .wait_for_log(
+                |l| l.contains("not answering; replacing it"),
+                Duration::from_secs(5)
+            )
+            .await,
+        "{}",
+        layer.sandbox.logs()
+    );
+    let next = layer
+        .probe(&format!("http://{}/", target.addr), "http_2xx")
+        .await;
+    assert_eq!(next.status, 200, "{}", next.body);
+    assert_ne!(layer.blackbox_pids(), hung);
+    layer.sandbox.shutdown().await;
+}
+
+/// Lambda notices a dead extension when it thaws the environment: that invoke fails
+/// with `Extension.Crash` (a Function URL answers 502) and the environment is replaced.
+/// The handler's own 503 for a missing extension is unit-tested in the handler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_extension_fails_that_invoke_and_a_new_environment_serves_the_next() {
+    let layer = start_layer(&[]).await;
+    assert_eq!(layer.probe("127.0.0.1:1", "tcp_connect").await.status, 200);
+    let extension: Vec<i32> = layer
+        .sandbox
+        .processes()
+        .into_iter()
+        .filter(|p| p.comm == "blackbox-extens")
+        .map(|p| p.pid)
+        .collect();
+    assert_eq!(extension.len(), 1);
+    let blackbox = layer.blackbox_pids();
+    kill(Pid::from_raw(extension[0]), Signal::SIGKILL).unwrap();
+    let answer = layer.probe("127.0.0.1:1", "tcp_connect").await;
+    assert_eq!(answer.status, 502, "{}", answer.body);
+    assert!(layer.sandbox.logs().contains("Error Type: Extension.Crash"));
+    // blackbox died with its extension (parent-death signal): no orphan.
+    for pid in blackbox {
+        assert!(!is_alive(pid), "blackbox {pid} outlived its extension");
+    }
+    let next = layer.probe("127.0.0.1:1", "tcp_connect").await;
+    assert_eq!(next.status, 200, "{}", next.body);
+    layer.sandbox.shutdown().await;
+}
+
+/// Running, as opposed to gone or a zombie waiting for its reaper.
+fn is_alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().to_string())
+        })
+        .is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'))
+}
+
+/// Every process below `root`, from /proc's parent links.
+fn descendants(root: i32) -> Vec<i32> {
+    let mut parent_of = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(after) = stat.rsplit_once(')').map(|(_, a)| a.to_string()) else {
+            continue;
+        };
+        if let Some(ppid) = after
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<i32>().ok())
+        {
+            parent_of.push((pid, ppid));
+        }
+    }
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parent_of
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_while_a_probe_is_in_flight_shuts_down_cleanly() {
+    let target = start_target().await;
+    let url_port = free_port();
+    let blackbox_port = free_port();
+    let mut sandbox = std::process::Command::new(env!("CARGO_BIN_EXE_lambda-sandbox"))
+        .args(["--layer", layer_dir().to_str().unwrap()])
+        .args(["--listen", &format!("127.0.0.1:{url_port}")])
+        .args(["--invoke-listen", &format!("127.0.0.1:{}", free_port())])
+        .args([
+            "--env",
+            &format!("BLACKBOX_LISTEN_ADDRESS=127.0.0.1:{blackbox_port}"),
+        ])
+        .args(["--env", "BLACKBOX_ALLOWED_TARGETS=127.0.0.1"])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("the sandbox binary starts");
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{url_port}");
+    let ready = async {
+        loop {
+            if let Ok(r) = client
+                .get(format!(
+                    "{base}/probe?target=127.0.0.1:1&module=tcp_connect"
+                ))
+                .send()
+                .await
+            {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), ready)
+        .await
+        .expect("the Function URL answers");
+    let sandbox_pid = sandbox.id() as i32;
+    let probe = client
+        .get(format!(
+            "{base}/probe?target=http://{}/slow&module=http_2xx",
+            target.addr
+        ))
+        .timeout(Duration::from_secs(10))
+        .send();
+    let interrupt = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let everything = descendants(sandbox_pid);
+        assert!(
+            everything.len() >= 3,
+            "extension, blackbox and bootstrap: {everything:?}"
+        );
+        kill(Pid::from_raw(sandbox_pid), Signal::SIGINT).unwrap();
+        everything
+    };
+    let started = Instant::now();
+    let (answer, everything) = tokio::join!(probe, interrupt);
+    // Whatever the in-flight probe got, it was not left hanging.
+    assert!(started.elapsed() < Duration::from_secs(5), "{answer:?}");
+    let status = tokio::task::spawn_blocking(move || sandbox.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "the sandbox exits 0 on Ctrl-C: {status}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    for pid in everything {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "process {pid} is left"
+        );
+    }
+}
