@@ -212,3 +212,112 @@ fn query_unescape(s: &str) -> Option<String> {
     // Go keeps invalid UTF-8 as bytes; such a target cannot name a host we allow.
     Some(String::from_utf8_lossy(&out).into_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_http::http::HeaderValue;
+
+    fn settings(vars: &[(&str, &str)]) -> HandlerSettings {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        HandlerSettings::from_lookup(
+            |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
+            |_| Err(std::io::Error::other("no files here")),
+        )
+        .unwrap()
+    }
+
+    fn admit_get(
+        s: &HandlerSettings,
+        path: &str,
+        query: &str,
+        auth: Option<&str>,
+    ) -> Result<Admitted, Refusal> {
+        let mut headers = HeaderMap::new();
+        if let Some(auth) = auth {
+            headers.insert(header::AUTHORIZATION, HeaderValue::from_str(auth).unwrap());
+        }
+        admit(s, &Method::GET, path, Some(query), &headers, false)
+    }
+
+    #[test]
+    fn refusals_carry_their_status_and_reason() {
+        let open = settings(&[("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")]);
+        let locked = settings(&[("BLACKBOX_AUTH_TOKEN", "t0k")]);
+        let cases: &[(&HandlerSettings, &str, &str, Option<&str>, u16, &str)] = &[
+            (&locked, "/probe", "target=example.com", None, 401, "an Authorization: Bearer token is required"),
+            (&locked, "/probe", "target=example.com", Some("Bearer nope"), 401, "the bearer token is wrong"),
+            (&locked, "/probe", "target=example.com", Some("t0k"), 401, "an Authorization: Bearer token is required"),
+            (&open, "/config", "", None, 404, "/config is not served: lambda-blackbox serves /probe"),
+            (&open, "/metrics", "", None, 404, "/metrics is not served; set BLACKBOX_EXPOSE_METRICS=true to serve it"),
+            (&open, "/probe", "target=example.com&debug=true", None, 403, "debug=true is refused (its output shows the module configuration); set BLACKBOX_ALLOW_DEBUG=true to allow it"),
+            (&open, "/probe", "target=127.0.0.1:9001", None, 403, "target 127.0.0.1:9001 is not allowed: it is the Lambda Runtime API"),
+            (&open, "/probe", "target=127.0.0.1:9115", None, 403, "target 127.0.0.1:9115 is not allowed: it is blackbox_exporter's own listener"),
+            (&open, "/probe", "target=http%3A%2F%2F0x7f.1%2F", None, 403, "target 127.0.0.1:80 is not allowed: it is loopback"),
+            (&open, "/probe", "target=http://169.254.169.254/", None, 403, "target 169.254.169.254:80 is not allowed: it is link-local"),
+            (&open, "/probe", "target=localhost:22", None, 403, "target localhost:22 is not allowed: it is loopback"),
+            (&open, "/probe", "target=host:99999", None, 400, "target \"host:99999\" is not usable: the target's port is not a number from 0 to 65535"),
+        ];
+        for (s, path, query, auth, status, reason) in cases {
+            let refusal = admit_get(s, path, query, *auth).unwrap_err();
+            assert_eq!(
+                (refusal.status.as_u16(), refusal.reason.as_str()),
+                (*status, *reason),
+                "{path}?{query}"
+            );
+        }
+    }
+
+    #[test]
+    fn admitted_requests_name_what_is_left_to_check() {
+        let open = settings(&[]);
+        assert_eq!(
+            admit_get(&open, "/probe", "module=http_2xx", None),
+            Ok(Admitted { target: None })
+        );
+        let admitted = admit_get(
+            &open,
+            "/probe",
+            "target=https%3A%2F%2FExample.com%2Fx&module=http_2xx",
+            None,
+        )
+        .unwrap();
+        let (target, name) = admitted.target.unwrap();
+        assert_eq!(target.to_string(), "example.com:443");
+        assert_eq!(name.as_deref(), Some("example.com"));
+        let ip = admit_get(&open, "/probe", "target=192.0.2.7:443", None).unwrap();
+        assert_eq!(ip.target.unwrap().1, None, "an IP target needs no lookup");
+        let with_token = settings(&[("BLACKBOX_AUTH_TOKEN", "t0k")]);
+        assert!(admit_get(
+            &with_token,
+            "/probe",
+            "target=example.com",
+            Some("Bearer t0k")
+        )
+        .is_ok());
+        assert!(admit_get(
+            &with_token,
+            "/probe",
+            "target=example.com",
+            Some("bearer   t0k ")
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn the_query_is_read_as_go_reads_it() {
+        let params = query_params("target=a%2Fb+c&bad=%zz&semi=1;2&&module=x&target=second&flag");
+        assert_eq!(
+            params,
+            [
+                ("target".to_string(), "a/b c".to_string()),
+                ("module".to_string(), "x".to_string()),
+                ("target".to_string(), "second".to_string()),
+                ("flag".to_string(), String::new()),
+            ]
+        );
+    }
+}

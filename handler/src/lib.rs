@@ -412,6 +412,37 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn a_missing_extension_is_a_503_at_once() {
+        let free_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let listen = format!("127.0.0.1:{free_port}");
+        let settings = HandlerSettings::from_lookup(
+            |k| (k == lambda_blackbox_common::LISTEN_ADDRESS_VAR).then(|| listen.clone()),
+            |_| Err(std::io::Error::other("no files")),
+        )
+        .unwrap();
+        let proxy = Proxy::new(settings).unwrap();
+        let started = Instant::now();
+        let error = proxy
+            .forward(
+                &Method::GET,
+                "/probe",
+                &HeaderMap::new(),
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(error, ProxyError::ExtensionGone);
+        assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            started.elapsed() < UPSTREAM_WAIT,
+            "no wait for a blackbox nobody will restart"
+        );
+    }
+
     #[test]
     fn errors_map_to_gateway_statuses_with_one_line_reasons() {
         let timeout = ProxyError::Timeout(1.5);

@@ -325,13 +325,21 @@ fn internal_error() -> Response {
     )
 }
 
+/// Sets headers: the first value of a name replaces what the response had, further values
+/// of the same name (e.g. `set-cookie`) are appended. Invalid names/values are skipped.
 fn with_headers(mut resp: Response, headers: &[(&str, &str)]) -> Response {
+    let mut seen: Vec<HeaderName> = Vec::new();
     for (k, v) in headers {
         if let (Ok(k), Ok(v)) = (
             HeaderName::from_bytes(k.as_bytes()),
             HeaderValue::from_str(v),
         ) {
-            resp.headers_mut().append(k, v);
+            if seen.contains(&k) {
+                resp.headers_mut().append(k, v);
+            } else {
+                seen.push(k.clone());
+                resp.headers_mut().insert(k, v);
+            }
         }
     }
     resp

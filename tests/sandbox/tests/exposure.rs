@@ -31,7 +31,22 @@ fn loopback_alias() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_need_the_bearer_token() {
     let target = start_target().await;
-    let layer = start_layer(&[("BLACKBOX_AUTH_TOKEN", TOKEN)]).await;
+    // Every component at its most talkative, and a module with secret header values.
+    let dir = temp_dir("secrets");
+    let config = dir.join("blackbox.yml");
+    std::fs::write(
+        &config,
+        "modules:\n  http_2xx:\n    prober: http\n    http:\n      headers:\n        X-Api-Key: module-header-s3cret\n      basic_auth:\n        username: prom\n        password: basic-auth-s3cret\n",
+    )
+    .unwrap();
+    let layer = start_layer(&[
+        ("BLACKBOX_AUTH_TOKEN", TOKEN),
+        ("BLACKBOX_CONFIG", config.to_str().unwrap()),
+        ("BLACKBOX_ARGS", "--log.level=debug"),
+        ("BLACKBOX_HANDLER_LOG", "trace"),
+        ("BLACKBOX_EXTENSION_LOG", "trace"),
+    ])
+    .await;
     let path = format!("/probe?target=http://{}/&module=http_2xx", target.addr);
 
     let missing = layer.get(&path, &[]).await;
@@ -68,8 +83,15 @@ async fn requests_need_the_bearer_token() {
         "only authorised probes ran"
     );
 
-    // Nothing secret reaches the logs: not the token, not the header.
+    // Nothing secret reaches the logs: not the token, not the header, not module secrets.
     let logs = layer.sandbox.logs();
+    assert!(
+        logs.contains("Beginning probe"),
+        "blackbox logs at debug level: {logs}"
+    );
+    for secret in ["tok-3f9c2d7e", "module-header-s3cret", "basic-auth-s3cret"] {
+        assert!(!logs.contains(secret), "{secret} is in the logs:\n{logs}");
+    }
     assert!(
         !logs.contains(TOKEN) && !logs.contains("tok-3f9c2d7e"),
         "{logs}"
@@ -309,6 +331,33 @@ async fn ssrf_bypass_forms_are_refused_by_default() {
     // An ordinary public target is still admitted (it fails here: there is no network).
     let public = layer.probe("http://192.0.2.1:81/", "http_2xx").await;
     assert_ne!(public.status, 403, "{}", public.body);
+    layer.sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_modules_do_not_follow_redirects() {
+    // A redirect could lead the probe past the target policy, to the Runtime API.
+    let target = start_target().await;
+    let layer = start_layer(&[]).await;
+    let to = format!("http://{}/landed", target.addr);
+    let answer = layer
+        .probe(
+            &encode(&format!("http://{}/redirect?to={to}", target.addr)),
+            "http_2xx",
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        metric(&answer.body, "probe_http_status_code"),
+        Some(302.0),
+        "{}",
+        answer.body
+    );
+    assert_eq!(metric(&answer.body, "probe_success"), Some(0.0));
+    assert!(
+        target.seen.lock().unwrap().is_empty(),
+        "the redirect was followed"
+    );
     layer.sandbox.shutdown().await;
 }
 

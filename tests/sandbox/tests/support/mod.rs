@@ -47,6 +47,21 @@ pub async fn start_target() -> Target {
                 "late"
             }),
         )
+        .route(
+            "/redirect",
+            get(|OriginalUri(uri): OriginalUri| async move {
+                let to = uri
+                    .query()
+                    .and_then(|q| q.strip_prefix("to="))
+                    .unwrap_or("/")
+                    .to_string();
+                (
+                    axum::http::StatusCode::FOUND,
+                    [(axum::http::header::LOCATION, to)],
+                    "",
+                )
+            }),
+        )
         .fallback(move |OriginalUri(uri): OriginalUri| {
             let record = record.clone();
             async move {
