@@ -285,6 +285,8 @@ fn private_ranges() -> Vec<(IpNet, &'static str)> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Pattern {
+    /// `*`: any host name (addresses still need an address entry).
+    AnyName,
     Name(String),
     /// `*.example.com`: any name below example.com, not example.com itself.
     Suffix(String),
@@ -346,6 +348,8 @@ impl AllowEntry {
                 addr: ip,
                 prefix: if ip.is_ipv4() { 32 } else { 128 },
             })
+        } else if host == "*" {
+            Pattern::AnyName
         } else if let Some(suffix) = host.strip_prefix("*.") {
             Pattern::Suffix(valid_name(suffix, entry)?)
         } else {
@@ -363,6 +367,7 @@ impl AllowEntry {
 
     fn matches_name(&self, name: &str, port: Option<u16>) -> bool {
         let name_matches = match &self.pattern {
+            Pattern::AnyName => true,
             Pattern::Name(n) => n == name,
             Pattern::Suffix(s) => {
                 name.len() > s.len() + 1
@@ -614,6 +619,84 @@ mod tests {
         ];
         for (target, want) in cases {
             assert_eq!(parse_target(target), Err(want.clone()), "{target:?}");
+        }
+    }
+
+    fn policy(allowed: Option<&str>) -> TargetPolicy {
+        let allowed = allowed.map(|list| {
+            list.split(',')
+                .map(|e| AllowEntry::parse(e).unwrap())
+                .collect()
+        });
+        TargetPolicy::new(
+            allowed,
+            false,
+            vec![
+                ("127.0.0.1".parse().unwrap(), 9001, "the Lambda Runtime API"),
+                (
+                    "127.0.0.1".parse().unwrap(),
+                    9115,
+                    "blackbox_exporter's own listener",
+                ),
+            ],
+        )
+    }
+
+    fn verdict(policy: &TargetPolicy, target: &str, resolved: &[&str]) -> Result<(), Denied> {
+        let target = parse_target(target).unwrap();
+        policy.check(&target)?;
+        let resolved: Vec<IpAddr> = resolved.iter().map(|ip| ip.parse().unwrap()).collect();
+        policy.check_resolved(&target, &resolved)
+    }
+
+    #[test]
+    fn policies_decide_on_the_target_and_on_what_it_resolves_to() {
+        let default = policy(None);
+        let local_run = policy(Some("*,0.0.0.0/0,::/0"));
+        let listed = policy(Some("*.example.com:443,192.0.2.0/24,127.0.0.1:8080"));
+        let cases: &[(&TargetPolicy, &str, &[&str], bool)] = &[
+            (&default, "https://example.com/", &["93.184.215.14"], true),
+            (
+                &default,
+                "https://example.com/",
+                &["93.184.215.14", "127.0.0.1"],
+                false,
+            ),
+            (
+                &default,
+                "https://rebind.example/",
+                &["::ffff:169.254.169.254"],
+                false,
+            ),
+            (&default, "10.1.2.3:22", &[], true),
+            (&default, "127.0.0.1:8080", &[], false),
+            (&local_run, "127.0.0.1:8080", &[], true),
+            (&local_run, "localhost:8080", &["127.0.0.1"], true),
+            (&local_run, "127.0.0.1:9001", &[], false),
+            (&local_run, "127.0.0.5:9115", &[], false),
+            (&local_run, "http://[::1]:9001/", &[], false),
+            (&local_run, "localhost:9001", &["127.0.0.1"], false),
+            (
+                &listed,
+                "https://www.example.com/",
+                &["93.184.215.14"],
+                true,
+            ),
+            (&listed, "https://www.example.com/", &["127.0.0.1"], false),
+            (
+                &listed,
+                "http://www.example.com/",
+                &["93.184.215.14"],
+                false,
+            ),
+            (&listed, "https://example.com/", &["93.184.215.14"], false),
+            (&listed, "192.0.2.9:25", &[], true),
+            (&listed, "127.0.0.1:8080", &[], true),
+            (&listed, "127.0.0.1:8081", &[], false),
+        ];
+        for (policy, target, resolved, allowed) in cases {
+            let got = verdict(policy, target, resolved);
+            assert_eq!(got.is_ok(), *allowed, "{target} {resolved:?}: {got:?}");
         }
     }
 

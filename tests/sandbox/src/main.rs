@@ -69,7 +69,15 @@ fn parse_args(args: Vec<String>) -> anyhow::Result<SandboxConfig> {
     Ok(cfg)
 }
 
-async fn run(cfg: SandboxConfig) -> anyhow::Result<()> {
+async fn run(mut cfg: SandboxConfig) -> anyhow::Result<()> {
+    // Processes start in the task (or layer) directory: relative paths would not resolve.
+    cfg.layer_dir = std::fs::canonicalize(&cfg.layer_dir)
+        .with_context(|| format!("--layer {}", cfg.layer_dir.display()))?;
+    if let Some(task) = &cfg.task_dir {
+        cfg.task_dir = Some(
+            std::fs::canonicalize(task).with_context(|| format!("--task {}", task.display()))?,
+        );
+    }
     let sandbox = Sandbox::start(cfg).await?;
     if let InitOutcome::Failed {
         error_type,
