@@ -247,7 +247,16 @@ mod tests {
     fn refusals_carry_their_status_and_reason() {
         let open = settings(&[("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")]);
         let locked = settings(&[("BLACKBOX_AUTH_TOKEN", "t0k")]);
-        let cases: &[(&HandlerSettings, &str, &str, Option<&str>, u16, &str)] = &[
+        // settings, path, query, Authorization, status, reason
+        type Case<'a> = (
+            &'a HandlerSettings,
+            &'a str,
+            &'a str,
+            Option<&'a str>,
+            u16,
+            &'a str,
+        );
+        let cases: &[Case] = &[
             (&locked, "/probe", "target=example.com", None, 401, "an Authorization: Bearer token is required"),
             (&locked, "/probe", "target=example.com", Some("Bearer nope"), 401, "the bearer token is wrong"),
             (&locked, "/probe", "target=example.com", Some("t0k"), 401, "an Authorization: Bearer token is required"),
