@@ -36,6 +36,10 @@ const FALLBACK_TIMEOUT: Duration = Duration::from_secs(30);
 /// a few milliseconds, and the invoke that finds it dead should still be served.
 pub const UPSTREAM_WAIT: Duration = Duration::from_secs(2);
 const UPSTREAM_RETRY_INTERVAL: Duration = Duration::from_millis(5);
+/// How long a 504 waits for the extension to have a hung blackbox replaced.
+const REPLACEMENT_WAIT: Duration = Duration::from_secs(1);
+/// A serving blackbox answers `/-/healthy` in well under a millisecond.
+const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// A failed proxy attempt, answered with its status and a one-line reason.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -202,7 +206,7 @@ impl Proxy {
             Err(error) => {
                 tracing::warn!(status = error.status().as_u16(), "{error}");
                 if matches!(error, ProxyError::Timeout(_)) {
-                    self.ask_for_replacement();
+                    self.replace_blackbox().await;
                 }
                 error.into_response()
             }
@@ -252,18 +256,39 @@ impl Proxy {
     }
 
     /// blackbox took the whole timeout without answering: it is hung, not slow (it ends
-    /// probes itself half a second before the timeout). The extension replaces it.
-    fn ask_for_replacement(&self) {
-        match self.extension_pid() {
-            Some(pid) => {
-                if let Err(e) = kill(pid, Signal::SIGUSR1) {
-                    tracing::warn!("could not ask the extension to replace blackbox_exporter: {e}");
-                }
-            }
-            None => tracing::warn!(
+    /// probes itself half a second before the timeout). The extension replaces it, and
+    /// this waits for the new one to answer: once the answer is sent Lambda may freeze the
+    /// environment, and the extension must not be left with the work for the next invoke.
+    async fn replace_blackbox(&self) {
+        let Some(pid) = self.extension_pid() else {
+            tracing::warn!(
                 "the blackbox extension is not running; blackbox_exporter cannot be replaced"
-            ),
+            );
+            return;
+        };
+        if let Err(e) = kill(pid, Signal::SIGUSR1) {
+            tracing::warn!("could not ask the extension to replace blackbox_exporter: {e}");
+            return;
         }
+        let started = Instant::now();
+        let healthy = format!("http://{}/-/healthy", self.settings.upstream);
+        while started.elapsed() < REPLACEMENT_WAIT {
+            let answer = self
+                .client
+                .get(&healthy)
+                .timeout(HEALTH_CHECK_TIMEOUT)
+                .send()
+                .await;
+            if answer.is_ok() {
+                tracing::info!(
+                    waited_ms = started.elapsed().as_millis() as u64,
+                    "blackbox_exporter was replaced"
+                );
+                return;
+            }
+            tokio::time::sleep(UPSTREAM_RETRY_INTERVAL).await;
+        }
+        tracing::warn!("blackbox_exporter was not replaced within {REPLACEMENT_WAIT:?}");
     }
 
     /// Sends one request to blackbox. The timeout goes to blackbox too, as the scrape

@@ -204,6 +204,9 @@ struct Current {
     request_id: String,
     delivered: bool,
     answer: Option<Result<Vec<u8>, FunctionError>>,
+    /// Told the answer the moment the runtime posts it: Lambda returns the response to
+    /// the caller then, while extensions may still be finishing the Invoke phase.
+    answered: Option<oneshot::Sender<Result<Vec<u8>, FunctionError>>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -821,6 +824,17 @@ impl Shared {
         payload: Vec<u8>,
         request_id: String,
     ) -> InvokeOutcome {
+        self.invoke_answering(payload, request_id, None).await
+    }
+
+    /// As `invoke_with_id`; `answered` learns the function's answer as soon as the runtime
+    /// posts it, before the Invoke phase ends.
+    pub(crate) async fn invoke_answering(
+        self: &Arc<Self>,
+        payload: Vec<u8>,
+        request_id: String,
+        answered: Option<oneshot::Sender<Result<Vec<u8>, FunctionError>>>,
+    ) -> InvokeOutcome {
         let guard = self.invoke_lock.clone().lock_owned().await;
         let start = Instant::now();
         let phase = self.lock().phase;
@@ -903,6 +917,7 @@ impl Shared {
                 request_id: request_id.clone(),
                 delivered: false,
                 answer: None,
+                answered,
             });
             // "Lambda sends an Invoke event to the runtime and to each extension that is
             // registered for the Invoke event."
@@ -1417,6 +1432,9 @@ fn rt_answer(sh: &Shared, id: &str, answer: Result<Vec<u8>, FunctionError>) -> R
         let mut st = sh.lock();
         match st.current.as_mut() {
             Some(c) if c.request_id == id && c.delivered && c.answer.is_none() => {
+                if let Some(tx) = c.answered.take() {
+                    let _ = tx.send(answer.clone());
+                }
                 c.answer = Some(answer);
             }
             _ => return invalid_request_id(),
@@ -1530,8 +1548,28 @@ async fn function_url_handler(
         time_epoch_ms: epoch_ms(),
     };
     let event = function_url_event(&parts, &body, &ctx);
-    let out = sh.invoke_with_id(event, request_id.clone()).await;
-    let r = match &out.result {
+    // The invoke goes on after the answer (extensions finish, the environment freezes),
+    // but the caller gets the answer as soon as the runtime posts it, as from Lambda.
+    let (answered_tx, answered_rx) = oneshot::channel();
+    let invoke = {
+        let sh = sh.clone();
+        let request_id = request_id.clone();
+        tokio::spawn(async move {
+            sh.invoke_answering(event, request_id, Some(answered_tx))
+                .await
+        })
+    };
+    let result = match answered_rx.await {
+        Ok(result) => result,
+        // No answer from the runtime: the invoke's own outcome says why.
+        Err(_) => match invoke.await {
+            Ok(out) => out.result,
+            Err(_) => {
+                Err(Fatal::new("Sandbox.Failure", "the invoke task failed".into()).function_error())
+            }
+        },
+    };
+    let r = match &result {
         Ok(answer) => function_url_response(answer),
         Err(_) => function_url_error_response(),
     };

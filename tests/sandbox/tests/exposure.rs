@@ -534,6 +534,7 @@ async fn a_hung_blackbox_is_a_504_within_the_scrape_timeout_and_is_replaced() {
 async fn a_killed_extension_fails_that_invoke_and_a_new_environment_serves_the_next() {
     let layer = start_layer(&[]).await;
     assert_eq!(layer.probe("127.0.0.1:1", "tcp_connect").await.status, 200);
+    layer.wait_for_reports(1).await;
     let extension: Vec<i32> = layer
         .sandbox
         .processes()

@@ -232,6 +232,7 @@ async fn blackbox_killed_between_invokes_is_back_for_the_next_probe() {
         .await;
     assert_eq!(metric(&first.body, "probe_success"), Some(1.0));
 
+    layer.wait_for_reports(1).await;
     let before = layer.blackbox_pids();
     assert_eq!(before.len(), 1, "{:?}", layer.sandbox.processes());
     // The sandbox is frozen now, as Lambda freezes it between invokes.

@@ -182,6 +182,19 @@ impl Layer {
         }
     }
 
+    /// Waits until `count` invokes have ended (their REPORT line is printed after the
+    /// environment is frozen again): the Function URL answers before that, as Lambda does.
+    pub async fn wait_for_reports(&self, count: usize) {
+        let started = Instant::now();
+        while self.sandbox.logs().matches("\nREPORT RequestId").count() < count {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "invoke {count} did not end"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
     pub fn blackbox_pids(&self) -> Vec<i32> {
         self.sandbox
             .processes()
