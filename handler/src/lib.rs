@@ -122,8 +122,10 @@ pub fn upstream_timeout(
         .unwrap_or(FALLBACK_TIMEOUT);
     let scrape = scrape_timeout
         .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s > 0.0)
-        .map(Duration::from_secs_f64);
+        // Under a millisecond is no scrape timeout; a huge value (1e30) is no Duration:
+        // both are treated as no header, never a panic.
+        .filter(|s| *s >= 0.001)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok());
     match scrape {
         Some(scrape) => scrape.min(left),
         None => left,
@@ -420,6 +422,8 @@ mod tests {
             (Some("-1"), in_30s, Duration::from_millis(29_900)),
             (Some("NaN"), in_30s, Duration::from_millis(29_900)),
             (Some("inf"), in_30s, Duration::from_millis(29_900)),
+            (Some("1e30"), in_30s, Duration::from_millis(29_900)),
+            (Some("1e-30"), in_30s, Duration::from_millis(29_900)),
             (
                 Some("5"),
                 Some(now - Duration::from_secs(1)),

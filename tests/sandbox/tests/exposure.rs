@@ -430,12 +430,29 @@ async fn the_allow_list_admits_only_its_entries_and_never_the_runtime_api() {
 async fn a_malformed_event_is_an_error_invocation_and_the_handler_lives_on() {
     let target = start_target().await;
     let layer = start_layer(&[]).await;
-    for event in [
-        &b"not json"[..],
+    let bootstrap = |layer: &Layer| -> Vec<i32> {
+        layer
+            .sandbox
+            .processes()
+            .into_iter()
+            .filter(|p| p.comm == "bootstrap")
+            .map(|p| p.pid)
+            .collect()
+    };
+    let before = bootstrap(&layer);
+    assert_eq!(before.len(), 1);
+    let events: [&[u8]; 7] = [
+        b"not json",
         b"{\"version\":\"2.0\"}",
         b"[]",
         b"{\"rawPath\": 5}",
-    ] {
+        // lambda_http panics building these requests (a raw quote in the query, a bad
+        // host): the panic must become an error invocation, not a dead runtime.
+        br#"{"rawPath":"/probe","rawQueryString":"target=\"x\"","requestContext":{"http":{"method":"GET"}}}"#,
+        br#"{"rawPath":"/probe","rawQueryString":"module=x","headers":{"host":"a%b"},"requestContext":{"http":{"method":"GET"}}}"#,
+        br#"{"httpMethod":"GET","path":":x","requestContext":{"elb":{}}}"#,
+    ];
+    for event in events {
         let outcome = layer.sandbox.invoke(event.to_vec()).await;
         assert!(
             outcome.result.is_err(),
@@ -443,10 +460,24 @@ async fn a_malformed_event_is_an_error_invocation_and_the_handler_lives_on() {
             String::from_utf8_lossy(event)
         );
     }
+    // A scrape timeout no Duration can hold is no header, not a crash.
+    let huge = layer
+        .get(
+            "/probe?target=127.0.0.1:1&module=tcp_connect",
+            &[("X-Prometheus-Scrape-Timeout-Seconds", "1e30")],
+        )
+        .await;
+    assert_eq!(huge.status, 200, "{}", huge.body);
     let answer = layer
         .probe(&format!("http://{}/", target.addr), "http_2xx")
         .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        bootstrap(&layer),
+        before,
+        "the same runtime process served throughout"
+    );
+    assert!(!layer.sandbox.logs().contains("Runtime.ExitError"));
     layer.sandbox.shutdown().await;
 }
 
@@ -543,29 +574,42 @@ async fn a_killed_extension_fails_that_invoke_and_a_new_environment_serves_the_n
         .map(|p| p.pid)
         .collect();
     assert_eq!(extension.len(), 1);
-    let blackbox = layer.blackbox_pids();
+    // (pid, start time): the pid alone may be reused by then on a busy machine.
+    let blackbox: Vec<(i32, u64)> = layer
+        .sandbox
+        .processes()
+        .into_iter()
+        .filter(|p| p.comm.starts_with("blackbox_export"))
+        .map(|p| (p.pid, p.start_time))
+        .collect();
     kill(Pid::from_raw(extension[0]), Signal::SIGKILL).unwrap();
     let answer = layer.probe("127.0.0.1:1", "tcp_connect").await;
     assert_eq!(answer.status, 502, "{}", answer.body);
     assert!(layer.sandbox.logs().contains("Error Type: Extension.Crash"));
     // blackbox died with its extension (parent-death signal): no orphan.
-    for pid in blackbox {
-        assert!(!is_alive(pid), "blackbox {pid} outlived its extension");
+    for (pid, start_time) in blackbox {
+        assert!(
+            !is_alive(pid, start_time),
+            "blackbox {pid} outlived its extension"
+        );
     }
     let next = layer.probe("127.0.0.1:1", "tcp_connect").await;
     assert_eq!(next.status, 200, "{}", next.body);
     layer.sandbox.shutdown().await;
 }
 
-/// Running, as opposed to gone or a zombie waiting for its reaper.
-fn is_alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            stat.rsplit_once(')')
-                .map(|(_, rest)| rest.trim_start().to_string())
-        })
-        .is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'))
+/// That very process running, as opposed to gone, a zombie, or its pid reused.
+fn is_alive(pid: i32, start_time: u64) -> bool {
+    let Some(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok() else {
+        return false;
+    };
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return false;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // fields[0] is the state, fields[19] the start time (stat fields 3 and 22).
+    let same_process = fields.get(19).and_then(|t| t.parse::<u64>().ok()) == Some(start_time);
+    same_process && !matches!(fields.first(), Some(&"Z") | Some(&"X"))
 }
 
 /// Every process below `root`, from /proc's parent links.
