@@ -1,0 +1,402 @@
+// The Node.js handler against a real blackbox_exporter (Debian's, or BLACKBOX_EXPORTER_BIN)
+// with the layer's blackbox.yml: the event files of events/ get the same answers as from
+// the Rust bootstrap, and the gate, the timeouts and the failures answer as the Rust
+// handler does. Run with `node --test handler/node/test/`.
+
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, "../../..");
+const TOKEN = "example-token-change-me";
+const EVENTS = [
+  ["function-url.json", "v2"],
+  ["apigw-v2.json", "v2"],
+  ["apigw-v1.json", "v1"],
+  ["alb.json", "alb"],
+];
+
+// The module reads process.env when it loads (Lambda's Init): keep the test's own
+// BLACKBOX_* variables out of it.
+for (const name of Object.keys(process.env)) if (name.startsWith("BLACKBOX_") && name !== "BLACKBOX_EXPORTER_BIN") delete process.env[name];
+const proxy = await import("../index.mjs");
+
+function freePort() {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function listen(server) {
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server.address().port)));
+}
+
+function blackboxBinary() {
+  if (process.env.BLACKBOX_EXPORTER_BIN) return process.env.BLACKBOX_EXPORTER_BIN;
+  for (const name of ["blackbox_exporter", "prometheus-blackbox-exporter"]) {
+    try {
+      return execFileSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" }).trim();
+    } catch {
+      // next
+    }
+  }
+  // FAIL, not skip: this test is about a real blackbox.
+  throw new Error("no blackbox_exporter: apt-get install prometheus-blackbox-exporter, or set BLACKBOX_EXPORTER_BIN");
+}
+
+async function waitForHealthy(port, child) {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`blackbox_exporter exited with ${child.exitCode}`);
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}/-/healthy`);
+      if (response.ok) return;
+    } catch {
+      // not yet
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error("blackbox_exporter did not become healthy in 10 s");
+}
+
+function metric(body, name) {
+  const line = body.split("\n").find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.split(" ").pop());
+}
+
+function loadEvent(name, target) {
+  const text = readFileSync(path.join(repo, "events", name), "utf8");
+  assert.ok(text.includes("example.com"), `events/${name} no longer probes example.com`);
+  return JSON.parse(text.replaceAll("example.com", target));
+}
+
+function withoutAuthorization(event) {
+  for (const key of ["headers", "multiValueHeaders"]) {
+    for (const name of Object.keys(event[key] ?? {})) if (name.toLowerCase() === "authorization") delete event[key][name];
+  }
+  return event;
+}
+
+function contentType(answer) {
+  const find = (map) => Object.entries(map ?? {}).find(([k]) => k.toLowerCase() === "content-type")?.[1];
+  return find(answer.headers) ?? find(answer.multiValueHeaders)?.[0] ?? "";
+}
+
+function header(answer, name) {
+  return Object.entries(answer.headers ?? {}).find(([k]) => k.toLowerCase() === name)?.[1];
+}
+
+function assertShape(answer, kind, name) {
+  if (kind === "v1") {
+    assert.ok(answer.multiValueHeaders?.["content-type"], `${name}: API Gateway v1 answers carry multiValueHeaders`);
+  } else if (kind === "alb") {
+    assert.match(answer.statusDescription ?? "", new RegExp(`^${answer.statusCode} `), `${name}: an ALB needs statusDescription`);
+  } else {
+    assert.ok(answer.headers?.["content-type"], `${name}: payload 2.0 answers carry headers`);
+  }
+}
+
+const context = (remainingMs = 30_000) => ({ getRemainingTimeInMillis: () => remainingMs });
+
+let blackbox;
+let blackboxPort;
+let target;
+let targetPort;
+const seen = [];
+let settings;
+const cleanups = [];
+
+before(async () => {
+  blackboxPort = await freePort();
+  blackbox = spawn(
+    blackboxBinary(),
+    [`--config.file=${path.join(repo, "layer/blackbox/blackbox.yml")}`, `--web.listen-address=127.0.0.1:${blackboxPort}`],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  let stderr = "";
+  blackbox.stderr.on("data", (d) => (stderr += d));
+  try {
+    await waitForHealthy(blackboxPort, blackbox);
+  } catch (e) {
+    throw new Error(`${e.message}\n${stderr}`);
+  }
+  target = http.createServer((request, response) => {
+    if (request.url === "/slow") {
+      setTimeout(() => response.end("late"), 5000).unref();
+      return;
+    }
+    seen.push(request.url);
+    response.end("ok");
+  });
+  targetPort = await listen(target);
+  settings = proxy.readSettings({ BLACKBOX_LISTEN_ADDRESS: `127.0.0.1:${blackboxPort}`, BLACKBOX_AUTH_TOKEN: TOKEN });
+});
+
+after(() => {
+  blackbox?.kill("SIGTERM");
+  target?.closeAllConnections?.();
+  target?.close();
+  for (const cleanup of cleanups) cleanup();
+});
+
+describe("the event files", () => {
+  test("get a probe answer in their source's shape, and 401 without the token", async () => {
+    for (const [name, kind] of EVENTS) {
+      seen.length = 0;
+      const answer = await proxy.handle(settings, loadEvent(name, `127.0.0.1:${targetPort}`), 30);
+      assert.equal(answer.statusCode, 200, `${name}: ${answer.body}`);
+      assert.match(contentType(answer), /^text\/plain/, name);
+      assert.equal(metric(answer.body, "probe_success"), 1, `${name}: ${answer.body}`);
+      assert.equal(answer.isBase64Encoded, false);
+      assertShape(answer, kind, name);
+      assert.deepEqual(seen, ["/"], `${name}: the target was probed once, at the path the event names`);
+
+      const refused = await proxy.handle(settings, withoutAuthorization(loadEvent(name, `127.0.0.1:${targetPort}`)), 30);
+      assert.equal(refused.statusCode, 401, name);
+      assert.equal(refused.body, "an Authorization: Bearer token is required\n", name);
+      assert.match(contentType(refused), /^text\/plain/, name);
+      assertShape(refused, kind, name);
+    }
+  });
+
+  test("report a dead target as probe_success 0", async () => {
+    const dead = `127.0.0.1:${await freePort()}`;
+    for (const [name] of EVENTS) {
+      const answer = await proxy.handle(settings, loadEvent(name, dead), 30);
+      assert.equal(answer.statusCode, 200, name);
+      assert.equal(metric(answer.body, "probe_success"), 0, `${name}: ${answer.body}`);
+    }
+  });
+
+  test("work through the exported Lambda handler too", async () => {
+    const handler = proxy.createHandler({ BLACKBOX_LISTEN_ADDRESS: `127.0.0.1:${blackboxPort}`, BLACKBOX_AUTH_TOKEN: TOKEN });
+    const answer = await handler(loadEvent("function-url.json", `127.0.0.1:${targetPort}`), context());
+    assert.equal(metric(answer.body, "probe_success"), 1, answer.body);
+  });
+});
+
+describe("the gate", () => {
+  const v2 = (rawPath, rawQueryString, headers = {}, method = "GET") => ({
+    version: "2.0",
+    rawPath,
+    rawQueryString,
+    headers,
+    requestContext: { http: { method, path: rawPath } },
+  });
+  const auth = { authorization: `Bearer ${TOKEN}` };
+
+  test("refuses with the Rust handler's statuses and reasons", async () => {
+    const open = proxy.readSettings({ BLACKBOX_LISTEN_ADDRESS: `127.0.0.1:${blackboxPort}` });
+    const cases = [
+      [settings, v2("/probe", "target=example.com"), 401, "an Authorization: Bearer token is required"],
+      [settings, v2("/probe", "target=example.com", { authorization: "Bearer nope" }), 401, "the bearer token is wrong"],
+      [settings, v2("/probe", "target=example.com", { authorization: TOKEN }), 401, "an Authorization: Bearer token is required"],
+      [settings, v2("/probe", "target=example.com", { authorization: `Bearer ${TOKEN}x` }), 401, "the bearer token is wrong"],
+      [open, v2("/config", ""), 404, "/config is not served: lambda-blackbox serves /probe"],
+      [open, v2("/metrics", ""), 404, "/metrics is not served; set BLACKBOX_EXPOSE_METRICS=true to serve it"],
+      [open, v2("/probe", "target=example.com&debug=true"), 403, "debug=true is refused (its output shows the module configuration); set BLACKBOX_ALLOW_DEBUG=true to allow it"],
+      [open, v2("/probe", "target=example.com", {}, "POST"), 405, "method POST is not allowed: use GET or HEAD"],
+      [open, v2("/probe", `target=${"a".repeat(9000)}`), 414, "the query string is over 8192 bytes"],
+      [open, v2("/probe", "target=x", { "x-big": "a".repeat(9000) }), 400, "the request headers are too large (at most 8192 bytes a header, 32768 in all)"],
+    ];
+    for (const [s, event, status, reason] of cases) {
+      const answer = await proxy.handle(s, event, 30);
+      assert.deepEqual([answer.statusCode, answer.body], [status, `${reason}\n`], `${event.rawPath}?${event.rawQueryString.slice(0, 40)}`);
+      assert.equal(answer.headers["content-type"], "text/plain; charset=utf-8");
+    }
+    const unauthorized = await proxy.handle(settings, v2("/probe", "target=x"), 30);
+    assert.equal(unauthorized.headers["www-authenticate"], 'Bearer realm="lambda-blackbox"');
+    const post = await proxy.handle(open, v2("/probe", "", {}, "POST"), 30);
+    assert.equal(post.headers.allow, "GET, HEAD");
+  });
+
+  test("admits the token in any case of 'Bearer', and IAM-authenticated requests when trusted", async () => {
+    const probe = `target=http://127.0.0.1:${targetPort}/&module=http_2xx`;
+    const answer = await proxy.handle(settings, v2("/probe", probe, { authorization: `bearer   ${TOKEN} ` }), 30);
+    assert.equal(answer.statusCode, 200, answer.body);
+    const trusting = proxy.readSettings({ BLACKBOX_LISTEN_ADDRESS: `127.0.0.1:${blackboxPort}`, BLACKBOX_AUTH_TOKEN: TOKEN, BLACKBOX_AUTH_TRUST_IAM: "true" });
+    const iam = v2("/probe", probe);
+    iam.requestContext.authorizer = { iam: { accessKey: "AKIA…", userArn: "arn:aws:iam::123456789012:user/prometheus" } };
+    assert.equal((await proxy.handle(trusting, iam, 30)).statusCode, 200);
+    assert.equal((await proxy.handle(settings, iam, 30)).statusCode, 401, "IAM is trusted only when asked");
+  });
+
+  test("fails Init on settings it cannot honour, naming the variable, and never shows the token", () => {
+    const cases = [
+      [{ BLACKBOX_ALLOWED_TARGETS: "example.com" }, /^BLACKBOX_ALLOWED_TARGETS: this Node.js handler does not enforce the target policy/],
+      [{ BLACKBOX_DENY_PRIVATE: "true" }, /^BLACKBOX_DENY_PRIVATE: this Node.js handler does not enforce the target policy/],
+      [{ BLACKBOX_AUTH_TOKEN: "two words" }, /^BLACKBOX_AUTH_TOKEN: the token must be printable ASCII/],
+      [{ BLACKBOX_AUTH_TOKEN: "a", BLACKBOX_AUTH_TOKEN_FILE: "/x" }, /^BLACKBOX_AUTH_TOKEN_FILE: set either/],
+      [{ BLACKBOX_AUTH_TOKEN_FILE: "/nonexistent/token" }, /^BLACKBOX_AUTH_TOKEN_FILE: cannot read \/nonexistent\/token: ENOENT/],
+      [{ BLACKBOX_EXPOSE_METRICS: "2" }, /^BLACKBOX_EXPOSE_METRICS: "2" is not true or false/],
+    ];
+    for (const [env, message] of cases) {
+      assert.throws(() => proxy.createHandler(env), (e) => e instanceof proxy.InvalidSetting && message.test(e.message));
+    }
+    assert.ok(!JSON.stringify(settings).includes(TOKEN));
+  });
+});
+
+describe("the proxy", () => {
+  test("forwards the path and raw query untouched, Accept, User-Agent and the timeout, nothing else", async () => {
+    const requests = [];
+    const recorder = http.createServer((request, response) => {
+      requests.push({ url: request.url, headers: request.headers });
+      response.writeHead(418, { "content-type": "text/x-recorded" });
+      response.end("recorded");
+    });
+    const port = await listen(recorder);
+    cleanups.push(() => recorder.close());
+    const s = proxy.readSettings({ BLACKBOX_LISTEN_ADDRESS: `127.0.0.1:${port}` });
+    const rawQueryString = "target=https%3A%2F%2Fexample.com%2F%3Fa%3D1%26b%3D%2520&module=http_2xx&x=a+b";
+    const event = {
+      version: "2.0",
+      rawPath: "/probe",
+      rawQueryString,
+      headers: {
+        accept: "text/plain",
+        "user-agent": "Prometheus/2.53.0",
+        authorization: "Bearer secret",
+        cookie: "c=1",
+        "x-prometheus-scrape-timeout-seconds": "10",
+      },
+      requestContext: { http: { method: "GET" } },
+    };
+    const answer = await proxy.createHandler({ BLACKBOX_LISTEN_ADDRESS: `127.0.0.1:${port}` })(event, context(1200));
+    assert.deepEqual([answer.statusCode, answer.headers["content-type"], answer.body], [418, "text/x-recorded", "recorded"]);
+    assert.equal(requests[0].url, `/probe?${rawQueryString}`);
+    assert.equal(requests[0].headers.accept, "text/plain");
+    assert.equal(requests[0].headers["user-agent"], "Prometheus/2.53.0");
+    assert.equal(requests[0].headers["x-prometheus-scrape-timeout-seconds"], "1.100", "min(header, remaining time - 0.1 s)");
+    assert.equal(requests[0].headers.authorization, undefined);
+    assert.equal(requests[0].headers.cookie, undefined);
+
+    // API Gateway v1 and ALB deliver parsed parameters: re-encoded (ALB's still encoded).
+    requests.length = 0;
+    await proxy.handle(s, { httpMethod: "GET", path: "/probe", multiValueQueryStringParameters: { target: ["https://example.com/?a=1&b= "], module: ["http_2xx"] }, requestContext: {} }, 30);
+    await proxy.handle(s, { httpMethod: "GET", path: "/probe", queryStringParameters: { target: "https%3A%2F%2Fexample.com%2F%3Fa%3D1%26b%3D+", module: "http_2xx" }, requestContext: { elb: {} } }, 30);
+    const want = "/probe?target=https%3A%2F%2Fexample.com%2F%3Fa%3D1%26b%3D+&module=http_2xx";
+    assert.deepEqual(requests.map((r) => r.url), [want, want]);
+    for (const r of requests) assert.equal(r.headers["x-prometheus-scrape-timeout-seconds"], "29.900");
+  });
+
+  test("bounds the probe by the scrape timeout and by the invocation's remaining time", async () => {
+    const slow = (headers) => ({
+      version: "2.0",
+      rawPath: "/probe",
+      rawQueryString: `target=http://127.0.0.1:${targetPort}/slow&module=http_2xx`,
+      headers: { authorization: `Bearer ${TOKEN}`, ...headers },
+      requestContext: { http: { method: "GET" } },
+    });
+    for (const [headers, remaining] of [[{ "x-prometheus-scrape-timeout-seconds": "1.5" }, 30], [{ "x-prometheus-scrape-timeout-seconds": "10" }, 1.3]]) {
+      const started = performance.now();
+      const answer = await proxy.handle(settings, slow(headers), remaining);
+      const elapsed = performance.now() - started;
+      assert.equal(answer.statusCode, 200, answer.body);
+      assert.equal(metric(answer.body, "probe_success"), 0, answer.body);
+      assert.ok(elapsed < 2500, `${elapsed} ms`);
+    }
+  });
+
+  test("504 when blackbox does not answer in time", async () => {
+    const sockets = [];
+    const silent = net.createServer((socket) => sockets.push(socket));
+    const port = await listen(silent);
+    cleanups.push(() => {
+      for (const s of sockets) s.destroy();
+      silent.close();
+    });
+    const s = proxy.readSettings({ BLACKBOX_LISTEN_ADDRESS: `127.0.0.1:${port}` });
+    const started = performance.now();
+    const answer = await proxy.handle(s, { version: "2.0", rawPath: "/probe", rawQueryString: "target=x", headers: { "x-prometheus-scrape-timeout-seconds": "0.5" }, requestContext: { http: { method: "GET" } } }, 30);
+    const elapsed = performance.now() - started;
+    assert.deepEqual([answer.statusCode, answer.body], [504, "blackbox_exporter did not answer within 0.500 s (the scrape timeout or the invocation deadline)\n"]);
+    assert.ok(elapsed >= 450 && elapsed < 1500, `${elapsed} ms`);
+  });
+
+  test("502 when blackbox's answer breaks off", async () => {
+    const broken = net.createServer((socket) => {
+      socket.once("data", () => socket.end("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 100\r\n\r\nprobe_"));
+    });
+    const port = await listen(broken);
+    cleanups.push(() => broken.close());
+    const s = proxy.readSettings({ BLACKBOX_LISTEN_ADDRESS: `127.0.0.1:${port}` });
+    const answer = await proxy.handle(s, { version: "2.0", rawPath: "/probe", rawQueryString: "target=x", headers: {}, requestContext: { http: { method: "GET" } } }, 30);
+    assert.equal(answer.statusCode, 502, answer.body);
+    assert.match(answer.body, /^blackbox_exporter's answer broke off: .+\n$/);
+  });
+
+  test("502 after waiting for a blackbox that the running extension does not bring back; 503 at once without the extension", async () => {
+    const deadPort = await freePort();
+    const s = proxy.readSettings({ BLACKBOX_LISTEN_ADDRESS: `127.0.0.1:${deadPort}` });
+    const event = (timeout) => ({ version: "2.0", rawPath: "/probe", rawQueryString: "target=x", headers: { "x-prometheus-scrape-timeout-seconds": timeout }, requestContext: { http: { method: "GET" } } });
+
+    let started = performance.now();
+    let answer = await proxy.handle(s, event("5"), 30);
+    assert.equal(answer.statusCode, 503, answer.body);
+    assert.match(answer.body, /^the blackbox extension is not running/);
+    assert.ok(performance.now() - started < 500, "no wait for a blackbox nobody will restart");
+
+    // An extension that is alive (a process whose name is the extension's) but whose
+    // blackbox stays down.
+    const dir = mkdtempSync(path.join(tmpdir(), "node-handler-"));
+    const fake = path.join(dir, "blackbox-extension");
+    copyFileSync(execFileSync("sh", ["-c", "command -v sleep"], { encoding: "utf8" }).trim(), fake);
+    const extension = spawn(fake, ["30"], { stdio: "ignore" });
+    const pidFile = proxy.extensionPidFile(s.upstream);
+    mkdirSync(path.dirname(pidFile), { recursive: true });
+    writeFileSync(pidFile, `${extension.pid}\n`);
+    cleanups.push(() => {
+      extension.kill("SIGKILL");
+      rmSync(pidFile, { force: true });
+      rmSync(dir, { recursive: true, force: true });
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(proxy.extensionPid(s), extension.pid);
+
+    started = performance.now();
+    answer = await proxy.handle(s, event("10"), 30);
+    const waited = performance.now() - started;
+    assert.equal(answer.statusCode, 502, answer.body);
+    assert.match(answer.body, new RegExp(`^blackbox_exporter is not reachable at 127\\.0\\.0\\.1:${deadPort} after 2\\d\\d\\d ms: connection refused`));
+    assert.ok(waited >= 1950 && waited < 3000, `${waited} ms`);
+  });
+
+  test("the timeout follows the header and the deadline", () => {
+    const cases = [
+      ["2", 30, 2],
+      [" 9.5 ", 30, 9.5],
+      ["10", 1, 0.9],
+      [undefined, 30, 29.9],
+      ["abc", 30, 29.9],
+      ["-1", 30, 29.9],
+      ["NaN", 30, 29.9],
+      ["inf", 30, 29.9],
+      ["5", 0, 0],
+      ["5", null, 5],
+      [undefined, null, 30],
+    ];
+    for (const [header, remaining, want] of cases) {
+      assert.ok(Math.abs(proxy.upstreamTimeout(header, remaining) - want) < 1e-9, `${header} ${remaining}`);
+    }
+  });
+
+  test("reads the query as Go does", () => {
+    assert.deepEqual(proxy.queryParams("target=a%2Fb+c&bad=%zz&semi=1;2&&module=x&target=second&flag"), [
+      ["target", "a/b c"],
+      ["module", "x"],
+      ["target", "second"],
+      ["flag", ""],
+    ]);
+  });
+});

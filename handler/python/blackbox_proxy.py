@@ -1,0 +1,476 @@
+"""lambda-blackbox's handler for a Python function (standard library only).
+
+Attach the lambda-blackbox layer to a Python function, ship this file in the function
+package and set the handler to ``blackbox_proxy.handler``. The layer's extension runs
+blackbox_exporter on loopback; this handler proxies Function URL, API Gateway (v1 and v2)
+and ALB requests to it the way the layer's Rust ``bootstrap`` does:
+
+- the path and the raw query string reach blackbox untouched (API Gateway v1 and ALB
+  deliver the query already parsed: it is re-encoded from the parameters);
+- ``X-Prometheus-Scrape-Timeout-Seconds`` is sent as the smaller of the header and what
+  is left of the invocation, so blackbox ends the probe in time;
+- ``Accept`` and ``User-Agent`` are forwarded, nothing else (no Authorization, no cookies);
+- blackbox's status, ``Content-Type`` and body come back unchanged;
+- ``504`` when blackbox does not answer in time, ``502`` when it cannot be reached for 2 s
+  or its answer breaks off, ``503`` when the extension is gone, each with a one-line reason.
+
+The same gate as the Rust handler: ``BLACKBOX_AUTH_TOKEN`` (or ``_FILE``) bearer token
+compared in constant time (401), ``BLACKBOX_AUTH_TRUST_IAM``, GET and HEAD only (405),
+``/probe`` only unless ``BLACKBOX_EXPOSE_METRICS`` (404), header and query size limits
+(400, 414), ``debug=true`` only with ``BLACKBOX_ALLOW_DEBUG`` (403).
+
+NOT ported: the target policy (``BLACKBOX_ALLOWED_TARGETS``, ``BLACKBOX_DENY_PRIVATE``,
+the default deny list of loopback, link-local and metadata addresses). This handler
+probes whatever target it is given. It refuses to start when either variable is set,
+rather than pretend to enforce it. Behind a public URL, use the layer's Rust bootstrap
+(runtime ``provided.al2023``).
+"""
+
+import base64
+import errno
+import hmac
+import http.client
+import logging
+import os
+import signal
+import socket
+import time
+import urllib.parse
+
+SCRAPE_TIMEOUT_HEADER = "x-prometheus-scrape-timeout-seconds"
+FORWARDED_HEADERS = ("accept", "user-agent")
+DEFAULT_LISTEN_ADDRESS = "127.0.0.1:9115"
+DEADLINE_MARGIN_S = 0.1
+FALLBACK_TIMEOUT_S = 30.0
+UPSTREAM_WAIT_S = 2.0
+UPSTREAM_RETRY_INTERVAL_S = 0.005
+MAX_QUERY_BYTES = 8 * 1024
+MAX_HEADER_VALUE_BYTES = 8 * 1024
+MAX_HEADERS_BYTES = 32 * 1024
+EXTENSION_COMM = "blackbox-extens"
+NOT_PORTED = ("BLACKBOX_ALLOWED_TARGETS", "BLACKBOX_DENY_PRIVATE")
+
+log = logging.getLogger("blackbox_proxy")
+_LEVEL = os.environ.get("BLACKBOX_HANDLER_LOG", "info").strip().lower()
+log.setLevel(_LEVEL.upper() if _LEVEL in ("debug", "info", "warning", "error") else "INFO")
+
+
+class InvalidSetting(Exception):
+    """A BLACKBOX_* variable this handler cannot honour; the message names it."""
+
+
+def upstream_authority(listen_address):
+    """Where blackbox listens, as the handler connects to it (an unspecified host is loopback)."""
+    address = (listen_address or "").strip() or DEFAULT_LISTEN_ADDRESS
+    host, _, port = address.rpartition(":")
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1:" + port
+    if host == "[::]":
+        return "[::1]:" + port
+    return address
+
+
+def extension_pid_file(authority):
+    name = "".join(c if c.isascii() and c.isalnum() else "_" for c in authority)
+    return "/tmp/lambda-blackbox/extension-%s.pid" % name
+
+
+def _flag(env, var):
+    value = env.get(var, "").strip().lower()
+    if value in ("", "false", "0", "no"):
+        return False
+    if value in ("true", "1", "yes"):
+        return True
+    raise InvalidSetting("%s: %r is not true or false" % (var, value))
+
+
+def _validate_token(token, var):
+    if not token:
+        raise InvalidSetting("%s: the token is empty" % var)
+    if not all(0x21 <= ord(c) <= 0x7E for c in token):
+        raise InvalidSetting(
+            "%s: the token must be printable ASCII without spaces (it travels in an HTTP header)" % var
+        )
+    return token.encode("ascii")
+
+
+class Settings:
+    """The handler's settings, read once from the environment and validated."""
+
+    def __init__(self, env=None):
+        env = os.environ if env is None else env
+        self.upstream = upstream_authority(env.get("BLACKBOX_LISTEN_ADDRESS"))
+        for var in NOT_PORTED:
+            if env.get(var, "").strip():
+                raise InvalidSetting(
+                    "%s: this Python handler does not enforce the target policy; use the layer's "
+                    "Rust bootstrap (runtime provided.al2023) for it, or unset the variable" % var
+                )
+        token = env.get("BLACKBOX_AUTH_TOKEN", "").strip()
+        token_file = env.get("BLACKBOX_AUTH_TOKEN_FILE", "").strip()
+        if token and token_file:
+            raise InvalidSetting(
+                "BLACKBOX_AUTH_TOKEN_FILE: set either BLACKBOX_AUTH_TOKEN or BLACKBOX_AUTH_TOKEN_FILE, not both"
+            )
+        if token:
+            self.auth_token = _validate_token(token, "BLACKBOX_AUTH_TOKEN")
+        elif token_file:
+            try:
+                with open(token_file, encoding="utf-8") as f:
+                    text = f.read()
+            except OSError as e:
+                raise InvalidSetting(
+                    "BLACKBOX_AUTH_TOKEN_FILE: cannot read %s: %s" % (token_file, e.strerror or e)
+                ) from None
+            self.auth_token = _validate_token(text.strip(), "BLACKBOX_AUTH_TOKEN_FILE")
+        else:
+            self.auth_token = None
+        self.trust_iam = _flag(env, "BLACKBOX_AUTH_TRUST_IAM")
+        self.expose_metrics = _flag(env, "BLACKBOX_EXPOSE_METRICS")
+        self.allow_debug = _flag(env, "BLACKBOX_ALLOW_DEBUG")
+
+    def __repr__(self):
+        return "Settings(upstream=%r, auth_token=%s)" % (
+            self.upstream, "<redacted>" if self.auth_token else None)
+
+
+# --- events -------------------------------------------------------------------------
+
+class Request:
+    """What the handler needs of an event, whatever its source."""
+
+    def __init__(self, kind, method, path, query, headers, iam_authenticated):
+        self.kind = kind  # "v2" (Function URL, API Gateway v2), "v1" or "alb"
+        self.method = method
+        self.path = path
+        self.query = query  # None when there is none
+        self.headers = headers  # lowercased names
+        self.iam_authenticated = iam_authenticated
+
+
+def _encode_params(pairs):
+    """application/x-www-form-urlencoded, as the Rust handler re-encodes parsed parameters."""
+    return "&".join(
+        urllib.parse.quote_plus(k, safe="*") + "=" + urllib.parse.quote_plus(v, safe="*")
+        for k, v in pairs
+    )
+
+
+def _parsed_query(event, decode):
+    multi = event.get("multiValueQueryStringParameters") or {}
+    single = event.get("queryStringParameters") or {}
+    pairs = []
+    if multi:
+        for k, values in multi.items():
+            for v in values or []:
+                pairs.append((k, v))
+    else:
+        pairs = list(single.items())
+    if decode:
+        # An ALB passes the parameters as they were sent, still percent-encoded.
+        pairs = [(urllib.parse.unquote_plus(k), urllib.parse.unquote_plus(v)) for k, v in pairs]
+    return _encode_params(pairs) if pairs else None
+
+
+def _headers(event):
+    headers = {}
+    for name, values in (event.get("multiValueHeaders") or {}).items():
+        if values:
+            headers[name.lower()] = values[-1]
+    for name, value in (event.get("headers") or {}).items():
+        if value is not None:
+            headers[name.lower()] = value
+    return headers
+
+
+def parse_event(event):
+    context = event.get("requestContext") or {}
+    if event.get("version") == "2.0" or "http" in context:
+        http_context = context.get("http") or {}
+        authorizer = context.get("authorizer") or {}
+        return Request(
+            "v2",
+            http_context.get("method", "GET").upper(),
+            event.get("rawPath") or http_context.get("path") or "/",
+            event.get("rawQueryString") or None,
+            _headers(event),
+            bool(authorizer.get("iam")),
+        )
+    kind = "alb" if "elb" in context else "v1"
+    return Request(
+        kind,
+        (event.get("httpMethod") or "GET").upper(),
+        event.get("path") or "/",
+        _parsed_query(event, decode=(kind == "alb")),
+        _headers(event),
+        False,
+    )
+
+
+def response(kind, status, content_type, body):
+    """The answer in the shape the event's source expects (the Rust runtime's shapes)."""
+    if isinstance(body, bytes):
+        try:
+            text, is_base64 = body.decode("utf-8"), False
+        except UnicodeDecodeError:
+            text, is_base64 = base64.b64encode(body).decode("ascii"), True
+    else:
+        text, is_base64 = body, False
+    headers = {"content-type": content_type} if content_type else {}
+    return _shaped(kind, status, headers, text, is_base64)
+
+
+def _shaped(kind, status, headers, text, is_base64):
+    answer = {"statusCode": status, "body": text, "isBase64Encoded": is_base64}
+    if kind == "v1":
+        answer["headers"] = {}
+        answer["multiValueHeaders"] = {k: [v] for k, v in headers.items()}
+    elif kind == "alb":
+        answer["statusDescription"] = "%d %s" % (status, _reason(status))
+        answer["headers"] = dict(headers)
+        answer["multiValueHeaders"] = {k: [v] for k, v in headers.items()}
+    else:
+        answer["headers"] = dict(headers)
+        answer["cookies"] = []
+    return answer
+
+
+def _reason(status):
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def text_response(kind, status, reason, extra_headers=None):
+    headers = {"content-type": "text/plain; charset=utf-8"}
+    headers.update(extra_headers or {})
+    return _shaped(kind, status, headers, reason + "\n", False)
+
+
+# --- the gate -----------------------------------------------------------------------
+
+class Refusal(Exception):
+    def __init__(self, status, reason):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def _bearer_token(value):
+    value = value.strip()
+    scheme, sep, token = value.partition(" ")
+    if not sep or scheme.lower() != "bearer":
+        return None
+    return token.strip()
+
+
+def _printable(s):
+    out = "".join("?" if (ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0) else c for c in s[:200])
+    return out + ("…" if len(s) > 200 else "")
+
+
+def query_params(query):
+    """The query as blackbox's Go code reads it: pairs split on '&', a pair holding ';'
+    or a malformed escape dropped, '+' read as a space."""
+    params = []
+    for pair in query.split("&"):
+        if not pair or ";" in pair:
+            continue
+        key, _, value = pair.partition("=")
+        try:
+            params.append((_unescape(key), _unescape(value)))
+        except ValueError:
+            continue
+    return params
+
+
+def _unescape(s):
+    out = bytearray()
+    i = 0
+    raw = s.encode("utf-8")
+    while i < len(raw):
+        b = raw[i]
+        if b == 0x25:  # %
+            hex_digits = raw[i + 1:i + 3]
+            if len(hex_digits) != 2 or not all(chr(h) in "0123456789abcdefABCDEF" for h in hex_digits):
+                raise ValueError("bad escape")
+            out.append(int(hex_digits, 16))
+            i += 3
+        elif b == 0x2B:  # +
+            out.append(0x20)
+            i += 1
+        else:
+            out.append(b)
+            i += 1
+    return out.decode("utf-8", "replace")
+
+
+def admit(settings, request):
+    """The Rust handler's gate, less the target policy; raises Refusal."""
+    headers = request.headers
+    if settings.auth_token is not None and not (settings.trust_iam and request.iam_authenticated):
+        presented = _bearer_token(headers.get("authorization", ""))
+        if presented is None:
+            raise Refusal(401, "an Authorization: Bearer token is required")
+        if not hmac.compare_digest(settings.auth_token, presented.encode("utf-8", "replace")):
+            raise Refusal(401, "the bearer token is wrong")
+    if request.method not in ("GET", "HEAD"):
+        raise Refusal(405, "method %s is not allowed: use GET or HEAD" % _printable(request.method))
+    sizes = [(len(k.encode()), len(v.encode("utf-8", "replace"))) for k, v in headers.items()]
+    if sum(k + v for k, v in sizes) > MAX_HEADERS_BYTES or any(v > MAX_HEADER_VALUE_BYTES for _, v in sizes):
+        raise Refusal(400, "the request headers are too large (at most %d bytes a header, %d in all)"
+                      % (MAX_HEADER_VALUE_BYTES, MAX_HEADERS_BYTES))
+    query = request.query or ""
+    if len(query.encode("utf-8", "replace")) > MAX_QUERY_BYTES:
+        raise Refusal(414, "the query string is over %d bytes" % MAX_QUERY_BYTES)
+    path = request.path
+    if path in ("/metrics", "/-/healthy"):
+        if settings.expose_metrics:
+            return
+        raise Refusal(404, "%s is not served; set BLACKBOX_EXPOSE_METRICS=true to serve it" % path)
+    if path != "/probe":
+        raise Refusal(404, "%s is not served: lambda-blackbox serves /probe" % _printable(path))
+    debug = next((v for k, v in query_params(query) if k == "debug"), None)
+    if debug == "true" and not settings.allow_debug:
+        raise Refusal(403, "debug=true is refused (its output shows the module configuration); "
+                           "set BLACKBOX_ALLOW_DEBUG=true to allow it")
+
+
+# --- the proxy ----------------------------------------------------------------------
+
+class ProxyError(Exception):
+    def __init__(self, status, reason):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def upstream_timeout(scrape_timeout, remaining_s):
+    """The scrape timeout Prometheus sent, cut to what is left of the invocation."""
+    left = FALLBACK_TIMEOUT_S if remaining_s is None else max(0.0, remaining_s - DEADLINE_MARGIN_S)
+    try:
+        scrape = float((scrape_timeout or "").strip())
+    except ValueError:
+        scrape = None
+    if scrape is not None and scrape == scrape and 0 < scrape < float("inf"):
+        return min(scrape, left)
+    return left
+
+
+def _split_authority(authority):
+    host, _, port = authority.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def extension_pid(settings):
+    """The extension's pid if it is running (a recycled pid must not get our signal)."""
+    try:
+        with open(extension_pid_file(settings.upstream)) as f:
+            pid = int(f.read().strip())
+        with open("/proc/%d/comm" % pid) as f:
+            comm = f.read().strip()
+        with open("/proc/%d/stat" % pid) as f:
+            state = f.read().rsplit(")", 1)[-1].strip()[:1]
+    except (OSError, ValueError):
+        return None
+    return pid if comm == EXTENSION_COMM and state != "Z" else None
+
+
+def ask_for_replacement(settings):
+    """blackbox took the whole timeout: it is hung. The extension replaces it on SIGUSR1."""
+    pid = extension_pid(settings)
+    if pid is None:
+        log.warning("the blackbox extension is not running; blackbox_exporter cannot be replaced")
+        return
+    try:
+        os.kill(pid, signal.SIGUSR1)
+    except OSError as e:
+        log.warning("could not ask the extension to replace blackbox_exporter: %s", e)
+
+
+def forward(settings, method, path_and_query, headers, timeout):
+    """One request to blackbox; returns (status, content type, body bytes)."""
+    started = time.monotonic()
+    host, port = _split_authority(settings.upstream)
+    upstream_headers = {name: headers[name] for name in FORWARDED_HEADERS if name in headers}
+    upstream_headers["X-Prometheus-Scrape-Timeout-Seconds"] = "%.3f" % timeout
+    timed_out = ProxyError(504, "blackbox_exporter did not answer within %.3f s "
+                                "(the scrape timeout or the invocation deadline)" % timeout)
+    while True:
+        left = timeout - (time.monotonic() - started)
+        if left <= 0:
+            raise timed_out
+        connection = http.client.HTTPConnection(host, port, timeout=left)
+        try:
+            connection.connect()
+        except socket.timeout:
+            raise timed_out from None
+        except OSError as e:
+            elapsed = time.monotonic() - started
+            if e.errno not in (errno.ECONNREFUSED, errno.ECONNRESET, errno.ENETUNREACH):
+                raise ProxyError(502, "blackbox_exporter is not reachable at %s: %s"
+                                 % (settings.upstream, e.strerror or e)) from None
+            if extension_pid(settings) is None:
+                raise ProxyError(503, "the blackbox extension is not running, so blackbox_exporter "
+                                      "is not either; Lambda replaces this environment after the "
+                                      "extension's failure") from None
+            log.debug("connect to %s failed after %.3f s: %s", settings.upstream, elapsed, e)
+            if elapsed < min(UPSTREAM_WAIT_S, timeout):
+                time.sleep(UPSTREAM_RETRY_INTERVAL_S)
+                continue
+            raise ProxyError(502, "blackbox_exporter is not reachable at %s after %d ms: %s"
+                             % (settings.upstream, elapsed * 1000, e.strerror or e)) from None
+        try:
+            connection.request(method, path_and_query, headers=upstream_headers)
+            answer = connection.getresponse()
+            body = answer.read()
+            return answer.status, answer.getheader("Content-Type"), body
+        except socket.timeout:
+            raise timed_out from None
+        except (OSError, http.client.HTTPException) as e:
+            raise ProxyError(502, "blackbox_exporter's answer broke off: %s"
+                             % (getattr(e, "strerror", None) or e or type(e).__name__)) from None
+        finally:
+            connection.close()
+
+
+def handle(settings, event, remaining_s):
+    request = parse_event(event)
+    try:
+        admit(settings, request)
+    except Refusal as refusal:
+        log.info("refused (%d): %s", refusal.status, refusal.reason)
+        extra = {}
+        if refusal.status == 401:
+            extra["www-authenticate"] = 'Bearer realm="lambda-blackbox"'
+        elif refusal.status == 405:
+            extra["allow"] = "GET, HEAD"
+        return text_response(request.kind, refusal.status, refusal.reason, extra)
+
+    timeout = upstream_timeout(request.headers.get(SCRAPE_TIMEOUT_HEADER), remaining_s)
+    path_and_query = request.path + ("?" + request.query if request.query else "")
+    try:
+        status, content_type, body = forward(
+            settings, request.method, path_and_query, request.headers, timeout)
+    except ProxyError as error:
+        log.warning("%d: %s", error.status, error.reason)
+        if error.status == 504:
+            ask_for_replacement(settings)
+        return text_response(request.kind, error.status, error.reason)
+    return response(request.kind, status, content_type, body)
+
+
+SETTINGS = Settings()
+if SETTINGS.auth_token is None:
+    log.warning("BLACKBOX_AUTH_TOKEN is not set: anyone who can reach this function's URL can run probes through it")
+log.warning("this Python handler does not enforce a target policy (BLACKBOX_ALLOWED_TARGETS): "
+            "any target, loopback and metadata addresses included, is probed; "
+            "use the layer's Rust bootstrap behind a public URL")
+
+
+def handler(event, context):
+    remaining = None
+    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+        remaining = context.get_remaining_time_in_millis() / 1000.0
+    return handle(SETTINGS, event, remaining)

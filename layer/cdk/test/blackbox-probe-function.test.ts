@@ -1,0 +1,151 @@
+// Assertion tests of BlackboxProbeFunction: `npm test` (node's test runner with ts-node).
+import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { describe, test } from "node:test";
+import { App, Duration, Stack } from "aws-cdk-lib";
+import { Annotations, Match, Template } from "aws-cdk-lib/assertions";
+import * as lambda from "aws-cdk-lib/aws-lambda";
+import { BlackboxProbeFunction, BlackboxProbeFunctionProps } from "../lib/blackbox-probe-function";
+
+const ARN = "arn:aws:lambda:us-east-1:123456789012:layer:lambda-blackbox-arm64:7";
+
+/** A layer directory laid out as the zip unpacks (the files' contents do not matter here). */
+function layerDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cdk-layer-"));
+  for (const f of ["extensions/blackbox-extension", "bootstrap", "bin/blackbox_exporter", "blackbox/blackbox.yml"]) {
+    fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+    fs.writeFileSync(path.join(dir, f), f, { mode: 0o755 });
+  }
+  return dir;
+}
+
+function synth(props: BlackboxProbeFunctionProps): { template: Template; stack: Stack; probe: BlackboxProbeFunction } {
+  const app = new App({ outdir: fs.mkdtempSync(path.join(os.tmpdir(), "cdk-out-")) });
+  const stack = new Stack(app, "Test");
+  const probe = new BlackboxProbeFunction(stack, "Probe", props);
+  return { template: Template.fromStack(stack), stack, probe };
+}
+
+function functionLogicalId(template: Template): string {
+  const functions = Object.keys(template.findResources("AWS::Lambda::Function"));
+  assert.equal(functions.length, 1, "one function");
+  return functions[0];
+}
+
+describe("BlackboxProbeFunction", () => {
+  test("with the layer zip as an asset: layer, provided.al2023 with the layer's bootstrap, arm64, 128 MB, 15 s, Function URL", () => {
+    const { template } = synth({ layerZip: layerDir(), authToken: "t0ken-t0ken-t0ken", allowedTargets: ["example.com", "*.example.org:443"] });
+    template.resourceCountIs("AWS::Lambda::LayerVersion", 1);
+    template.hasResourceProperties("AWS::Lambda::LayerVersion", {
+      CompatibleArchitectures: ["arm64"],
+      CompatibleRuntimes: Match.arrayWith(["provided.al2023", "python3.12", "nodejs20.x"]),
+      LicenseInfo: "Apache-2.0",
+    });
+    const layerId = Object.keys(template.findResources("AWS::Lambda::LayerVersion"))[0];
+    template.hasResourceProperties("AWS::Lambda::Function", {
+      Runtime: "provided.al2023",
+      Handler: "bootstrap",
+      Architectures: ["arm64"],
+      MemorySize: 128,
+      Timeout: 15,
+      Layers: [{ Ref: layerId }],
+      Environment: {
+        Variables: {
+          BLACKBOX_AUTH_TOKEN: "t0ken-t0ken-t0ken",
+          BLACKBOX_ALLOWED_TARGETS: "example.com,*.example.org:443",
+        },
+      },
+    });
+    const fn = functionLogicalId(template);
+    template.hasResourceProperties("AWS::Lambda::Url", {
+      AuthType: "NONE",
+      TargetFunctionArn: { "Fn::GetAtt": [fn, "Arn"] },
+    });
+    template.hasResourceProperties("AWS::Lambda::Permission", {
+      Action: "lambda:InvokeFunctionUrl",
+      Principal: "*",
+      FunctionUrlAuthType: "NONE",
+    });
+  });
+
+  test("with a published layer ARN: no layer resource, the ARN attached", () => {
+    const { template, probe } = synth({ layerArn: ARN, authToken: "t0ken-t0ken-t0ken" });
+    template.resourceCountIs("AWS::Lambda::LayerVersion", 0);
+    template.hasResourceProperties("AWS::Lambda::Function", {
+      Runtime: "provided.al2023",
+      Architectures: ["arm64"],
+      Layers: [ARN],
+    });
+    template.resourceCountIs("AWS::Lambda::Url", 1);
+    assert.equal(probe.layer.layerVersionArn, ARN);
+  });
+
+  test("AWS_IAM auth, x86_64, more memory and time, extra settings", () => {
+    const { template } = synth({
+      layerArn: ARN.replace("arm64", "x86_64"),
+      architecture: lambda.Architecture.X86_64,
+      memorySize: 256,
+      timeout: Duration.seconds(30),
+      functionUrlAuthType: lambda.FunctionUrlAuthType.AWS_IAM,
+      authToken: "t0ken-t0ken-t0ken",
+      denyPrivate: true,
+      environment: { BLACKBOX_ARGS: "--log.level=debug" },
+    });
+    template.hasResourceProperties("AWS::Lambda::Function", {
+      Architectures: ["x86_64"],
+      MemorySize: 256,
+      Timeout: 30,
+      Environment: {
+        Variables: {
+          BLACKBOX_AUTH_TOKEN: "t0ken-t0ken-t0ken",
+          BLACKBOX_AUTH_TRUST_IAM: "true",
+          BLACKBOX_DENY_PRIVATE: "true",
+          BLACKBOX_ARGS: "--log.level=debug",
+        },
+      },
+    });
+    template.hasResourceProperties("AWS::Lambda::Url", { AuthType: "AWS_IAM" });
+  });
+
+  test("any runtime with a custom handler (the Python handler), the layer still attached", () => {
+    const { template } = synth({
+      layerArn: ARN,
+      customHandler: {
+        code: lambda.Code.fromAsset(path.join(__dirname, "../../../handler/python")),
+        handler: "blackbox_proxy.handler",
+        runtime: lambda.Runtime.PYTHON_3_12,
+      },
+    });
+    template.hasResourceProperties("AWS::Lambda::Function", {
+      Runtime: "python3.12",
+      Handler: "blackbox_proxy.handler",
+      Layers: [ARN],
+    });
+  });
+
+  test("refuses what it cannot honour", () => {
+    assert.throws(() => synth({}), /give either layerZip .* or layerArn/);
+    assert.throws(() => synth({ layerArn: ARN, layerZip: layerDir() }), /not both/);
+    assert.throws(
+      () =>
+        synth({
+          layerArn: ARN,
+          allowedTargets: ["example.com"],
+          customHandler: { code: lambda.Code.fromInline("x"), handler: "index.handler", runtime: lambda.Runtime.NODEJS_20_X },
+        }),
+      /enforced by the layer's Rust bootstrap only/,
+    );
+    assert.throws(() => synth({ layerArn: ARN, authToken: "two words" }), /printable ASCII/);
+    assert.throws(() => synth({ layerArn: ARN, allowedTargets: ["a,b"] }), /without commas/);
+  });
+
+  test("warns about a timeout at or below the scrape timeout, and about an open URL", () => {
+    const { stack } = synth({ layerArn: ARN, timeout: Duration.seconds(3) });
+    const warnings = Annotations.fromStack(stack).findWarning("*", Match.anyValue());
+    const text = JSON.stringify(warnings);
+    assert.match(text, /keep it above Prometheus's scrape timeout/);
+    assert.match(text, /anyone who finds the URL can run probes/);
+  });
+});

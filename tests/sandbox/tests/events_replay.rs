@@ -1,0 +1,42 @@
+//! The `events/` files of `sam local invoke -e` (Function URL, API Gateway v2 and v1,
+//! ALB), replayed through the sandbox's RIE-compatible invoke endpoint with the real
+//! layer: its extension, blackbox_exporter and Rust bootstrap.
+
+mod replay;
+mod support;
+
+use replay::{invoke, replay_all, EVENT_TOKEN};
+use support::{config, layer_dir, start_target};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_file_gets_a_probe_answer_in_its_sources_shape() {
+    let target = start_target().await;
+    let (mut cfg, _) = config(&layer_dir(), &[("BLACKBOX_AUTH_TOKEN", EVENT_TOKEN)]);
+    cfg.invoke_addr = Some("127.0.0.1:0".parse().unwrap());
+    cfg.echo_logs = std::env::var_os("SANDBOX_ECHO").is_some();
+    let sandbox = lambda_sandbox::Sandbox::start(cfg)
+        .await
+        .expect("the sandbox starts");
+    let invoke_addr = sandbox.invoke_url().expect("an invoke endpoint");
+
+    let live = target.addr.to_string();
+    replay_all(invoke_addr, &live, 1.0).await;
+    // Each probe reached the target with the path the event asked for.
+    let seen = target.seen.lock().unwrap().clone();
+    assert_eq!(seen, vec!["/"; 4], "{}", sandbox.logs());
+
+    // A dead target: blackbox answers, the probe fails.
+    let dead = format!("127.0.0.1:{}", support::free_port());
+    replay_all(invoke_addr, &dead, 0.0).await;
+
+    // The target policy applies to every source: loopback is refused unless listed.
+    let refused = invoke(invoke_addr, &replay::event("alb.json", "127.0.0.2:9")).await;
+    assert_eq!(refused.status, 403, "{refused:?}");
+    assert_eq!(
+        refused.body,
+        "target 127.0.0.2:9 is not in BLACKBOX_ALLOWED_TARGETS\n"
+    );
+
+    let report = sandbox.shutdown().await;
+    assert!(report.leftover.is_empty(), "{report:?}");
+}

@@ -1,0 +1,222 @@
+//! "Attach the layer to an existing Python function": handler/python/blackbox_proxy.py
+//! under AWS's Python runtime interface client (`awslambdaric`) as the function's own
+//! bootstrap, with the real layer's extension and blackbox_exporter. The same event
+//! files as the Rust bootstrap must get the same answers.
+
+mod replay;
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lambda_sandbox::{InitOutcome, Sandbox};
+use replay::{replay_all, EVENT_TOKEN};
+use support::{config, free_port, layer_dir, metric, start_target, temp_dir, Layer};
+
+/// The interpreter that has awslambdaric; FAILS (not skips) when there is none.
+fn python_with_awslambdaric() -> String {
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import sys, awslambdaric; print(sys.executable)"])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "python3 cannot import awslambdaric (pip install awslambdaric): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A Python function's package: the handler file and a bootstrap that runs it under
+/// awslambdaric, as AWS's python runtimes do.
+fn python_task(name: &str) -> PathBuf {
+    let python = python_with_awslambdaric();
+    let task = temp_dir(name);
+    let source =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../handler/python/blackbox_proxy.py");
+    std::fs::copy(&source, task.join("blackbox_proxy.py")).expect("the Python handler");
+    let bootstrap = task.join("bootstrap");
+    std::fs::write(
+        &bootstrap,
+        format!(
+            "#!/bin/sh\nexport PYTHONPATH=\"$LAMBDA_TASK_ROOT\"\nexec {python} -m awslambdaric blackbox_proxy.handler\n"
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&bootstrap, std::fs::Permissions::from_mode(0o755)).unwrap();
+    task
+}
+
+async fn start_python(name: &str, env: &[(&str, &str)]) -> (Layer, PathBuf) {
+    let task = python_task(name);
+    let (mut cfg, blackbox_port) = config(&layer_dir(), env);
+    cfg.task_dir = Some(task.clone());
+    cfg.handler = "blackbox_proxy.handler".into();
+    cfg.invoke_addr = Some("127.0.0.1:0".parse().unwrap());
+    cfg.echo_logs = std::env::var_os("SANDBOX_ECHO").is_some();
+    let sandbox = Sandbox::start(cfg).await.expect("the sandbox starts");
+    (
+        Layer {
+            sandbox,
+            blackbox_port,
+        },
+        task,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_handler_answers_every_event_file_like_the_rust_one() {
+    let target = start_target().await;
+    // The Python handler has no target policy: it refuses to start with one set.
+    let (layer, task) = start_python(
+        "py-handler",
+        &[
+            ("BLACKBOX_AUTH_TOKEN", EVENT_TOKEN),
+            ("BLACKBOX_ALLOWED_TARGETS", ""),
+        ],
+    )
+    .await;
+    let sandbox = &layer.sandbox;
+    assert!(
+        matches!(sandbox.init_outcome(), InitOutcome::Ok { .. }),
+        "{:?}\n{}",
+        sandbox.init_outcome(),
+        sandbox.logs()
+    );
+    let invoke_addr = sandbox.invoke_url().expect("an invoke endpoint");
+
+    replay_all(invoke_addr, &target.addr.to_string(), 1.0).await;
+    assert_eq!(target.seen.lock().unwrap().clone(), vec!["/"; 4]);
+    replay_all(invoke_addr, &format!("127.0.0.1:{}", free_port()), 0.0).await;
+
+    // Through the Function URL, as Prometheus scrapes it.
+    let auth = format!("Bearer {EVENT_TOKEN}");
+    let probe = format!("/probe?target=http://{}/ok&module=http_2xx", target.addr);
+    let ok = layer.get(&probe, &[("authorization", &auth)]).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert!(
+        ok.content_type.starts_with("text/plain"),
+        "{}",
+        ok.content_type
+    );
+    assert_eq!(metric(&ok.body, "probe_success"), Some(1.0), "{}", ok.body);
+    assert!(target.seen.lock().unwrap().contains(&"/ok".to_string()));
+
+    // The gate, with the Rust handler's statuses and reasons.
+    let wrong = layer.get(&probe, &[("authorization", "Bearer nope")]).await;
+    assert_eq!(
+        (wrong.status, wrong.body.as_str()),
+        (401, "the bearer token is wrong\n")
+    );
+    assert_eq!(wrong.www_authenticate, "Bearer realm=\"lambda-blackbox\"");
+    let post = layer
+        .request(reqwest::Method::POST, &probe, &[("authorization", &auth)])
+        .await;
+    assert_eq!(
+        (post.status, post.body.as_str(), post.allow.as_str()),
+        (
+            405,
+            "method POST is not allowed: use GET or HEAD\n",
+            "GET, HEAD"
+        )
+    );
+    let config_page = layer.get("/config", &[("authorization", &auth)]).await;
+    assert_eq!(
+        (config_page.status, config_page.body.as_str()),
+        (
+            404,
+            "/config is not served: lambda-blackbox serves /probe\n"
+        )
+    );
+    let debug = layer
+        .get(&format!("{probe}&debug=true"), &[("authorization", &auth)])
+        .await;
+    assert_eq!(debug.status, 403, "{}", debug.body);
+
+    // The scrape timeout reaches blackbox: a 5 s target, a 1.5 s scrape, probe_success 0
+    // well before the target answers.
+    let slow = layer
+        .get(
+            &format!("/probe?target=http://{}/slow&module=http_2xx", target.addr),
+            &[
+                ("authorization", &auth),
+                ("x-prometheus-scrape-timeout-seconds", "1.5"),
+            ],
+        )
+        .await;
+    assert_eq!(slow.status, 200, "{}", slow.body);
+    assert_eq!(
+        metric(&slow.body, "probe_success"),
+        Some(0.0),
+        "{}",
+        slow.body
+    );
+    assert!(slow.elapsed < Duration::from_secs(3), "{:?}", slow.elapsed);
+
+    // blackbox killed while the environment is frozen: the extension restarts it on the
+    // thaw, the handler waits for it, the probe succeeds.
+    let started = sandbox.logs().matches("START RequestId").count();
+    layer.wait_for_reports(started).await;
+    // The sandbox is frozen now, as Lambda freezes it between invokes.
+    let before = layer.blackbox_pids();
+    assert_eq!(before.len(), 1, "{:?}", sandbox.processes());
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(before[0]),
+        nix::sys::signal::SIGKILL,
+    )
+    .unwrap();
+    let after = layer.get(&probe, &[("authorization", &auth)]).await;
+    assert_eq!(after.status, 200, "{}\n{}", after.body, sandbox.logs());
+    assert_eq!(
+        metric(&after.body, "probe_success"),
+        Some(1.0),
+        "{}",
+        after.body
+    );
+    assert_ne!(layer.blackbox_pids(), before, "blackbox was restarted");
+
+    let logs = sandbox.logs();
+    assert!(!logs.contains(EVENT_TOKEN), "the token reached a log line");
+    assert!(
+        logs.contains("does not enforce a target policy"),
+        "the missing target policy is announced at Init:\n{logs}"
+    );
+    let report = layer.sandbox.shutdown().await;
+    assert!(report.leftover.is_empty(), "{report:?}");
+    let _ = std::fs::remove_dir_all(task);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_handler_refuses_a_target_policy_it_cannot_enforce() {
+    let (layer, task) = start_python(
+        "py-handler-policy",
+        &[("BLACKBOX_ALLOWED_TARGETS", "example.com")],
+    )
+    .await;
+    let sandbox = &layer.sandbox;
+    // awslambdaric reports an import-time failure during Init or on the first invoke,
+    // depending on its version; either way it names the variable.
+    let (error_type, message) = match sandbox.init_outcome() {
+        InitOutcome::Failed {
+            error_type,
+            error_message,
+            ..
+        } => (error_type, error_message),
+        InitOutcome::Ok { .. } => {
+            let out = sandbox.invoke(b"{}".to_vec()).await;
+            let error = out.result.expect_err("the import fails");
+            (error.error_type, error.body)
+        }
+    };
+    assert!(
+        message.contains(
+            "BLACKBOX_ALLOWED_TARGETS: this Python handler does not enforce the target policy"
+        ),
+        "{error_type}: {message}\n{}",
+        sandbox.logs()
+    );
+    let report = layer.sandbox.shutdown().await;
+    assert!(report.leftover.is_empty(), "{report:?}");
+    let _ = std::fs::remove_dir_all(task);
+}
