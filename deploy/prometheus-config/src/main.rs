@@ -1,0 +1,78 @@
+//! `prometheus-config --urls URLS.json --targets TARGETS [--token-file PATH | --no-auth]
+//! [--module http_2xx] [--scrape-interval 15s] [--scrape-timeout 10s]
+//! [--job-prefix lambda-blackbox] [--out FILE]`
+//!
+//! Writes the Prometheus scrape config for lambda-blackbox in many regions (one job per
+//! region) to FILE or standard output.
+
+use std::process::ExitCode;
+
+use lambda_blackbox_prometheus_config::{parse_targets, parse_urls, render, Options};
+
+const USAGE: &str = "usage: prometheus-config --urls URLS.json --targets TARGETS \
+[--token-file PATH | --no-auth] [--module http_2xx] [--scrape-interval 15s] \
+[--scrape-timeout 10s] [--job-prefix lambda-blackbox] [--out FILE]
+
+URLS.json:  {\"us-east-1\": \"https://….lambda-url.us-east-1.on.aws/\", …}
+TARGETS:    one `TARGET [MODULE]` a line, e.g. `https://example.com` or `example.com:443 tls`";
+
+fn run() -> Result<(), String> {
+    let mut opts = Options::default();
+    let (mut urls, mut targets, mut out) = (None, None, None);
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || {
+            args.next()
+                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
+        };
+        match flag.as_str() {
+            "--urls" => urls = Some(value()?),
+            "--targets" => targets = Some(value()?),
+            "--out" => out = Some(value()?),
+            "--token-file" => opts.token_file = Some(value()?),
+            "--no-auth" => opts.token_file = None,
+            "--module" => opts.module = value()?,
+            "--scrape-interval" => opts.scrape_interval = value()?,
+            "--scrape-timeout" => opts.scrape_timeout = value()?,
+            "--job-prefix" => opts.job_prefix = value()?,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    let read = |what: &str, path: Option<String>| {
+        let path = path.ok_or_else(|| format!("{what} is required\n{USAGE}"))?;
+        std::fs::read_to_string(&path)
+            .map_err(|e| format!("{path}: {e}"))
+            .map(|text| (path, text))
+    };
+    let (urls_path, urls_text) = read("--urls", urls)?;
+    let (targets_path, targets_text) = read("--targets", targets)?;
+    let regions = parse_urls(&urls_text).map_err(|e| format!("{urls_path}: {e}"))?;
+    let targets = parse_targets(&targets_text).map_err(|e| format!("{targets_path}: {e}"))?;
+    let yaml = render(&regions, &targets, &opts)?;
+    match out {
+        Some(path) => {
+            std::fs::write(&path, yaml).map_err(|e| format!("{path}: {e}"))?;
+            eprintln!(
+                "prometheus-config: wrote {path}: {} regions × {} targets",
+                regions.len(),
+                targets.len()
+            );
+        }
+        None => print!("{yaml}"),
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("prometheus-config: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! `prometheus-config` end to end as a user runs it, and its output checked by
+//! Prometheus' own `promtool check config` (Debian's `prometheus` package; a missing
+//! promtool fails these tests, it does not skip them).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let p = std::env::temp_dir().join(format!(
+            "lambda-blackbox-{tag}-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn promtool() -> PathBuf {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join("promtool"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("promtool is not installed: `apt-get install prometheus` (.ci/run does)")
+        })
+}
+
+const URLS: &str = r#"{
+  "us-east-1": "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws/",
+  "eu-central-1": "https://bcdefghijklmnopqrstuvwxyz0123456.lambda-url.eu-central-1.on.aws/",
+  "ap-southeast-2": "https://cdefghijklmnopqrstuvwxyz01234567.lambda-url.ap-southeast-2.on.aws/"
+}"#;
+
+const TARGETS: &str = "# what to probe from every region\n\
+https://example.com\n\
+https://example.org/health http_2xx\n\
+example.com:443 tls\n\
+example.net:22 tcp_connect\n";
+
+fn generate(dir: &Path, extra: &[&str]) -> Output {
+    std::fs::write(dir.join("urls.json"), URLS).unwrap();
+    std::fs::write(dir.join("targets.txt"), TARGETS).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_prometheus-config"))
+        .arg("--urls")
+        .arg(dir.join("urls.json"))
+        .arg("--targets")
+        .arg(dir.join("targets.txt"))
+        .args(extra)
+        .output()
+        .expect("run prometheus-config")
+}
+
+fn check_config(path: &Path) -> Output {
+    Command::new(promtool())
+        .args(["check", "config"])
+        .arg(path)
+        .output()
+        .expect("run promtool")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn promtool_accepts_the_generated_multi_region_config() {
+    let dir = TempDir::new("promcfg");
+    let d = &dir.0;
+    let token = d.join("token");
+    std::fs::write(&token, "s3cret").unwrap();
+    let out = d.join("scrape.yml");
+    let gen = generate(
+        d,
+        &[
+            "--token-file",
+            token.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(gen.status.success(), "{}", text(&gen));
+    let yaml = std::fs::read_to_string(&out).unwrap();
+    for region in ["us-east-1", "eu-central-1", "ap-southeast-2"] {
+        assert!(
+            yaml.contains(&format!("job_name: \"lambda-blackbox-{region}\"")),
+            "{yaml}"
+        );
+        assert!(yaml.contains(&format!("region: \"{region}\"")), "{yaml}");
+        assert!(
+            yaml.contains(&format!(".lambda-url.{region}.on.aws:443\"")),
+            "{yaml}"
+        );
+    }
+    let check = check_config(&out);
+    assert!(
+        check.status.success(),
+        "promtool:\n{}\n{yaml}",
+        text(&check)
+    );
+    assert!(text(&check).contains("SUCCESS"), "{}", text(&check));
+}
+
+#[test]
+fn promtool_refuses_the_config_when_the_token_file_is_missing() {
+    // The check above can fail: promtool verifies the credentials file exists.
+    let dir = TempDir::new("promcfg-missing");
+    let d = &dir.0;
+    let out = d.join("scrape.yml");
+    let missing = d.join("no-such-token");
+    let gen = generate(
+        d,
+        &[
+            "--token-file",
+            missing.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(gen.status.success(), "{}", text(&gen));
+    let check = check_config(&out);
+    assert!(!check.status.success(), "{}", text(&check));
+    assert!(text(&check).contains("no-such-token"), "{}", text(&check));
+}
+
+#[test]
+fn without_auth_the_config_is_valid_and_has_no_authorization() {
+    let dir = TempDir::new("promcfg-noauth");
+    let d = &dir.0;
+    let out = d.join("scrape.yml");
+    let gen = generate(d, &["--no-auth", "--out", out.to_str().unwrap()]);
+    assert!(gen.status.success(), "{}", text(&gen));
+    assert!(!std::fs::read_to_string(&out)
+        .unwrap()
+        .contains("authorization"));
+    let check = check_config(&out);
+    assert!(check.status.success(), "{}", text(&check));
+}
+
+#[test]
+fn bad_input_is_refused_naming_the_file() {
+    let dir = TempDir::new("promcfg-bad");
+    let d = &dir.0;
+    std::fs::write(d.join("bad.json"), r#"{"us-east-1": "ftp://x/"}"#).unwrap();
+    std::fs::write(d.join("targets.txt"), TARGETS).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_prometheus-config"))
+        .arg("--urls")
+        .arg(d.join("bad.json"))
+        .arg("--targets")
+        .arg(d.join("targets.txt"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o);
+    assert!(
+        err.contains("bad.json: region us-east-1: \"ftp://x/\" is not an http(s) URL"),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_dashboard_query_filters_by_region_and_target() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../grafana/lambda-blackbox.json");
+    let dash: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut metrics = Vec::new();
+    for p in dash["panels"].as_array().unwrap() {
+        let targets = p["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "panel {} has no query", p["title"]);
+        for t in targets {
+            let e = t["expr"].as_str().unwrap();
+            assert!(e.contains("region=~\"$region\""), "{}: {e}", p["title"]);
+            assert!(
+                e.contains("job=~\"lambda-blackbox-.*\""),
+                "{}: {e}",
+                p["title"]
+            );
+            for m in [
+                "probe_success",
+                "probe_http_duration_seconds",
+                "probe_ssl_earliest_cert_expiry",
+            ] {
+                if e.contains(m) {
+                    metrics.push(m);
+                }
+            }
+        }
+    }
+    for m in [
+        "probe_success",
+        "probe_http_duration_seconds",
+        "probe_ssl_earliest_cert_expiry",
+    ] {
+        assert!(metrics.contains(&m), "no panel uses {m}");
+    }
+    assert!(dash["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["targets"][0]["expr"]
+            .as_str()
+            .unwrap()
+            .contains("by (region, phase) (probe_http_duration_seconds")));
+}

@@ -1,0 +1,416 @@
+//! A real Prometheus (Debian's `prometheus`) scrapes the real layer — extension,
+//! blackbox_exporter, handler — in the local Lambda sandbox, through the scrape config
+//! that `prometheus-config` writes: the multi-target pattern, the Function URL as
+//! `__address__`, a bearer token from `credentials_file`, `region` and `instance` labels,
+//! and Prometheus' `X-Prometheus-Scrape-Timeout-Seconds` reaching blackbox. Then every
+//! query of the Grafana dashboard runs against that Prometheus.
+//!
+//! `make test` builds the layer directory and points `LAMBDA_BLACKBOX_LAYER` at it.
+//! Prometheus must be installed (`apt-get install prometheus`; `.ci/run` does it): a
+//! missing one fails this test, it is not skipped.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use axum::routing::get;
+use lambda_sandbox::{InitOutcome, Sandbox, SandboxConfig};
+use serde_json::Value;
+
+const REGION: &str = "local-1";
+/// The issue's bound: Prometheus shows both results within 30 s.
+const WITHIN: Duration = Duration::from_secs(30);
+
+fn layer_dir() -> PathBuf {
+    let dir = std::env::var_os("LAMBDA_BLACKBOX_LAYER").map(PathBuf::from).expect(
+        "LAMBDA_BLACKBOX_LAYER is not set: run these tests with `make test`, which builds the layer directory",
+    );
+    assert!(
+        dir.join("extensions/blackbox-extension").is_file(),
+        "{} is not a layer directory",
+        dir.display()
+    );
+    dir
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+fn prometheus_bin() -> PathBuf {
+    std::env::var_os("PROMETHEUS_BIN")
+        .map(PathBuf::from)
+        .or_else(|| find_on_path("prometheus"))
+        .unwrap_or_else(|| {
+            panic!(
+                "prometheus is not installed: `apt-get install prometheus` (.ci/run does), \
+                 or set PROMETHEUS_BIN"
+            )
+        })
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let p = std::env::temp_dir().join(format!(
+            "lambda-blackbox-{tag}-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Prometheus, killed and reaped when dropped — on success and on a failed assertion.
+struct Prometheus {
+    child: Child,
+    addr: SocketAddr,
+    log: PathBuf,
+}
+
+impl Prometheus {
+    fn start(config: &Path, dir: &Path) -> Prometheus {
+        let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let log = dir.join("prometheus.log");
+        let log_file = std::fs::File::create(&log).expect("prometheus.log");
+        let child = Command::new(prometheus_bin())
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address={addr}"))
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().expect("log fd"))
+            .stderr(log_file)
+            .spawn()
+            .expect("start prometheus");
+        Prometheus { child, addr, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    async fn wait_ready(&mut self, client: &reqwest::Client) {
+        let until = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "prometheus exited ({status}) before it was ready:\n{}",
+                    self.log()
+                );
+            }
+            let ready = client.get(self.url("/-/ready")).send().await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                return;
+            }
+            assert!(
+                Instant::now() < until,
+                "prometheus not ready within 20 s:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// `/api/v1/query`: the HTTP status and the parsed answer.
+    async fn query(&self, client: &reqwest::Client, promql: &str) -> (u16, Value) {
+        let url = url::Url::parse_with_params(&self.url("/api/v1/query"), [("query", promql)])
+            .expect("query URL");
+        let resp = client.get(url).send().await.expect("prometheus answers");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        let v = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("query {promql:?}: not JSON ({e}): {text}"));
+        (status, v)
+    }
+
+    async fn targets(&self, client: &reqwest::Client) -> String {
+        match client.get(self.url("/api/v1/targets")).send().await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(e) => e.to_string(),
+        }
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The targets: `/` answers at once, `/slow` after 5 s.
+async fn start_target() -> SocketAddr {
+    let app = axum::Router::new()
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }),
+        )
+        .fallback(|| async { "ok" });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// `(labels, value)` of each series of an instant-vector answer.
+fn series(answer: &Value) -> Vec<(serde_json::Map<String, Value>, f64)> {
+    answer["data"]["result"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter_map(|s| {
+                    let labels = s["metric"].as_object()?.clone();
+                    let value = s["value"][1].as_str()?.parse().ok()?;
+                    Some((labels, value))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn value_for(answer: &Value, instance: &str) -> Option<f64> {
+    series(answer)
+        .into_iter()
+        .find(|(l, _)| l.get("instance").and_then(Value::as_str) == Some(instance))
+        .map(|(_, v)| v)
+}
+
+/// Every PromQL query of the dashboard, Grafana's variables replaced as Grafana does
+/// for "All" (`.*`) and its interval variables by fixed ranges. The template variables'
+/// `label_values(SELECTOR, LABEL)` contribute their selector.
+fn dashboard_queries() -> Vec<(String, String)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../grafana/lambda-blackbox.json");
+    let text = std::fs::read_to_string(&path).expect("the dashboard JSON");
+    let dash: Value = serde_json::from_str(&text).expect("the dashboard is JSON");
+    let mut out = Vec::new();
+    fn panels(v: &Value, out: &mut Vec<(String, String)>) {
+        for p in v.as_array().into_iter().flatten() {
+            let title = p["title"].as_str().unwrap_or("?").to_string();
+            for t in p["targets"].as_array().into_iter().flatten() {
+                if let Some(e) = t["expr"].as_str() {
+                    out.push((title.clone(), e.to_string()));
+                }
+            }
+            panels(&p["panels"], out);
+        }
+    }
+    panels(&dash["panels"], &mut out);
+    for v in dash["templating"]["list"].as_array().into_iter().flatten() {
+        let q = v["query"]["query"].as_str().or_else(|| v["query"].as_str());
+        if v["type"] == "query" {
+            let q = q.expect("a query variable has a query");
+            let inner = q
+                .strip_prefix("label_values(")
+                .and_then(|r| r.rsplit_once(','))
+                .map(|(sel, _)| sel.to_string())
+                .unwrap_or_else(|| {
+                    panic!("variable query {q:?} is not label_values(SELECTOR, LABEL)")
+                });
+            out.push((format!("variable {}", v["name"]), inner));
+        }
+    }
+    assert!(out.len() >= 6, "the dashboard has too few queries: {out:?}");
+    out.into_iter()
+        .map(|(title, e)| {
+            let e = e
+                .replace("${region}", ".*")
+                .replace("$region", ".*")
+                .replace("${instance}", ".*")
+                .replace("$instance", ".*")
+                .replace("$__rate_interval", "1m")
+                .replace("$__interval", "15s")
+                .replace("$__range", "1h");
+            assert!(!e.contains('$'), "{title}: a variable is left in {e:?}");
+            (title, e)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_the_layer_by_region_and_the_dashboard_queries_run() {
+    let started = Instant::now();
+    let dir = TempDir::new("prometheus-e2e");
+    let target = start_target().await;
+    let live = format!("http://{target}/");
+    let slow = format!("http://{target}/slow");
+    let dead = format!("http://127.0.0.1:{}/", free_port());
+    let token = format!("e2e-token-{}", std::process::id());
+
+    // The layer, with the auth setting and loopback targets allowed.
+    let mut config = SandboxConfig::new(layer_dir());
+    config.function_url_addr = Some("127.0.0.1:0".parse().unwrap());
+    config.echo_logs = std::env::var_os("SANDBOX_ECHO").is_some();
+    for (k, v) in [
+        (
+            "BLACKBOX_LISTEN_ADDRESS",
+            format!("127.0.0.1:{}", free_port()),
+        ),
+        ("BLACKBOX_ALLOWED_TARGETS", "127.0.0.1".to_string()),
+        ("BLACKBOX_AUTH_TOKEN", token.clone()),
+    ] {
+        config.env.push((k.to_string(), v));
+    }
+    let sandbox = Sandbox::start(config).await.expect("the sandbox starts");
+    assert!(
+        matches!(sandbox.init_outcome(), InitOutcome::Ok { .. }),
+        "{:?}\n{}",
+        sandbox.init_outcome(),
+        sandbox.logs()
+    );
+    let furl = sandbox.function_url().expect("a Function URL");
+    // The auth setting is on: without the token the Function URL refuses the probe, so
+    // Prometheus' successful scrapes below carried it.
+    let refused = reqwest::get(format!("http://{furl}/probe?target={live}&module=http_2xx"))
+        .await
+        .expect("the Function URL answers");
+    assert_eq!(refused.status().as_u16(), 401, "a probe without the token");
+
+    // The scrape config, written by the generator from a region → URL map.
+    let d = &dir.0;
+    std::fs::write(d.join("token"), &token).unwrap();
+    std::fs::write(
+        d.join("urls.json"),
+        format!(r#"{{"{REGION}": "http://{furl}/"}}"#),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("targets.txt"),
+        format!("# up, down, and slower than the scrape timeout\n{live}\n{dead}\n{slow}\n"),
+    )
+    .unwrap();
+    let generated = Command::new(env!("CARGO_BIN_EXE_prometheus-config"))
+        .arg("--urls")
+        .arg(d.join("urls.json"))
+        .arg("--targets")
+        .arg(d.join("targets.txt"))
+        .arg("--token-file")
+        .arg(d.join("token"))
+        .args(["--scrape-interval", "1s", "--scrape-timeout", "1s"])
+        .arg("--out")
+        .arg(d.join("prometheus.yml"))
+        .output()
+        .expect("run prometheus-config");
+    assert!(
+        generated.status.success(),
+        "prometheus-config failed: {}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut prometheus = Prometheus::start(&d.join("prometheus.yml"), d);
+    prometheus.wait_ready(&client).await;
+    let prom_started = Instant::now();
+
+    // probe_success 1 for the live target, 0 for the dead one, with the labels the
+    // config promises; the slow one is 0 too, and only because blackbox got the scrape
+    // timeout: without it the handler would give up at 1 s and the scrape would fail,
+    // leaving no probe_success for it at all.
+    let want_labels = |labels: &serde_json::Map<String, Value>| {
+        labels.get("region").and_then(Value::as_str) == Some(REGION)
+            && labels.get("module").and_then(Value::as_str) == Some("http_2xx")
+            && labels.get("job").and_then(Value::as_str) == Some("lambda-blackbox-local-1")
+    };
+    let mut last: Value;
+    loop {
+        let (status, answer) = prometheus.query(&client, "probe_success").await;
+        assert_eq!(status, 200, "{answer}");
+        let ok = value_for(&answer, &live) == Some(1.0)
+            && value_for(&answer, &dead) == Some(0.0)
+            && value_for(&answer, &slow) == Some(0.0)
+            && series(&answer).iter().all(|(l, _)| want_labels(l));
+        last = answer;
+        if ok {
+            break;
+        }
+        if prom_started.elapsed() > WITHIN {
+            panic!(
+                "after {WITHIN:?} Prometheus has probe_success {last}\n\ntargets: {}\n\nprometheus log:\n{}\n\nsandbox log:\n{}",
+                prometheus.targets(&client).await,
+                prometheus.log(),
+                sandbox.logs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(series(&last).len(), 3, "{last}");
+    eprintln!(
+        "probe_success 1 and 0 in Prometheus {:?} after it was ready",
+        prom_started.elapsed()
+    );
+
+    // blackbox ended the slow probe within the scrape timeout (1 s, less its 0.5 s offset).
+    let (_, durations) = prometheus.query(&client, "probe_duration_seconds").await;
+    let slow_duration = value_for(&durations, &slow).expect("probe_duration_seconds of /slow");
+    assert!(
+        slow_duration < 0.95,
+        "the slow probe took {slow_duration} s: the scrape timeout did not reach blackbox"
+    );
+    // Every scrape went through the Function URL with the token: `up` is 1 for all three.
+    let (_, up) = prometheus.query(&client, "up").await;
+    for t in [&live, &dead, &slow] {
+        assert_eq!(value_for(&up, t), Some(1.0), "up of {t}: {up}");
+    }
+
+    // Every dashboard query parses and runs; the by-region ones see this region.
+    for (title, expr) in dashboard_queries() {
+        let (status, answer) = prometheus.query(&client, &expr).await;
+        assert!(
+            status == 200 && answer["status"] == "success",
+            "dashboard panel {title:?}: {expr:?} → {status} {answer}"
+        );
+        if expr.starts_with("avg by (region) (probe_success") {
+            let regions: Vec<_> = series(&answer)
+                .into_iter()
+                .filter_map(|(l, _)| l.get("region").cloned())
+                .collect();
+            assert_eq!(regions, vec![Value::from(REGION)], "{title}: {answer}");
+        }
+    }
+    // The check can fail: a query with a syntax error is refused.
+    let (status, answer) = prometheus
+        .query(&client, "avg by (region (probe_success)")
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["errorType"], "bad_data", "{answer}");
+
+    drop(prometheus);
+    let report = sandbox.shutdown().await;
+    assert!(report.leftover.is_empty(), "{report:?}");
+    eprintln!("prometheus e2e took {:?}", started.elapsed());
+}
