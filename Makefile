@@ -20,9 +20,60 @@ layer-dir: build
 run: layer-dir
 	layer/scripts/run-local.sh $(RELEASE_DIR)/lambda-sandbox $(LAYER_DIR)
 
-# Unit tests, then the lifecycle tests against the layer directory.
-test: layer-dir
-	LAMBDA_BLACKBOX_LAYER=$(abspath $(LAYER_DIR)) $(CARGO) test --locked --workspace
+# The layer zip for ARCH (x86_64 or arm64): dist/lambda-blackbox-<version>-<arch>.zip and a
+# manifest beside it. Our binaries static (musl, cross-built with cargo-zigbuild, installed
+# when missing); blackbox_exporter the pinned upstream release, its SHA-256 checked, else
+# Debian's package (BLACKBOX_PREFER, BLACKBOX_EXPORTER_BIN_X86_64/_ARM64: see
+# layer/scripts/blackbox-exporter-bin.sh). `make layers`: every arch in ARCHS, one build.
+ARCH ?= x86_64
+ARCHS ?= x86_64 arm64
+DIST ?= dist
+VERSION := $(shell sed -n '/^\[workspace\.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)
+.PHONY: layer layers publish publish-zips test-layers
+layer:
+	DIST_DIR=$(DIST) layer/scripts/build-layer.sh $(ARCH)
+
+layers:
+	DIST_DIR=$(DIST) layer/scripts/build-layer.sh $(ARCHS)
+
+# One layer version per region and arch (a zip already published as the latest version is
+# not published again), public with PUBLIC=1; writes $(DIST)/layers.json (region -> arch ->
+# ARN). AWS credentials and endpoint as for the AWS CLI. `publish-zips`: without building.
+#   make publish REGIONS="us-east-1 eu-west-1 ap-southeast-2" ARCHS="x86_64 arm64" PUBLIC=1
+publish: layers
+	$(MAKE) --no-print-directory publish-zips
+
+publish-zips:
+	@test -n "$(REGIONS)" || { echo 'usage: make publish REGIONS="us-east-1 eu-west-1" [ARCHS="x86_64 arm64"] [PUBLIC=1]' >&2; exit 2; }
+	@python3 -c 'import boto3' 2>/dev/null || python3 -m pip install -q boto3
+	python3 layer/scripts/publish.py --dist $(DIST) --regions "$(REGIONS)" --archs "$(ARCHS)" $(if $(filter 1 true yes,$(PUBLIC)),--public)
+
+# What `make test` needs: both zips (with Debian's blackbox_exporter, no download) in
+# $(TEST_DIST), unzipped under $(ZIP_TEST_DIR), and Debian's arm64 libc for qemu's -L root.
+TEST_DIST := target/test-dist
+ZIP_TEST_DIR := target/layer-zip
+ARM64_ROOT := target/qemu-arm64-root
+TEST_BLACKBOX_PREFER ?= debian
+test-layers:
+	@command -v qemu-aarch64-static >/dev/null && command -v file >/dev/null && command -v unzip >/dev/null \
+	  || apt-get install -y -qq --no-install-recommends qemu-user-static file unzip >/dev/null
+	@python3 -c 'import pytest, boto3, moto.server' 2>/dev/null || python3 -m pip install -q pytest boto3 'moto[server]'
+	BLACKBOX_PREFER=$(TEST_BLACKBOX_PREFER) DIST_DIR=$(TEST_DIST) layer/scripts/build-layer.sh x86_64 arm64
+	layer/scripts/debian-foreign-root.sh arm64 $(ARM64_ROOT) libc6
+	for a in x86_64 arm64; do \
+	  rm -rf $(ZIP_TEST_DIR)/$$a && mkdir -p $(ZIP_TEST_DIR)/$$a \
+	  && unzip -q $(TEST_DIST)/lambda-blackbox-$(VERSION)-$$a.zip -d $(ZIP_TEST_DIR)/$$a || exit 1; \
+	done
+
+# Unit tests, then the lifecycle tests against the x86_64 layer zip, unzipped (the zip is
+# what gets tested, not the build tree), the arm64 zip under qemu-user, the zips' contents
+# and reproducibility, and `make publish` against moto on loopback.
+test: test-layers
+	LAMBDA_BLACKBOX_LAYER=$(abspath $(ZIP_TEST_DIR)/x86_64) \
+	  LAMBDA_BLACKBOX_ARM64_LAYER=$(abspath $(ZIP_TEST_DIR)/arm64) \
+	  LAMBDA_BLACKBOX_ARM64_ROOT=$(abspath $(ARM64_ROOT)) $(CARGO) test --locked --workspace
+	LAYER_ZIP_DIST=$(abspath $(TEST_DIST)) python3 -m pytest -q -p no:cacheprovider layer/tests
+	$(MAKE) --no-print-directory test-deploy DEPLOY_LAYER=$(abspath $(TEST_DIST))/lambda-blackbox-$(VERSION)-arm64.zip
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -31,6 +82,57 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
+# Not part of `make test` or CI: minutes of measurements, best on a quiet machine.
+# Writes bench/results.md, bench/results.json and bench/warm-latency.png.
+ADAPTER_ROOT := target/bench-tools
+ADAPTER_BIN := $(ADAPTER_ROOT)/bin/lambda-adapter
+.PHONY: bench prometheus-config
+# It measures the x86_64 layer zip, unzipped: the static musl binaries that ship.
+bench: test-layers
+	$(CARGO) build --release --locked -p lambda-blackbox-bench
+	test -x $(ADAPTER_BIN) || $(CARGO) install lambda_web_adapter --locked --root $(ADAPTER_ROOT)
+	command -v zip >/dev/null || apt-get install -y -qq zip
+	python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install -q matplotlib
+	$(RELEASE_DIR)/lambda-blackbox-bench --layer $(ZIP_TEST_DIR)/x86_64 --adapter $(ADAPTER_BIN) $(BENCH_ARGS)
+	python3 bench/plot.py target/bench/samples.json bench/warm-latency.png
+
+# The Prometheus scrape config for Function URLs in many regions, e.g.
+#   make prometheus-config URLS=urls.json TARGETS=targets.txt TOKEN_FILE=/etc/prometheus/lambda-blackbox.token OUT=lambda-blackbox.yml
+prometheus-config:
+	@test -n "$(URLS)" -a -n "$(TARGETS)" || { echo "usage: make prometheus-config URLS=urls.json TARGETS=targets.txt [TOKEN_FILE=path] [OUT=file]" >&2; exit 2; }
+	$(CARGO) run --locked -q -p lambda-blackbox-prometheus-config -- --urls $(URLS) --targets $(TARGETS) $(if $(TOKEN_FILE),--token-file $(TOKEN_FILE)) $(if $(OUT),--out $(OUT)) $(PROMETHEUS_CONFIG_ARGS)
+
 clean:
 	$(CARGO) clean
 	rm -rf dist
+
+# Not part of `make test` or CI. The handler's cargo-fuzz targets (event → upstream
+# request, target policy), FUZZ_SECONDS each (default 300); figures and crashes are
+# printed, inputs kept under handler/fuzz/{corpus,artifacts}. Installs cargo-fuzz.
+.PHONY: fuzz soak
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	handler/fuzz/run.sh $(FUZZ_TARGETS)
+
+# Not part of `make test` or CI (a few minutes): 10,000 probes through the sandbox's
+# Function URL; fails on any failed probe, on extension or handler RSS growing by
+# 1 MiB or more after the warm-up, or on their open fd counts changing. SOAK_PROBES=N.
+# It soaks the x86_64 layer zip, unzipped (static musl binaries, as shipped).
+soak: test-layers
+	LAMBDA_BLACKBOX_LAYER=$(abspath $(ZIP_TEST_DIR)/x86_64) $(CARGO) test --locked -p lambda-sandbox --test soak -- --ignored --nocapture
+
+# The deployment references and the handlers for other runtimes, each checked with its
+# ecosystem's own tools (part of `make test`; needs sam, node with layer/cdk's npm ci,
+# promtool and blackbox_exporter, as .ci/run installs them). The events/ replay and the
+# Python handler under awslambdaric run in `cargo test` (events_replay, python_handler).
+# DEPLOY_LAYER: the layer zip or directory that sam build and cdk synth package (`make
+# test` passes its arm64 zip); without it, the layer directory.
+DEPLOY_LAYER ?=
+.PHONY: test-deploy
+test-deploy: $(if $(DEPLOY_LAYER),,layer-dir)
+	cd handler/python && python3 -m unittest -q
+	node --test handler/node/test/
+	layer/sam/check.sh $(or $(DEPLOY_LAYER),$(LAYER_DIR))
+	cd layer/cdk && npm run --silent typecheck && TS_NODE_TRANSPILE_ONLY=1 npm test --silent
+	cd layer/cdk && TS_NODE_TRANSPILE_ONLY=1 npx cdk synth --quiet -o $(abspath target/cdk.out) -c layerZip=$(abspath $(or $(DEPLOY_LAYER),$(LAYER_DIR)))
+	layer/prometheus/check.sh
