@@ -2,6 +2,8 @@
 //! the method, the path, the size of the query and headers, `debug`, and the target.
 
 use lambda_http::http::{header, HeaderMap, Method, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Request, RequestExt};
 
 use crate::settings::HandlerSettings;
 use crate::target_policy::{parse_target, TargetHost};
@@ -30,6 +32,28 @@ fn refuse(status: StatusCode, reason: impl Into<String>) -> Refusal {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Admitted {
     pub target: Option<(TargetHost, Option<String>)>,
+}
+
+/// Whether AWS already authenticated the caller: a Function URL with `AWS_IAM` auth puts
+/// the caller's identity in `requestContext.authorizer.iam`.
+pub fn iam_authenticated(request: &Request) -> bool {
+    matches!(
+        request.request_context_ref(),
+        Some(RequestContext::ApiGatewayV2(context))
+            if context.authorizer.as_ref().is_some_and(|a| a.iam.is_some())
+    )
+}
+
+/// [`admit`] on a request as lambda_http hands it over.
+pub fn admit_request(settings: &HandlerSettings, request: &Request) -> Result<Admitted, Refusal> {
+    admit(
+        settings,
+        request.method(),
+        request.raw_http_path(),
+        request.uri().query(),
+        request.headers(),
+        iam_authenticated(request),
+    )
 }
 
 /// The checks that need no I/O. `iam_authenticated` is true when AWS has already

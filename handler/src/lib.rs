@@ -12,7 +12,6 @@ use std::path::PathBuf;
 
 use lambda_blackbox_common::extension_pid_file;
 use lambda_http::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -159,21 +158,7 @@ impl Proxy {
     }
 
     pub async fn handle(&self, request: Request) -> Response<Body> {
-        let iam_authenticated = matches!(
-            request.request_context_ref(),
-            Some(RequestContext::ApiGatewayV2(context))
-                if context.authorizer.as_ref().is_some_and(|a| a.iam.is_some())
-        );
-        let path = request.raw_http_path().to_string();
-        let query = request.uri().query().map(str::to_string);
-        let admitted = match gate::admit(
-            &self.settings,
-            request.method(),
-            &path,
-            query.as_deref(),
-            request.headers(),
-            iam_authenticated,
-        ) {
+        let admitted = match gate::admit_request(&self.settings, &request) {
             Ok(admitted) => admitted,
             Err(refusal) => return refused(refusal),
         };
@@ -191,9 +176,9 @@ impl Proxy {
             }
         }
 
-        let path_and_query = match query {
-            Some(query) => format!("{path}?{query}"),
-            None => path,
+        let path_and_query = match request.uri().query() {
+            Some(query) => format!("{}?{query}", request.raw_http_path()),
+            None => request.raw_http_path().to_string(),
         };
         match self
             .forward(

@@ -14,7 +14,6 @@ use lambda_blackbox_handler::settings::HandlerSettings;
 use lambda_blackbox_handler::target_policy::Host;
 use lambda_blackbox_handler::{upstream_timeout, SCRAPE_TIMEOUT_HEADER};
 use lambda_http::http::{header, Method};
-use lambda_http::request::RequestContext;
 use lambda_http::RequestExt;
 use libfuzzer_sys::fuzz_target;
 
@@ -97,12 +96,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
 
-    // As `Proxy::handle` reads the request.
-    let iam_authenticated = matches!(
-        request.request_context_ref(),
-        Some(RequestContext::ApiGatewayV2(context))
-            if context.authorizer.as_ref().is_some_and(|a| a.iam.is_some())
-    );
+    // The oracle below reads the request as `Proxy::handle` does.
+    let iam_authenticated = gate::iam_authenticated(&request);
     let path = request.raw_http_path().to_string();
     let query = request.uri().query().map(str::to_string);
     let method = request.method();
@@ -118,14 +113,7 @@ fuzz_target!(|data: &[u8]| {
     }
 
     for case in CASES.iter() {
-        let admitted = match gate::admit(
-            &case.settings,
-            method,
-            &path,
-            query.as_deref(),
-            headers,
-            iam_authenticated,
-        ) {
+        let admitted = match gate::admit_request(&case.settings, &request) {
             Ok(admitted) => admitted,
             Err(refusal) => {
                 assert!(
