@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio::time::{sleep, timeout, Instant};
+use tokio::time::{sleep, timeout, timeout_at, Instant};
 
 use crate::ready::{address_matches, is_error_line, listening_address};
 use crate::settings::Settings;
@@ -73,9 +73,23 @@ pub struct BlackboxProcess {
     forwarders: Vec<JoinHandle<()>>,
 }
 
+/// A blackbox_exporter that has been started and is not known to serve yet.
+pub struct StartingBlackbox {
+    process: BlackboxProcess,
+    started: Instant,
+    tail: Arc<Mutex<LogTail>>,
+    listening: mpsc::UnboundedReceiver<String>,
+}
+
 impl BlackboxProcess {
     /// Starts blackbox and returns once it serves on the configured address.
     pub async fn start(settings: &Settings) -> Result<Self, StartError> {
+        Self::spawn(settings)?.ready(settings).await
+    }
+
+    /// Starts blackbox without waiting for it, so that its start-up overlaps other work
+    /// (registering with the Extensions API, the runtime's own Init).
+    pub fn spawn(settings: &Settings) -> Result<StartingBlackbox, StartError> {
         let started = Instant::now();
         check_binary(settings)?;
 
@@ -106,7 +120,7 @@ impl BlackboxProcess {
         let pgid = Pid::from_raw(pid as i32);
 
         let tail = Arc::new(Mutex::new(LogTail::default()));
-        let (listening_tx, mut listening_rx) = mpsc::unbounded_channel();
+        let (listening_tx, listening_rx) = mpsc::unbounded_channel();
         let mut forwarders = Vec::new();
         if let Some(stdout) = child.stdout.take() {
             forwarders.push(tokio::spawn(forward_lines(
@@ -122,61 +136,16 @@ impl BlackboxProcess {
                 listening_tx,
             )));
         }
-        let mut process = Self {
-            child,
-            pgid,
-            forwarders,
-        };
-
-        let outcome = timeout(settings.ready_timeout, async {
-            let mut pipes_open = true;
-            // Wait for the line that says the socket is bound…
-            loop {
-                tokio::select! {
-                    status = process.child.wait() => return Err(status),
-                    address = listening_rx.recv(), if pipes_open => match address {
-                        Some(address) if address_matches(&settings.listen_address, &address) => break,
-                        Some(_) => {}
-                        None => pipes_open = false,
-                    },
-                }
-            }
-            // …then for an answer on it: blackbox prints `Listening on` before it loads
-            // the web config, and exits when that fails.
-            let authority = lambda_blackbox_common::upstream_authority(Some(&settings.listen_address));
-            tokio::select! {
-                status = process.child.wait() => Err(status),
-                () = wait_until_serving(&authority) => Ok(()),
-            }
+        Ok(StartingBlackbox {
+            process: Self {
+                child,
+                pgid,
+                forwarders,
+            },
+            started,
+            tail,
+            listening: listening_rx,
         })
-        .await;
-
-        match outcome {
-            Ok(Ok(())) => {
-                tracing::info!(
-                    pid,
-                    address = %settings.listen_address,
-                    elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-                    "blackbox_exporter is ready"
-                );
-                Ok(process)
-            }
-            Ok(Err(status)) => {
-                process.drain_logs().await;
-                let status = describe_status(status);
-                let last_error = tail.lock().ok().and_then(|t| t.last_error.clone());
-                Err(StartError::Exited { status, last_error })
-            }
-            Err(_elapsed) => {
-                process.kill().await;
-                let last_line = tail.lock().ok().and_then(|t| t.last_line.clone());
-                Err(StartError::NotReady {
-                    timeout_ms: settings.ready_timeout.as_millis(),
-                    address: settings.listen_address.clone(),
-                    last_line,
-                })
-            }
-        }
     }
 
     pub fn pid(&self) -> i32 {
@@ -219,6 +188,69 @@ impl BlackboxProcess {
     async fn drain_logs(&mut self) {
         for forwarder in self.forwarders.drain(..) {
             let _ = timeout(DRAIN_TIMEOUT, forwarder).await;
+        }
+    }
+}
+
+impl StartingBlackbox {
+    /// Ready: the `Listening on` line for the configured address has been read and the
+    /// listener answers HTTP, all within `BLACKBOX_READY_TIMEOUT_MS` of the spawn.
+    pub async fn ready(self, settings: &Settings) -> Result<BlackboxProcess, StartError> {
+        let StartingBlackbox {
+            mut process,
+            started,
+            tail,
+            mut listening,
+        } = self;
+        let pid = process.pid();
+        let outcome = timeout_at(started + settings.ready_timeout, async {
+            let mut pipes_open = true;
+            // Wait for the line that says the socket is bound…
+            loop {
+                tokio::select! {
+                    status = process.child.wait() => return Err(status),
+                    address = listening.recv(), if pipes_open => match address {
+                        Some(address) if address_matches(&settings.listen_address, &address) => break,
+                        Some(_) => {}
+                        None => pipes_open = false,
+                    },
+                }
+            }
+            // …then for an answer on it: blackbox prints `Listening on` before it loads
+            // the web config, and exits when that fails.
+            let authority = lambda_blackbox_common::upstream_authority(Some(&settings.listen_address));
+            tokio::select! {
+                status = process.child.wait() => Err(status),
+                () = wait_until_serving(&authority) => Ok(()),
+            }
+        })
+        .await;
+
+        match outcome {
+            Ok(Ok(())) => {
+                tracing::info!(
+                    pid,
+                    address = %settings.listen_address,
+                    elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    "blackbox_exporter is ready"
+                );
+                Ok(process)
+            }
+            Ok(Err(status)) => {
+                process.drain_logs().await;
+                let status = describe_status(status);
+                let last_error = tail.lock().ok().and_then(|t| t.last_error.clone());
+                Err(StartError::Exited { status, last_error })
+            }
+            Err(_elapsed) => {
+                process.kill().await;
+                let last_line = tail.lock().ok().and_then(|t| t.last_line.clone());
+                Err(StartError::NotReady {
+                    timeout_ms: settings.ready_timeout.as_millis(),
+                    address: settings.listen_address.clone(),
+                    last_line,
+                })
+            }
         }
     }
 }

@@ -49,7 +49,17 @@ async fn main() -> ExitCode {
         }
     });
 
-    // Register first: Init is held open until this extension calls /event/next.
+    // blackbox starts first, so that its few milliseconds of start-up overlap our
+    // registration and the runtime's Init; failures are reported once registered.
+    let exe = std::env::current_exe().unwrap_or_default();
+    let prepared = Settings::from_env(&layer_root(&exe))
+        .map_err(|e| ("Extension.InvalidSetting", e.to_string()))
+        .and_then(|settings| match BlackboxProcess::spawn(&settings) {
+            Ok(starting) => Ok((settings, starting)),
+            Err(e) => Err((e.error_type(), e.to_string())),
+        });
+
+    // Init is held open until this extension calls /event/next.
     let extension = match Extension::new()
         .with_events(&["SHUTDOWN"])
         .with_events_processor(events)
@@ -70,16 +80,14 @@ async fn main() -> ExitCode {
         }
     };
 
-    let exe = std::env::current_exe().unwrap_or_default();
-    let settings = match Settings::from_env(&layer_root(&exe)) {
-        Ok(settings) => settings,
-        Err(e) => {
-            api.report_init_error("Extension.InvalidSetting", &e.to_string())
-                .await;
+    let (settings, starting) = match prepared {
+        Ok(prepared) => prepared,
+        Err((error_type, message)) => {
+            api.report_init_error(error_type, &message).await;
             return ExitCode::FAILURE;
         }
     };
-    let process = match BlackboxProcess::start(&settings).await {
+    let process = match starting.ready(&settings).await {
         Ok(process) => process,
         Err(e) => {
             api.report_init_error(e.error_type(), &e.to_string()).await;
