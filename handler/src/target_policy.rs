@@ -675,7 +675,9 @@ mod tests {
     fn policies_decide_on_the_target_and_on_what_it_resolves_to() {
         let default = policy(None);
         let local_run = policy(Some("*,0.0.0.0/0,::/0"));
-        let listed = policy(Some("*.example.com:443,192.0.2.0/24,127.0.0.1:8080"));
+        let listed = policy(Some(
+            "*.example.com:443,192.0.2.0/24,127.0.0.1:8080,[2001:db8::/32]:443,[2001:db8:1::5]",
+        ));
         let cases: &[(&TargetPolicy, &str, &[&str], bool)] = &[
             (&default, "https://example.com/", &["93.184.215.14"], true),
             (
@@ -715,6 +717,10 @@ mod tests {
             (&listed, "192.0.2.9:25", &[], true),
             (&listed, "127.0.0.1:8080", &[], true),
             (&listed, "127.0.0.1:8081", &[], false),
+            (&listed, "https://[2001:db8:ff::1]/", &[], true),
+            (&listed, "http://[2001:db8:ff::1]/", &[], false),
+            (&listed, "[2001:db8:1::5]:22", &[], true),
+            (&listed, "[2001:db9::1]:443", &[], false),
         ];
         for (policy, target, resolved, allowed) in cases {
             let got = verdict(policy, target, resolved);
