@@ -107,9 +107,18 @@ impl BlackboxProcess {
         // It ties blackbox's life to the thread that forks it: the extension runs a
         // current-thread runtime, so that is the main thread, and a killed extension
         // leaves no orphan blackbox behind.
+        // If the extension died between fork and prctl, no signal would ever come: the
+        // parent check after it closes that window.
+        let parent = nix::unistd::getpid();
         unsafe {
-            command.pre_exec(|| {
-                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
+            command.pre_exec(move || {
+                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+                if nix::unistd::getppid() != parent {
+                    return Err(std::io::Error::other(
+                        "the extension exited while starting blackbox",
+                    ));
+                }
+                Ok(())
             });
         }
         let mut child = command.spawn().map_err(|e| StartError::BinaryMissing {

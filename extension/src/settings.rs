@@ -139,6 +139,21 @@ fn validate_listen_address(address: &str) -> Result<String, SettingsError> {
     if host.starts_with('[') != host.ends_with(']') || host.contains(char::is_whitespace) {
         return Err(invalid("the host is malformed"));
     }
+    // blackbox serves anyone who reaches it, /config included: only the function itself
+    // may (in a VPC, a non-loopback address is reachable from the subnet).
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = bare == "localhost"
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if !loopback {
+        return Err(SettingsError::new(
+            LISTEN_ADDRESS_VAR,
+            format!(
+                "{address:?} is not a loopback address: blackbox must listen on 127.0.0.0/8, [::1] or localhost"
+            ),
+        ));
+    }
     Ok(address.to_string())
 }
 
@@ -343,6 +358,21 @@ mod tests {
                 LISTEN_ADDRESS_VAR,
                 "[::1:9115",
                 "BLACKBOX_LISTEN_ADDRESS: \"[::1:9115\" is not a host:port address (the host is malformed)",
+            ),
+            (
+                LISTEN_ADDRESS_VAR,
+                "0.0.0.0:9115",
+                "BLACKBOX_LISTEN_ADDRESS: \"0.0.0.0:9115\" is not a loopback address: blackbox must listen on 127.0.0.0/8, [::1] or localhost",
+            ),
+            (
+                LISTEN_ADDRESS_VAR,
+                ":9115",
+                "BLACKBOX_LISTEN_ADDRESS: \":9115\" is not a loopback address: blackbox must listen on 127.0.0.0/8, [::1] or localhost",
+            ),
+            (
+                LISTEN_ADDRESS_VAR,
+                "10.0.0.5:9115",
+                "BLACKBOX_LISTEN_ADDRESS: \"10.0.0.5:9115\" is not a loopback address: blackbox must listen on 127.0.0.0/8, [::1] or localhost",
             ),
             (
                 ARGS_VAR,

@@ -34,7 +34,8 @@ pub struct GaveUp {
 }
 
 /// The delay before restart number `failures + 1`: none for the first, so that the
-/// invoke that finds blackbox dead is served, then doubling from 100 ms up to 1.6 s.
+/// invoke that finds blackbox dead is served, then doubling from 100 ms (capped at 1.6 s;
+/// with [`MAX_FAILED_RESTARTS`] the last wait is 800 ms).
 pub fn restart_delay(failures: u32) -> Duration {
     match failures {
         0 => Duration::ZERO,
@@ -91,16 +92,24 @@ pub async fn supervise(
             if failures >= MAX_FAILED_RESTARTS {
                 return Err(GaveUp { failures, last });
             }
-            let attempt = tokio::select! {
-                attempt = async {
-                    sleep(restart_delay(failures)).await;
-                    BlackboxProcess::start(&settings).await
-                } => attempt,
-                request = stop.recv() => {
-                    if let Some(StopRequest { done, .. }) = request {
-                        let _ = done.send(());
+            let delay = restart_delay(failures);
+            let attempt = async {
+                sleep(delay).await;
+                BlackboxProcess::start(&settings).await
+            };
+            tokio::pin!(attempt);
+            let attempt = loop {
+                tokio::select! {
+                    attempt = &mut attempt => break attempt,
+                    request = stop.recv() => {
+                        if let Some(StopRequest { done, .. }) = request {
+                            let _ = done.send(());
+                        }
+                        return Ok(());
                     }
-                    return Ok(());
+                    // Asked while a new blackbox is on its way: the request was about the
+                    // old one, and must not kill the new one once it is up.
+                    Some(()) = replace.recv() => {}
                 }
             };
             match attempt {

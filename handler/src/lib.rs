@@ -168,13 +168,19 @@ impl Proxy {
             .headers()
             .get(SCRAPE_TIMEOUT_HEADER)
             .and_then(|v| v.to_str().ok());
-        let timeout = upstream_timeout(scrape, deadline, SystemTime::now());
+        let now = SystemTime::now();
+        // One budget for the lookup and the probe, and what is left of the invocation
+        // bounds the replacement of a hung blackbox too.
+        let timeout = upstream_timeout(scrape, deadline, now);
+        let invocation_left = upstream_timeout(None, deadline, now);
+        let started = Instant::now();
 
         if let Some((target, Some(name))) = &admitted.target {
             if let Err(refusal) = self.check_resolved(target, name, timeout).await {
                 return refused(refusal);
             }
         }
+        let timeout = timeout.saturating_sub(started.elapsed());
 
         let path_and_query = match request.uri().query() {
             Some(query) => format!("{}?{query}", request.raw_http_path()),
@@ -193,7 +199,8 @@ impl Proxy {
             Err(error) => {
                 tracing::warn!(status = error.status().as_u16(), "{error}");
                 if matches!(error, ProxyError::Timeout(_)) {
-                    self.replace_blackbox().await;
+                    self.replace_if_hung(invocation_left.saturating_sub(started.elapsed()))
+                        .await;
                 }
                 error.into_response()
             }
@@ -210,12 +217,24 @@ impl Proxy {
         timeout: Duration,
     ) -> Result<(), Refusal> {
         let lookup = tokio::net::lookup_host((name, target.port.unwrap_or(80)));
+        // A name that does not resolve here is refused, not passed on unchecked: the
+        // system resolver fails a whole lookup when one of its A and AAAA queries fails,
+        // so a zone could answer A 127.0.0.1, fail AAAA, and have blackbox (which asks for
+        // A alone) probe loopback.
+        let cannot_check = |why: String| {
+            gate::Refusal {
+            status: StatusCode::FORBIDDEN,
+            reason: format!("target {target} is refused: its host name could not be resolved to check it ({why})"),
+        }
+        };
         let addresses: Vec<IpAddr> = match tokio::time::timeout(timeout, lookup).await {
             Ok(Ok(addresses)) => addresses.map(|a| a.ip()).collect(),
-            // A name that does not resolve is probed anyway: blackbox reports the failed
-            // lookup as probe_success 0, which is what a broken DNS record should show.
-            Ok(Err(_)) | Err(_) => return Ok(()),
+            Ok(Err(e)) => return Err(cannot_check(e.to_string())),
+            Err(_) => return Err(cannot_check("the lookup timed out".to_string())),
         };
+        if addresses.is_empty() {
+            return Err(cannot_check("no addresses".to_string()));
+        }
         self.settings
             .policy
             .check_resolved(target, &addresses)
@@ -242,11 +261,28 @@ impl Proxy {
         (comm.trim() == EXTENSION_COMM && !zombie).then(|| Pid::from_raw(pid))
     }
 
-    /// blackbox took the whole timeout without answering: it is hung, not slow (it ends
-    /// probes itself half a second before the timeout). The extension replaces it, and
-    /// this waits for the new one to answer: once the answer is sent Lambda may freeze the
-    /// environment, and the extension must not be left with the work for the next invoke.
-    async fn replace_blackbox(&self) {
+    /// blackbox took the whole timeout without answering. It ends probes itself half a
+    /// second before the timeout it is sent, so it is hung, unless the timeout was under
+    /// that offset (then blackbox falls back to the module's timeout and is merely busy):
+    /// `/-/healthy` tells which. A hung blackbox is replaced by the extension, and this
+    /// waits (within `left`) for the new one to answer: once the answer is sent Lambda may
+    /// freeze the environment, and the extension must not be left with the work.
+    async fn replace_if_hung(&self, left: Duration) {
+        let healthy = format!("http://{}/-/healthy", self.settings.upstream);
+        let answers = |within: Duration| {
+            self.client
+                .get(&healthy)
+                .timeout(
+                    within
+                        .min(HEALTH_CHECK_TIMEOUT)
+                        .max(Duration::from_millis(1)),
+                )
+                .send()
+        };
+        if answers(left).await.is_ok() {
+            tracing::info!("blackbox_exporter answers /-/healthy: it was busy, not hung");
+            return;
+        }
         let Some(pid) = self.extension_pid() else {
             tracing::warn!(
                 "the blackbox extension is not running; blackbox_exporter cannot be replaced"
@@ -258,15 +294,12 @@ impl Proxy {
             return;
         }
         let started = Instant::now();
-        let healthy = format!("http://{}/-/healthy", self.settings.upstream);
-        while started.elapsed() < REPLACEMENT_WAIT {
-            let answer = self
-                .client
-                .get(&healthy)
-                .timeout(HEALTH_CHECK_TIMEOUT)
-                .send()
-                .await;
-            if answer.is_ok() {
+        let wait = REPLACEMENT_WAIT.min(left);
+        while started.elapsed() < wait {
+            if answers(wait.saturating_sub(started.elapsed()))
+                .await
+                .is_ok()
+            {
                 tracing::info!(
                     waited_ms = started.elapsed().as_millis() as u64,
                     "blackbox_exporter was replaced"
@@ -275,7 +308,7 @@ impl Proxy {
             }
             tokio::time::sleep(UPSTREAM_RETRY_INTERVAL).await;
         }
-        tracing::warn!("blackbox_exporter was not replaced within {REPLACEMENT_WAIT:?}");
+        tracing::warn!("blackbox_exporter was not replaced within {wait:?}");
     }
 
     /// Sends one request to blackbox. The timeout goes to blackbox too, as the scrape

@@ -29,28 +29,41 @@ pub enum TargetError {
     BadPort,
 }
 
-/// Reads the host of a target in any form blackbox's probers take: a URL
-/// (`http://user@host:port/path`), a bare `host:port` (tcp, dns), `[v6]:port`, or a bare
-/// host. Percent-escapes in the host are decoded, as Go's URL parser does.
+/// Reads the host of a target as blackbox's probers will: the http and grpc probers add
+/// `http://` unless the target starts, exactly, with `http://` or `https://`, and take the
+/// host from the authority (after the last `@`, before the first `/`, `?` or `#`, its
+/// percent-escapes decoded); the tcp, dns and icmp probers take a bare `host:port`,
+/// `[v6]:port` or host. What could name a different host to one prober than to another is
+/// refused rather than guessed at.
 pub fn parse_target(target: &str) -> Result<TargetHost, TargetError> {
-    let target = target.trim();
     if target.is_empty() {
         return Err(TargetError::Empty);
     }
-    let (scheme, rest) = match target.find("://") {
-        Some(i) => (Some(target[..i].to_ascii_lowercase()), &target[i + 3..]),
-        None => (None, target),
+    // Go never trims; whitespace, control characters and backslashes make no valid host
+    // for any prober, but could split differently here and there.
+    if target
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
+    {
+        return Err(TargetError::Malformed);
+    }
+    let (rest, default_port) = if let Some(rest) = target.strip_prefix("http://") {
+        (rest, Some(80))
+    } else if let Some(rest) = target.strip_prefix("https://") {
+        (rest, Some(443))
+    } else {
+        // Without a scheme the tcp and dns probers split the whole target at its last ':',
+        // so `example.com/x@127.0.0.1:9001` would name 127.0.0.1 to them.
+        if target.contains(['@', '%']) {
+            return Err(TargetError::Malformed);
+        }
+        (target, None)
     };
     // The authority ends at the first '/', '?' or '#'; userinfo ends at its last '@'.
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let authority = authority.rsplit('@').next().unwrap_or_default();
     let authority = percent_decode(authority).ok_or(TargetError::Malformed)?;
     let (host, port) = split_host_port(&authority)?;
-    let default_port = match scheme.as_deref() {
-        Some("http") => Some(80),
-        Some("https") => Some(443),
-        _ => None,
-    };
     Ok(TargetHost {
         host: normalise_host(host)?,
         port: port.or(default_port),
@@ -89,8 +102,12 @@ fn split_host_port(authority: &str) -> Result<(&str, Option<u16>), TargetError> 
 }
 
 fn normalise_host(host: &str) -> Result<Host, TargetError> {
-    // Zone identifiers (fe80::1%eth0) do not change which address is meant.
-    let host = host.split('%').next().unwrap_or_default();
+    // A zone identifier (fe80::1%eth0) does not change which IPv6 address is meant; in
+    // any other host a '%' is refused below.
+    let host = match host.split_once('%') {
+        Some((address, _zone)) if address.contains(':') => address,
+        _ => host,
+    };
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     if host.is_empty() {
         return Err(TargetError::Empty);
@@ -523,9 +540,9 @@ impl TargetPolicy {
         self.always_denied.iter().find(|(addr, p, _)| {
             // Loopback aliases reach the same listener: 127.0.0.2 is 127.0.0.1's socket
             // when it listens on 0.0.0.0, so the whole loopback range counts.
-            let same_host = *addr == ip
-                || (addr.is_loopback() && ip.is_loopback())
-                || (addr.is_unspecified() && (ip.is_loopback() || ip.is_unspecified()));
+            // And 0.0.0.0 / :: connect to the local host, loopback included.
+            let local = |ip: &IpAddr| ip.is_loopback() || ip.is_unspecified();
+            let same_host = *addr == ip || (local(addr) && local(&ip));
             same_host && port.is_none_or(|port| port == *p)
         })
     }
@@ -606,13 +623,29 @@ mod tests {
             ("[::ffff:7f00:1]", ip("127.0.0.1"), None),
             ("[64:ff9b::7f00:1]", ip("127.0.0.1"), None),
             ("::1", ip("::1"), None),
-            ("HTTP://127.0.0.%31/", ip("127.0.0.1"), Some(80)),
+            ("http://127.0.0.%31/", ip("127.0.0.1"), Some(80)),
+            ("HTTP://127.0.0.1/", Host::Name("http".into()), None),
+            (
+                "127.0.0.1:9001/x?a=://example.com",
+                ip("127.0.0.1"),
+                Some(9001),
+            ),
+            (
+                "localhost://example.com",
+                Host::Name("localhost".into()),
+                None,
+            ),
+            (
+                "169.254.169.254/latest/meta-data/#://example.com",
+                ip("169.254.169.254"),
+                None,
+            ),
+            ("http://[fe80::1%25eth0]:80/", ip("fe80::1"), Some(80)),
             (
                 "https://%6c%6fcalhost/",
                 Host::Name("localhost".into()),
                 Some(443),
             ),
-            ("[fe80::1%25eth0]:80", ip("fe80::1"), Some(80)),
             ("localhost.", Host::Name("localhost".into()), None),
             ("8.8.8.8:53", ip("8.8.8.8"), Some(53)),
         ];
@@ -636,6 +669,10 @@ mod tests {
             ("http://%+9example.com/", TargetError::Malformed),
             ("http://%-1example.com/", TargetError::Malformed),
             ("http://a b/", TargetError::Malformed),
+            (" 127.0.0.1", TargetError::Malformed),
+            ("example.com/x@127.0.0.1:9001", TargetError::Malformed),
+            ("[fe80::1%25eth0]:80", TargetError::Malformed),
+            ("http://a%25b/", TargetError::Malformed),
             ("http%3A%2F%2F127.0.0.1%3A9001%2F", TargetError::Malformed),
             ("http://a\\b/", TargetError::Malformed),
         ];
@@ -700,6 +737,10 @@ mod tests {
             (&local_run, "127.0.0.5:9115", &[], false),
             (&local_run, "http://[::1]:9001/", &[], false),
             (&local_run, "localhost:9001", &["127.0.0.1"], false),
+            (&local_run, "0.0.0.0:9001", &[], false),
+            (&local_run, "0:9115", &[], false),
+            (&local_run, "[::ffff:0.0.0.0]:9001", &[], false),
+            (&local_run, "[::]:9001", &[], false),
             (
                 &listed,
                 "https://www.example.com/",

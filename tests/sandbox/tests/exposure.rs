@@ -328,6 +328,21 @@ async fn ssrf_bypass_forms_are_refused_by_default() {
         !logs.contains("Beginning probe"),
         "a refused probe reached blackbox"
     );
+    // A name that cannot be resolved cannot be checked: refused, not passed on unchecked.
+    let unresolvable = layer
+        .get(
+            "/probe?module=http_2xx&target=http://does-not-exist.invalid/",
+            &[("X-Prometheus-Scrape-Timeout-Seconds", "3")],
+        )
+        .await;
+    assert_eq!(unresolvable.status, 403, "{}", unresolvable.body);
+    assert!(
+        unresolvable
+            .body
+            .contains("could not be resolved to check it"),
+        "{}",
+        unresolvable.body
+    );
     // An ordinary public target is still admitted (it fails here: there is no network).
     let public = layer.probe("http://192.0.2.1:81/", "http_2xx").await;
     assert_ne!(public.status, 403, "{}", public.body);
