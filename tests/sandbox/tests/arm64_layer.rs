@@ -194,19 +194,7 @@ async fn under_qemu_the_arm64_layer_starts_blackbox_and_probes_through_the_funct
     let answer = started
         .probe(&format!("http://{}/arm64", target.addr), "http_2xx")
         .await;
-    assert_eq!(answer.status, 200, "{}", answer.body);
-    assert!(
-        answer.content_type.starts_with("text/plain"),
-        "content type {:?}",
-        answer.content_type
-    );
-    assert_eq!(
-        metric(&answer.body, "probe_success"),
-        Some(1.0),
-        "{}",
-        answer.body
-    );
-    assert_eq!(metric(&answer.body, "probe_http_status_code"), Some(200.0));
+    assert_probe_succeeded(&answer);
     assert_eq!(target.seen.lock().unwrap().as_slice(), ["/arm64"]);
 
     // The handler's target policy runs in the arm64 build too.

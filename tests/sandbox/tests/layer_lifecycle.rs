@@ -24,19 +24,7 @@ async fn a_live_target_probes_successfully_through_the_function_url() {
     let answer = layer
         .probe(&format!("http://{}/", target.addr), "http_2xx")
         .await;
-    assert_eq!(answer.status, 200, "{}", answer.body);
-    assert!(
-        answer.content_type.starts_with("text/plain"),
-        "content type {:?}",
-        answer.content_type
-    );
-    assert_eq!(
-        metric(&answer.body, "probe_success"),
-        Some(1.0),
-        "{}",
-        answer.body
-    );
-    assert_eq!(metric(&answer.body, "probe_http_status_code"), Some(200.0));
+    assert_probe_succeeded(&answer);
 
     // blackbox's own lines reach the function's log stream unchanged.
     let logs = layer.sandbox.logs();

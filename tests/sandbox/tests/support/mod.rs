@@ -205,6 +205,24 @@ impl Layer {
     }
 }
 
+/// A probe that reached its target: 200, blackbox's text/plain, probe_success 1 and the
+/// target's 200.
+pub fn assert_probe_succeeded(answer: &Answer) {
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(
+        answer.content_type.starts_with("text/plain"),
+        "content type {:?}",
+        answer.content_type
+    );
+    assert_eq!(
+        metric(&answer.body, "probe_success"),
+        Some(1.0),
+        "{}",
+        answer.body
+    );
+    assert_eq!(metric(&answer.body, "probe_http_status_code"), Some(200.0));
+}
+
 pub fn metric(body: &str, name: &str) -> Option<f64> {
     body.lines()
         .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
