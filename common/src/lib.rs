@@ -38,6 +38,27 @@ pub fn extension_pid_file(listen_address: Option<&str>) -> std::path::PathBuf {
     std::path::PathBuf::from(format!("/tmp/lambda-blackbox/extension-{name}.pid"))
 }
 
+/// The blackbox_exporter configuration file to load.
+pub const CONFIG_VAR: &str = "BLACKBOX_CONFIG";
+
+/// A function that ships `blackbox.yml` in its own package overrides the layer's.
+pub const TASK_CONFIG: &str = "/var/task/blackbox.yml";
+
+/// Which configuration blackbox loads: `BLACKBOX_CONFIG`, else the function's own
+/// `/var/task/blackbox.yml`, else the layer's default. The extension starts blackbox with
+/// it and the handler reads its modules from it, so both must choose alike.
+pub fn blackbox_config_path(
+    configured: Option<&str>,
+    layer_root: &std::path::Path,
+    task_config_exists: bool,
+) -> std::path::PathBuf {
+    match configured.map(str::trim).filter(|c| !c.is_empty()) {
+        Some(path) => std::path::PathBuf::from(path),
+        None if task_config_exists => std::path::PathBuf::from(TASK_CONFIG),
+        None => layer_root.join("blackbox/blackbox.yml"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,6 +76,24 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(upstream_authority(input), want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn the_config_is_the_variable_then_the_function_s_then_the_layer_s() {
+        let layer = std::path::Path::new("/opt");
+        let cases = [
+            (Some("/tmp/b.yml"), true, "/tmp/b.yml"),
+            (Some(" "), true, TASK_CONFIG),
+            (None, true, TASK_CONFIG),
+            (None, false, "/opt/blackbox/blackbox.yml"),
+        ];
+        for (configured, task, want) in cases {
+            assert_eq!(
+                blackbox_config_path(configured, layer, task),
+                std::path::PathBuf::from(want),
+                "{configured:?} {task}"
+            );
         }
     }
 

@@ -4,19 +4,18 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use lambda_blackbox_common::{DEFAULT_LISTEN_ADDRESS, LISTEN_ADDRESS_VAR};
+pub use lambda_blackbox_common::CONFIG_VAR;
+use lambda_blackbox_common::{
+    blackbox_config_path, DEFAULT_LISTEN_ADDRESS, LISTEN_ADDRESS_VAR, TASK_CONFIG,
+};
 
 pub const BINARY_VAR: &str = "BLACKBOX_EXPORTER_BIN";
-pub const CONFIG_VAR: &str = "BLACKBOX_CONFIG";
 pub const ARGS_VAR: &str = "BLACKBOX_ARGS";
 pub const READY_TIMEOUT_VAR: &str = "BLACKBOX_READY_TIMEOUT_MS";
 
 pub const DEFAULT_READY_TIMEOUT_MS: u64 = 5000;
 /// Lambda ends Init after 10 s; the extension must report its own failure before that.
 pub const MAX_READY_TIMEOUT_MS: u64 = 9500;
-
-/// A function that ships `blackbox.yml` in its own package overrides the layer's.
-pub const TASK_CONFIG: &str = "/var/task/blackbox.yml";
 
 /// Flags the extension sets itself; passing them again through `BLACKBOX_ARGS` would
 /// make blackbox listen or load somewhere the extension does not watch.
@@ -83,11 +82,11 @@ impl Settings {
             .map(PathBuf::from)
             .unwrap_or_else(|| layer_root.join("bin/blackbox_exporter"));
 
-        let config = match non_empty(CONFIG_VAR) {
-            Some(path) => PathBuf::from(path),
-            None if task_config_exists => PathBuf::from(TASK_CONFIG),
-            None => layer_root.join("blackbox/blackbox.yml"),
-        };
+        let config = blackbox_config_path(
+            non_empty(CONFIG_VAR).as_deref(),
+            layer_root,
+            task_config_exists,
+        );
 
         let listen_address = match non_empty(LISTEN_ADDRESS_VAR) {
             Some(address) => validate_listen_address(address.trim())?,

@@ -6,7 +6,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 
 use crate::settings::HandlerSettings;
-use crate::target_policy::{parse_target, TargetHost};
+use crate::target_reading::{read_target, Reading};
 
 /// blackbox's own limit is far larger; 8 KiB covers any real target and module.
 pub const MAX_QUERY_BYTES: usize = 8 * 1024;
@@ -27,11 +27,11 @@ fn refuse(status: StatusCode, reason: impl Into<String>) -> Refusal {
     }
 }
 
-/// A request that may go on; `target` is the probe target still to be checked after
-/// its host name is resolved.
+/// A request that may go on; `target` holds every prober's reading of the probe target,
+/// whose host names are still to be checked once resolved.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Admitted {
-    pub target: Option<(TargetHost, Option<String>)>,
+    pub target: Option<Vec<Reading>>,
 }
 
 /// Whether AWS already authenticated the caller: a Function URL with `AWS_IAM` auth puts
@@ -163,18 +163,19 @@ pub fn admit(
         // blackbox answers this itself with 400 "Target parameter is missing".
         return Ok(Admitted { target: None });
     };
-    let parsed = parse_target(target).map_err(|e| {
+    let probers = settings.modules.probers(first("module"));
+    let readings = read_target(target, probers).map_err(|e| {
         refuse(
             StatusCode::BAD_REQUEST,
             format!("target {:?} is not usable: {e}", printable(target)),
         )
     })?;
-    let name = settings
+    settings
         .policy
-        .check(&parsed)
+        .check_readings(&readings)
         .map_err(|denied| refuse(StatusCode::FORBIDDEN, denied.to_string()))?;
     Ok(Admitted {
-        target: Some((parsed, name)),
+        target: Some(readings),
     })
 }
 
@@ -214,25 +215,18 @@ pub fn query_params(query: &str) -> Vec<(String, String)> {
 
 fn query_unescape(s: &str) -> Option<String> {
     // Go keeps invalid UTF-8 as bytes; such a target cannot name a host we allow.
-    crate::target_policy::percent_decode_bytes(s, true)
+    crate::target_reading::percent_decode_bytes(s, true)
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::target_reading::Host;
     use lambda_http::http::HeaderValue;
 
     fn settings(vars: &[(&str, &str)]) -> HandlerSettings {
-        let vars: Vec<(String, String)> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        HandlerSettings::from_lookup(
-            |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
-            |_| Err(std::io::Error::other("no files here")),
-        )
-        .unwrap()
+        crate::settings::test_settings(vars).unwrap()
     }
 
     fn admit_get(
@@ -273,7 +267,14 @@ mod tests {
             (&open, "/probe", "target=http%3A%2F%2F0x7f.1%2F", None, 403, "target 127.0.0.1:80 is not allowed: it is loopback"),
             (&open, "/probe", "target=http://169.254.169.254/", None, 403, "target 169.254.169.254:80 is not allowed: it is link-local"),
             (&open, "/probe", "target=localhost:22", None, 403, "target localhost:22 is not allowed: it is loopback"),
-            (&open, "/probe", "target=host:99999", None, 400, "target \"host:99999\" is not usable: the target's port is not a number from 0 to 65535"),
+            (&open, "/probe", "target=host:99999", None, 400, "target \"host:99999\" is not usable: the http prober cannot use it: its port is over 65535"),
+            (&open, "/probe", "target=host:99999&module=tcp_connect", None, 400, "target \"host:99999\" is not usable: the tcp prober cannot use it: its port is over 65535"),
+            (&open, "/probe", "target=::ffff:7f00:1:9380&module=http_post_2xx", None, 400, "target \"::ffff:7f00:1:9380\" is not usable: an IPv6 address with a port must be in brackets: Go's URL parser reads this as host \"::ffff:7f00:1\", port \"9380\" ([::ffff:7f00:1]:9380 if that is meant)"),
+            (&open, "/probe", "target=::ffff:7f00:1:9380&module=", None, 400, "target \"::ffff:7f00:1:9380\" is not usable: an IPv6 address with a port must be in brackets: Go's URL parser reads this as host \"::ffff:7f00:1\", port \"9380\" ([::ffff:7f00:1]:9380 if that is meant)"),
+            (&open, "/probe", "target=::ffff:7f00:1:9380&module=tcp_connect", None, 400, "target \"::ffff:7f00:1:9380\" is not usable: the tcp prober cannot use it: it needs host:port, with an IPv6 host in brackets"),
+            (&open, "/probe", "target=[::ffff:7f00:1]:9380&module=tls", None, 403, "target 127.0.0.1:9380 is not allowed: it is loopback"),
+            (&open, "/probe", "target=::ffff:a9fe:a9fe&module=dns", None, 403, "target 169.254.169.254:53 is not allowed: it is link-local"),
+            (&open, "/probe", "target=::ffff:7f00:1:9380&module=no_such_module", None, 400, "target \"::ffff:7f00:1:9380\" is not usable: an IPv6 address with a port must be in brackets: Go's URL parser reads this as host \"::ffff:7f00:1\", port \"9380\" ([::ffff:7f00:1]:9380 if that is meant)"),
         ];
         for (s, path, query, auth, status, reason) in cases {
             let refusal = admit_get(s, path, query, *auth).unwrap_err();
@@ -299,11 +300,27 @@ mod tests {
             None,
         )
         .unwrap();
-        let (target, name) = admitted.target.unwrap();
-        assert_eq!(target.to_string(), "example.com:443");
-        assert_eq!(name.as_deref(), Some("example.com"));
-        let ip = admit_get(&open, "/probe", "target=192.0.2.7:443", None).unwrap();
-        assert_eq!(ip.target.unwrap().1, None, "an IP target needs no lookup");
+        let readings = admitted.target.unwrap();
+        let shown: Vec<String> = readings
+            .iter()
+            .map(|r| format!("{} {}", r.prober, r.dials))
+            .collect();
+        assert_eq!(shown, ["http example.com:443"]);
+        let ip = admit_get(
+            &open,
+            "/probe",
+            "target=192.0.2.7:443&module=tcp_connect",
+            None,
+        )
+        .unwrap()
+        .target
+        .unwrap();
+        assert_eq!(ip.len(), 1);
+        assert_eq!(ip[0].prober, "tcp");
+        assert!(
+            matches!(ip[0].dials.host, Host::Ip(_)),
+            "an IP target needs no lookup"
+        );
         let with_token = settings(&[("BLACKBOX_AUTH_TOKEN", "t0k")]);
         assert!(admit_get(
             &with_token,

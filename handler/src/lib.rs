@@ -2,11 +2,14 @@
 //! requests to blackbox_exporter on loopback and hands its answer back unchanged.
 
 pub mod gate;
+pub mod modules;
 pub mod settings;
 pub mod target_policy;
+pub mod target_reading;
 
 use std::time::{Duration, Instant, SystemTime};
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -18,7 +21,7 @@ use nix::unistd::Pid;
 
 use crate::gate::Refusal;
 use crate::settings::HandlerSettings;
-use crate::target_policy::TargetHost;
+use crate::target_reading::{Host, Reading, TargetHost};
 
 /// The extension's name as /proc shows it (the kernel keeps 15 bytes).
 const EXTENSION_COMM: &str = "blackbox-extens";
@@ -131,6 +134,34 @@ pub fn upstream_timeout(
     }
 }
 
+/// Every address `name` resolves to, through the system resolver as blackbox's does.
+/// A name that does not resolve here is refused, not passed on unchecked: the system
+/// resolver fails a whole lookup when one of its A and AAAA queries fails, so a zone
+/// could answer A 127.0.0.1, fail AAAA, and have blackbox (which asks for A alone)
+/// probe loopback.
+async fn resolve(
+    name: &str,
+    target: &TargetHost,
+    timeout: Duration,
+) -> Result<Vec<IpAddr>, Refusal> {
+    let cannot_check = |why: String| Refusal {
+        status: StatusCode::FORBIDDEN,
+        reason: format!(
+            "target {target} is refused: its host name could not be resolved to check it ({why})"
+        ),
+    };
+    let lookup = tokio::net::lookup_host((name, target.port.unwrap_or(80)));
+    let addresses: Vec<IpAddr> = match tokio::time::timeout(timeout, lookup).await {
+        Ok(Ok(addresses)) => addresses.map(|a| a.ip()).collect(),
+        Ok(Err(e)) => return Err(cannot_check(e.to_string())),
+        Err(_) => return Err(cannot_check("the lookup timed out".to_string())),
+    };
+    if addresses.is_empty() {
+        return Err(cannot_check("no addresses".to_string()));
+    }
+    Ok(addresses)
+}
+
 pub struct Proxy {
     client: reqwest::Client,
     settings: HandlerSettings,
@@ -175,8 +206,8 @@ impl Proxy {
         let invocation_left = upstream_timeout(None, deadline, now);
         let started = Instant::now();
 
-        if let Some((target, Some(name))) = &admitted.target {
-            if let Err(refusal) = self.check_resolved(target, name, timeout).await {
+        if let Some(readings) = &admitted.target {
+            if let Err(refusal) = self.check_resolved(readings, timeout).await {
                 return refused(refusal);
             }
         }
@@ -207,41 +238,35 @@ impl Proxy {
         }
     }
 
-    /// The second look at a host name: every address it resolves to now. blackbox
-    /// resolves it again, so a name whose answers change between the two (DNS rebinding)
-    /// is not covered; the README says so.
-    async fn check_resolved(
-        &self,
-        target: &TargetHost,
-        name: &str,
-        timeout: Duration,
-    ) -> Result<(), Refusal> {
-        let lookup = tokio::net::lookup_host((name, target.port.unwrap_or(80)));
-        // A name that does not resolve here is refused, not passed on unchecked: the
-        // system resolver fails a whole lookup when one of its A and AAAA queries fails,
-        // so a zone could answer A 127.0.0.1, fail AAAA, and have blackbox (which asks for
-        // A alone) probe loopback.
-        let cannot_check = |why: String| {
-            gate::Refusal {
-            status: StatusCode::FORBIDDEN,
-            reason: format!("target {target} is refused: its host name could not be resolved to check it ({why})"),
+    /// The second look at each host name a prober would dial: every address it resolves
+    /// to now, each name looked up once within `timeout`. blackbox resolves it again, so a
+    /// name whose answers change between the two (DNS rebinding) is not covered; the
+    /// README says so.
+    async fn check_resolved(&self, readings: &[Reading], timeout: Duration) -> Result<(), Refusal> {
+        let deadline = Instant::now() + timeout;
+        let mut resolved: HashMap<&str, Vec<IpAddr>> = HashMap::new();
+        for reading in readings {
+            let Host::Name(name) = &reading.dials.host else {
+                continue;
+            };
+            let addresses = match resolved.get(name.as_str()) {
+                Some(addresses) => addresses.clone(),
+                None => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let addresses = resolve(name, &reading.dials, left).await?;
+                    resolved.insert(name, addresses.clone());
+                    addresses
+                }
+            };
+            self.settings
+                .policy
+                .check_resolved(&reading.dials, &addresses)
+                .map_err(|denied| gate::Refusal {
+                    status: StatusCode::FORBIDDEN,
+                    reason: denied.to_string(),
+                })?;
         }
-        };
-        let addresses: Vec<IpAddr> = match tokio::time::timeout(timeout, lookup).await {
-            Ok(Ok(addresses)) => addresses.map(|a| a.ip()).collect(),
-            Ok(Err(e)) => return Err(cannot_check(e.to_string())),
-            Err(_) => return Err(cannot_check("the lookup timed out".to_string())),
-        };
-        if addresses.is_empty() {
-            return Err(cannot_check("no addresses".to_string()));
-        }
-        self.settings
-            .policy
-            .check_resolved(target, &addresses)
-            .map_err(|denied| gate::Refusal {
-                status: StatusCode::FORBIDDEN,
-                reason: denied.to_string(),
-            })
+        Ok(())
     }
 
     /// The extension's pid, if it is running.
@@ -466,10 +491,10 @@ mod tests {
             .unwrap()
             .port();
         let listen = format!("127.0.0.1:{free_port}");
-        let settings = HandlerSettings::from_lookup(
-            |k| (k == lambda_blackbox_common::LISTEN_ADDRESS_VAR).then(|| listen.clone()),
-            |_| Err(std::io::Error::other("no files")),
-        )
+        let settings = crate::settings::test_settings(&[(
+            lambda_blackbox_common::LISTEN_ADDRESS_VAR,
+            &listen,
+        )])
         .unwrap();
         let proxy = Proxy::new(settings).unwrap();
         let started = Instant::now();

@@ -13,7 +13,10 @@ async fn main() -> Result<(), Error> {
         .with_env_filter(log_filter())
         .init();
 
-    let settings = match HandlerSettings::from_env() {
+    // The bootstrap sits at the layer's root (/opt/bootstrap).
+    let exe = std::env::current_exe().unwrap_or_default();
+    let layer_root = exe.parent().unwrap_or(std::path::Path::new("/opt"));
+    let settings = match HandlerSettings::from_env(layer_root) {
         Ok(settings) => settings,
         Err(e) => {
             lambda_blackbox_handler::report_init_error("Runtime.InvalidSetting", &e.to_string())

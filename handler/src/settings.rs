@@ -3,8 +3,13 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use lambda_blackbox_common::{upstream_authority, LISTEN_ADDRESS_VAR};
+use std::path::Path;
 
+use lambda_blackbox_common::{
+    blackbox_config_path, upstream_authority, CONFIG_VAR, LISTEN_ADDRESS_VAR, TASK_CONFIG,
+};
+
+use crate::modules::BlackboxModules;
 use crate::target_policy::{AllowEntry, TargetPolicy};
 
 pub const AUTH_TOKEN_VAR: &str = "BLACKBOX_AUTH_TOKEN";
@@ -61,19 +66,26 @@ pub struct HandlerSettings {
     pub expose_metrics: bool,
     pub allow_debug: bool,
     pub policy: TargetPolicy,
+    /// The prober of each module in blackbox's configuration, so that a target is read
+    /// as that prober reads it.
+    pub modules: BlackboxModules,
 }
 
 impl HandlerSettings {
-    pub fn from_env() -> Result<Self, SettingsError> {
+    /// The process environment; `layer_root` is where the layer is unpacked (`/opt`),
+    /// for blackbox's default configuration.
+    pub fn from_env(layer_root: &Path) -> Result<Self, SettingsError> {
         Self::from_lookup(
             |name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()),
             |path| std::fs::read_to_string(path),
+            layer_root,
         )
     }
 
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
         read_file: impl Fn(&str) -> std::io::Result<String>,
+        layer_root: &Path,
     ) -> Result<Self, SettingsError> {
         let non_empty = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
 
@@ -118,6 +130,7 @@ impl HandlerSettings {
             always_denied.push((ip, port, "the Lambda Runtime API"));
         }
         let policy = TargetPolicy::new(allowed, deny_private, always_denied);
+        let modules = read_modules(&lookup, &read_file, layer_root)?;
 
         Ok(Self {
             upstream,
@@ -126,8 +139,30 @@ impl HandlerSettings {
             expose_metrics,
             allow_debug,
             policy,
+            modules,
         })
     }
+}
+
+/// blackbox's modules, from the file the extension starts it with. A file that cannot
+/// be read or is no blackbox config fails Init here as it does for blackbox.
+fn read_modules(
+    lookup: &impl Fn(&str) -> Option<String>,
+    read_file: &impl Fn(&str) -> std::io::Result<String>,
+    layer_root: &Path,
+) -> Result<BlackboxModules, SettingsError> {
+    let task_config_exists =
+        !matches!(read_file(TASK_CONFIG), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
+    let path = blackbox_config_path(
+        lookup(CONFIG_VAR).as_deref(),
+        layer_root,
+        task_config_exists,
+    );
+    let path = path.display().to_string();
+    let text =
+        read_file(&path).map_err(|e| invalid(CONFIG_VAR, format!("cannot read {path}: {e}")))?;
+    BlackboxModules::from_yaml(&text)
+        .map_err(|e| invalid(CONFIG_VAR, format!("{path} is not a blackbox config: {e}")))
 }
 
 fn validate_token(token: &str, var: &'static str) -> Result<Token, SettingsError> {
@@ -167,27 +202,37 @@ fn host_port(address: &str) -> Option<(IpAddr, u16)> {
     Some((ip, port))
 }
 
+/// Settings for tests: `vars` as the environment, the layer's blackbox.yml at /opt,
+/// two token files and a file that is not YAML.
+#[cfg(test)]
+pub(crate) fn test_settings(vars: &[(&str, &str)]) -> Result<HandlerSettings, SettingsError> {
+    let vars: std::collections::HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    HandlerSettings::from_lookup(
+        |k| vars.get(k).cloned(),
+        |path| match path {
+            "/run/token" => Ok("s3cret-token\n".to_string()),
+            "/run/empty" => Ok("\n".to_string()),
+            "/opt/blackbox/blackbox.yml" => {
+                Ok(include_str!("../../layer/blackbox/blackbox.yml").to_string())
+            }
+            _ => Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "No such file or directory",
+            )),
+        },
+        Path::new("/opt"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn settings(vars: &[(&str, &str)]) -> Result<HandlerSettings, SettingsError> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        HandlerSettings::from_lookup(
-            |k| vars.get(k).cloned(),
-            |path| match path {
-                "/run/token" => Ok("s3cret-token\n".to_string()),
-                "/run/empty" => Ok("\n".to_string()),
-                _ => Err(std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "No such file or directory",
-                )),
-            },
-        )
+        test_settings(vars)
     }
 
     #[test]
@@ -254,6 +299,14 @@ mod tests {
             (
                 &[(ALLOWED_TARGETS_VAR, "exa mple.com")],
                 "BLACKBOX_ALLOWED_TARGETS: \"exa mple.com\" is not a host name, IP address or CIDR network",
+            ),
+            (
+                &[(CONFIG_VAR, "/run/missing.yml")],
+                "BLACKBOX_CONFIG: cannot read /run/missing.yml: No such file or directory",
+            ),
+            (
+                &[(CONFIG_VAR, "/run/token")],
+                "BLACKBOX_CONFIG: /run/token is not a blackbox config: it has no `modules` map",
             ),
             (
                 &[(ALLOWED_TARGETS_VAR, "http://example.com")],

@@ -3,251 +3,9 @@
 //! other loopback service of the execution environment. This decides on the target
 //! as blackbox will read it, and again on every address its host name resolves to.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 
-/// A target's host and port as blackbox will use them, whatever the prober.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetHost {
-    /// A lowercased host name without trailing dots, or an IP address in canonical form.
-    pub host: Host,
-    pub port: Option<u16>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Host {
-    Name(String),
-    Ip(IpAddr),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TargetError {
-    #[error("the target is empty")]
-    Empty,
-    #[error("the target's host is malformed")]
-    Malformed,
-    #[error("the target's port is not a number from 0 to 65535")]
-    BadPort,
-}
-
-/// Reads the host of a target as blackbox's probers will: the http and grpc probers add
-/// `http://` unless the target starts, exactly, with `http://` or `https://`, and take the
-/// host from the authority (after the last `@`, before the first `/`, `?` or `#`, its
-/// percent-escapes decoded); the tcp, dns and icmp probers take a bare `host:port`,
-/// `[v6]:port` or host. What could name a different host to one prober than to another is
-/// refused rather than guessed at.
-pub fn parse_target(target: &str) -> Result<TargetHost, TargetError> {
-    if target.is_empty() {
-        return Err(TargetError::Empty);
-    }
-    // Go never trims; whitespace, control characters and backslashes make no valid host
-    // for any prober, but could split differently here and there.
-    if target
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
-    {
-        return Err(TargetError::Malformed);
-    }
-    let (rest, default_port) = if let Some(rest) = target.strip_prefix("http://") {
-        (rest, Some(80))
-    } else if let Some(rest) = target.strip_prefix("https://") {
-        (rest, Some(443))
-    } else {
-        // Without a scheme the tcp and dns probers split the whole target at its last ':',
-        // so `example.com/x@127.0.0.1:9001` would name 127.0.0.1 to them.
-        if target.contains(['@', '%']) {
-            return Err(TargetError::Malformed);
-        }
-        (target, None)
-    };
-    // The authority ends at the first '/', '?' or '#'; userinfo ends at its last '@'.
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let authority = authority.rsplit('@').next().unwrap_or_default();
-    let authority = percent_decode(authority).ok_or(TargetError::Malformed)?;
-    let (host, port) = split_host_port(&authority)?;
-    Ok(TargetHost {
-        host: normalise_host(host)?,
-        port: port.or(default_port),
-    })
-}
-
-fn split_host_port(authority: &str) -> Result<(&str, Option<u16>), TargetError> {
-    let parse_port = |p: &str| -> Result<Option<u16>, TargetError> {
-        if p.is_empty() {
-            return Ok(None);
-        }
-        if !p.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(TargetError::BadPort);
-        }
-        p.parse().map(Some).map_err(|_| TargetError::BadPort)
-    };
-    if let Some(inner) = authority.strip_prefix('[') {
-        let (host, after) = inner.split_once(']').ok_or(TargetError::Malformed)?;
-        return match after {
-            "" => Ok((host, None)),
-            a => match a.strip_prefix(':') {
-                Some(port) => Ok((host, parse_port(port)?)),
-                None => Err(TargetError::Malformed),
-            },
-        };
-    }
-    match authority.matches(':').count() {
-        0 => Ok((authority, None)),
-        1 => {
-            let (host, port) = authority.split_once(':').unwrap_or((authority, ""));
-            Ok((host, parse_port(port)?))
-        }
-        // A bare IPv6 address (dns and icmp probers take these).
-        _ => Ok((authority, None)),
-    }
-}
-
-fn normalise_host(host: &str) -> Result<Host, TargetError> {
-    // A zone identifier (fe80::1%eth0) does not change which IPv6 address is meant; in
-    // any other host a '%' is refused below.
-    let host = match host.split_once('%') {
-        Some((address, _zone)) if address.contains(':') => address,
-        _ => host,
-    };
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    if host.is_empty() {
-        return Err(TargetError::Empty);
-    }
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(Host::Ip(canonical_ip(ip)));
-    }
-    if let Some(v4) = parse_inet_aton(&host) {
-        return Ok(Host::Ip(IpAddr::V4(v4)));
-    }
-    // What is left must be a host name; anything else (a second scheme, an encoded
-    // URL inside the host) is refused rather than guessed at.
-    if !host
-        .chars()
-        .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    {
-        return Err(TargetError::Malformed);
-    }
-    Ok(Host::Name(host))
-}
-
-/// An IPv6 address that carries an IPv4 address (mapped, compatible, NAT64) is judged
-/// as that IPv4 address.
-pub fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match embedded_v4(v6) {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(v6),
-        },
-        v4 => v4,
-    }
-}
-
-fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
-    let s = v6.segments();
-    let tail = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
-    match s {
-        // ::ffff:a.b.c.d (mapped)
-        [0, 0, 0, 0, 0, 0xffff, _, _] => Some(tail),
-        // ::a.b.c.d (compatible, deprecated but still routed by some stacks); not ::, ::1
-        [0, 0, 0, 0, 0, 0, hi, _] if hi != 0 => Some(tail),
-        // 64:ff9b::a.b.c.d (NAT64 well-known prefix)
-        [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(tail),
-        _ => None,
-    }
-}
-
-/// IPv4 in every form the C library's inet_aton takes: 1 to 4 parts, each decimal,
-/// octal (leading 0) or hex (0x), the last part filling the remaining bytes
-/// (`2130706433`, `0x7f.1`, `0177.0.0.1`, `127.1`). blackbox resolves through the
-/// system resolver, which reads these as addresses.
-pub fn parse_inet_aton(host: &str) -> Option<Ipv4Addr> {
-    let parts: Vec<&str> = host.split('.').collect();
-    if parts.is_empty() || parts.len() > 4 {
-        return None;
-    }
-    let mut values = Vec::with_capacity(parts.len());
-    for part in &parts {
-        values.push(parse_aton_part(part)?);
-    }
-    let (last, leading) = values.split_last()?;
-    if leading.iter().any(|v| *v > 0xff) {
-        return None;
-    }
-    let room = 8 * (4 - leading.len() as u32);
-    if room < 32 && *last >= 1u64 << room {
-        return None;
-    }
-    if room == 32 && *last > u32::MAX as u64 {
-        return None;
-    }
-    let mut value: u32 = 0;
-    for (i, v) in leading.iter().enumerate() {
-        value |= (*v as u32) << (24 - 8 * i as u32);
-    }
-    value |= *last as u32;
-    Some(Ipv4Addr::from(value))
-}
-
-fn parse_aton_part(part: &str) -> Option<u64> {
-    if part.is_empty() {
-        return None;
-    }
-    let (digits, radix) = if let Some(hex) = part.strip_prefix("0x") {
-        (hex, 16)
-    } else if part.len() > 1 && part.starts_with('0') {
-        (&part[1..], 8)
-    } else {
-        (part, 10)
-    };
-    if digits.is_empty() {
-        // "0x" alone is 0 to inet_aton.
-        return (radix == 16).then_some(0);
-    }
-    // Only digits of the radix: from_str_radix would also take a sign.
-    if !digits.chars().all(|c| c.is_digit(radix)) {
-        return None;
-    }
-    // Leading zeros do not count towards the length, as to glibc.
-    let digits = digits.trim_start_matches('0');
-    if digits.is_empty() {
-        return Some(0);
-    }
-    if digits.len() > 12 {
-        return None;
-    }
-    u64::from_str_radix(digits, radix).ok()
-}
-
-/// Decodes %XX escapes (and `+` as a space when `plus_is_space`, as in a query), or
-/// `None` for an escape that is not `%` and two hex digits: Go refuses those, and a decoder
-/// that read them differently would judge a different target than blackbox probes.
-pub(crate) fn percent_decode_bytes(s: &str, plus_is_space: bool) -> Option<Vec<u8>> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3)?;
-                let digit = |b: u8| (b as char).to_digit(16);
-                out.push((digit(hex[0])? * 16 + digit(hex[1])?) as u8);
-                i += 3;
-            }
-            b'+' if plus_is_space => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    Some(out)
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    String::from_utf8(percent_decode_bytes(s, false)?).ok()
-}
+use crate::target_reading::{canonical_ip, Host, Reading, TargetHost};
 
 /// An IP network, `addr/prefix`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -508,6 +266,14 @@ impl TargetPolicy {
         }
     }
 
+    /// [`TargetPolicy::check`] on every reading of a target: refused if any is. The names
+    /// among them still need [`TargetPolicy::check_resolved`].
+    pub fn check_readings(&self, readings: &[Reading]) -> Result<(), Denied> {
+        readings
+            .iter()
+            .try_for_each(|reading| self.check(&reading.dials).map(drop))
+    }
+
     /// The check on every address a host name resolved to. A listed name does not make
     /// its addresses listed: a name that resolves to loopback stays refused unless the
     /// address itself is listed.
@@ -567,119 +333,10 @@ impl TargetPolicy {
     }
 }
 
-impl std::fmt::Display for TargetHost {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match (&self.host, self.port) {
-            (Host::Name(n), None) => write!(f, "{n}"),
-            (Host::Name(n), Some(p)) => write!(f, "{n}:{p}"),
-            (Host::Ip(IpAddr::V6(ip)), None) => write!(f, "[{ip}]"),
-            (Host::Ip(ip), None) => write!(f, "{ip}"),
-            (Host::Ip(IpAddr::V6(ip)), Some(p)) => write!(f, "[{ip}]:{p}"),
-            (Host::Ip(ip), Some(p)) => write!(f, "{ip}:{p}"),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ip(s: &str) -> Host {
-        Host::Ip(s.parse().unwrap())
-    }
-
-    #[test]
-    fn targets_in_every_prober_form_give_their_host() {
-        let cases: &[(&str, Host, Option<u16>)] = &[
-            (
-                "http://example.com/",
-                Host::Name("example.com".into()),
-                Some(80),
-            ),
-            (
-                "https://Example.COM.:8443/x?y#z",
-                Host::Name("example.com".into()),
-                Some(8443),
-            ),
-            ("example.com", Host::Name("example.com".into()), None),
-            (
-                "example.com:443",
-                Host::Name("example.com".into()),
-                Some(443),
-            ),
-            ("http://good.example@127.0.0.1/", ip("127.0.0.1"), Some(80)),
-            ("http://a@b@127.0.0.1:9001/", ip("127.0.0.1"), Some(9001)),
-            (
-                "127.0.0.1:9001/2018-06-01/runtime/invocation/next",
-                ip("127.0.0.1"),
-                Some(9001),
-            ),
-            ("http://2130706433/", ip("127.0.0.1"), Some(80)),
-            ("0x7f.1:9001", ip("127.0.0.1"), Some(9001)),
-            ("0177.0.0.1", ip("127.0.0.1"), None),
-            ("127.1", ip("127.0.0.1"), None),
-            ("http://[::1]:9115/", ip("::1"), Some(9115)),
-            ("[::ffff:127.0.0.1]:80", ip("127.0.0.1"), Some(80)),
-            ("[::ffff:7f00:1]", ip("127.0.0.1"), None),
-            ("[64:ff9b::7f00:1]", ip("127.0.0.1"), None),
-            ("::1", ip("::1"), None),
-            ("http://127.0.0.%31/", ip("127.0.0.1"), Some(80)),
-            ("HTTP://127.0.0.1/", Host::Name("http".into()), None),
-            (
-                "127.0.0.1:9001/x?a=://example.com",
-                ip("127.0.0.1"),
-                Some(9001),
-            ),
-            (
-                "localhost://example.com",
-                Host::Name("localhost".into()),
-                None,
-            ),
-            (
-                "169.254.169.254/latest/meta-data/#://example.com",
-                ip("169.254.169.254"),
-                None,
-            ),
-            ("http://[fe80::1%25eth0]:80/", ip("fe80::1"), Some(80)),
-            (
-                "https://%6c%6fcalhost/",
-                Host::Name("localhost".into()),
-                Some(443),
-            ),
-            ("localhost.", Host::Name("localhost".into()), None),
-            ("8.8.8.8:53", ip("8.8.8.8"), Some(53)),
-        ];
-        for (target, host, port) in cases {
-            let parsed = parse_target(target).unwrap_or_else(|e| panic!("{target}: {e}"));
-            assert_eq!(&parsed.host, host, "{target}");
-            assert_eq!(parsed.port, *port, "{target}");
-        }
-    }
-
-    #[test]
-    fn malformed_targets_are_errors() {
-        let cases: &[(&str, TargetError)] = &[
-            ("", TargetError::Empty),
-            ("http:///path", TargetError::Empty),
-            ("http://host:port/", TargetError::BadPort),
-            ("host:99999", TargetError::BadPort),
-            ("[::1", TargetError::Malformed),
-            ("[::1]x", TargetError::Malformed),
-            ("http://%zz/", TargetError::Malformed),
-            ("http://%+9example.com/", TargetError::Malformed),
-            ("http://%-1example.com/", TargetError::Malformed),
-            ("http://a b/", TargetError::Malformed),
-            (" 127.0.0.1", TargetError::Malformed),
-            ("example.com/x@127.0.0.1:9001", TargetError::Malformed),
-            ("[fe80::1%25eth0]:80", TargetError::Malformed),
-            ("http://a%25b/", TargetError::Malformed),
-            ("http%3A%2F%2F127.0.0.1%3A9001%2F", TargetError::Malformed),
-            ("http://a\\b/", TargetError::Malformed),
-        ];
-        for (target, want) in cases {
-            assert_eq!(parse_target(target), Err(want.clone()), "{target:?}");
-        }
-    }
+    use crate::target_reading::{read_target, Prober};
 
     fn policy(allowed: Option<&str>) -> TargetPolicy {
         let allowed = allowed.map(|list| {
@@ -701,11 +358,16 @@ mod tests {
         )
     }
 
+    /// Read as the http and tcp probers do, which covers both forms in the table.
     fn verdict(policy: &TargetPolicy, target: &str, resolved: &[&str]) -> Result<(), Denied> {
-        let target = parse_target(target).unwrap();
-        policy.check(&target)?;
+        let probers = [Prober::Http { http3: false }, Prober::Tcp];
+        let readings = read_target(target, &probers).unwrap();
+        policy.check_readings(&readings)?;
         let resolved: Vec<IpAddr> = resolved.iter().map(|ip| ip.parse().unwrap()).collect();
-        policy.check_resolved(&target, &resolved)
+        readings
+            .iter()
+            .filter(|r| matches!(r.dials.host, Host::Name(_)))
+            .try_for_each(|r| policy.check_resolved(&r.dials, &resolved))
     }
 
     #[test]
@@ -766,37 +428,6 @@ mod tests {
         for (policy, target, resolved, allowed) in cases {
             let got = verdict(policy, target, resolved);
             assert_eq!(got.is_ok(), *allowed, "{target} {resolved:?}: {got:?}");
-        }
-    }
-
-    #[test]
-    fn inet_aton_forms() {
-        let cases = [
-            ("1.2.3.4", Some("1.2.3.4")),
-            ("2130706433", Some("127.0.0.1")),
-            ("0x7f000001", Some("127.0.0.1")),
-            ("127.1", Some("127.0.0.1")),
-            ("127.0.1", Some("127.0.0.1")),
-            ("0x7f.0.0.0x1", Some("127.0.0.1")),
-            ("017700000001", Some("127.0.0.1")),
-            ("0", Some("0.0.0.0")),
-            ("256.1.1.1", None),
-            ("1.2.3.4.5", None),
-            ("4294967296", None),
-            ("1.2.65536", None),
-            ("09.1.1.1", None),
-            ("0000000000000177.1", Some("127.0.0.1")),
-            ("+127.0.0.1", None),
-            ("0x+7f.1", None),
-            ("example", None),
-            ("1..1", None),
-        ];
-        for (input, want) in cases {
-            assert_eq!(
-                parse_inet_aton(input),
-                want.map(|w| w.parse().unwrap()),
-                "{input}"
-            );
         }
     }
 }
