@@ -1,6 +1,7 @@
 //! The blackbox_exporter child process: start, forward its logs, tell when it is
 //! ready, stop it.
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{ExitStatus, Stdio};
@@ -96,6 +97,8 @@ impl BlackboxProcess {
         let mut command = Command::new(&settings.binary);
         command
             .args(settings.blackbox_args())
+            .env_clear()
+            .envs(blackbox_environment(std::env::vars_os()))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -356,5 +359,62 @@ async fn forward_lines(
             }
             tail.last_line = Some(line.to_string());
         }
+    }
+}
+
+/// The environment blackbox starts with: the function's, less every `BLACKBOX_*`
+/// variable (the layer's own settings, the bearer token among them: blackbox reads none)
+/// and the function role's credentials, which no prober uses. A process that can read
+/// `/proc/<pid>/environ` of blackbox, or a config that expands variables, sees none.
+pub fn blackbox_environment(
+    vars: impl IntoIterator<Item = (OsString, OsString)>,
+) -> Vec<(OsString, OsString)> {
+    const CREDENTIALS: [&str; 3] = [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+    ];
+    vars.into_iter()
+        .filter(|(name, _)| {
+            let name = name.to_string_lossy();
+            !name.starts_with("BLACKBOX_") && !CREDENTIALS.contains(&name.as_ref())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blackbox_gets_the_environment_without_our_settings_and_credentials() {
+        let vars = [
+            ("PATH", "/usr/bin"),
+            ("TZ", ":UTC"),
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "probe"),
+            ("BLACKBOX_AUTH_TOKEN", "s3cret"),
+            ("BLACKBOX_AUTH_TOKEN_FILE", "/var/task/token"),
+            ("BLACKBOX_ALLOWED_TARGETS", "*"),
+            ("AWS_ACCESS_KEY_ID", "AKIA"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("AWS_SESSION_TOKEN", "session"),
+            ("HTTPS_PROXY", "http://proxy.internal:3128"),
+        ]
+        .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+        let kept: Vec<String> = blackbox_environment(vars)
+            .into_iter()
+            .map(|(k, _)| k.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                "PATH",
+                "TZ",
+                "AWS_REGION",
+                "AWS_LAMBDA_FUNCTION_NAME",
+                "HTTPS_PROXY"
+            ]
+        );
     }
 }

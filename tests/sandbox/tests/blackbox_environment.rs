@@ -1,0 +1,55 @@
+//! blackbox_exporter runs without the layer's secrets: what its process environment
+//! holds, read from /proc as anything on the host could.
+
+mod support;
+
+use support::*;
+
+const TOKEN: &str = "environ-test-token-4f1d";
+const SESSION: &str = "environ-test-session-9a2c";
+
+fn environ(pid: i32) -> String {
+    let raw = std::fs::read(format!("/proc/{pid}/environ")).expect("/proc/<pid>/environ");
+    String::from_utf8_lossy(&raw).replace('\0', "\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blackbox_s_environment_holds_none_of_our_secrets() {
+    let layer = start_layer(&[
+        ("BLACKBOX_AUTH_TOKEN", TOKEN),
+        ("AWS_SESSION_TOKEN", SESSION),
+        ("AWS_SECRET_ACCESS_KEY", SESSION),
+    ])
+    .await;
+    let answer = layer
+        .get(
+            "/probe?target=example.invalid",
+            &[("Authorization", &format!("Bearer {TOKEN}"))],
+        )
+        .await;
+    assert_ne!(answer.status, 401, "{}", answer.body);
+
+    // The extension was given the secrets: the check below can fail.
+    let extension = layer
+        .sandbox
+        .processes()
+        .into_iter()
+        .find(|p| p.comm == "blackbox-extens")
+        .expect("the extension runs");
+    assert!(environ(extension.pid).contains(TOKEN));
+
+    let pids = layer.blackbox_pids();
+    assert_eq!(pids.len(), 1, "one blackbox runs");
+    let env = environ(pids[0]);
+    for secret in [TOKEN, SESSION, "BLACKBOX_"] {
+        assert!(
+            !env.contains(secret),
+            "blackbox's environment holds {secret}:\n{env}"
+        );
+    }
+    assert!(
+        env.contains("AWS_REGION="),
+        "the rest of the environment is kept:\n{env}"
+    );
+    layer.sandbox.shutdown().await;
+}
