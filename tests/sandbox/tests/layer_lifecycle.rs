@@ -131,7 +131,7 @@ async fn init_waits_for_the_listening_line() {
         .expect("a Listening on line");
     let init_report = logs.find("INIT_REPORT").expect("an INIT_REPORT line");
     assert!(listening < init_report, "{logs}");
-    let answer = layer.probe("http://127.0.0.1:1/", "tcp_connect").await;
+    let answer = layer.probe("127.0.0.1:1", "tcp_connect").await;
     assert_eq!(answer.status, 200);
     layer.sandbox.shutdown().await;
 }
@@ -253,7 +253,7 @@ async fn blackbox_killed_between_invokes_is_back_for_the_next_probe() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_reaps_blackbox_and_leaves_no_process() {
     let layer = start_layer(&[]).await;
-    let answer = layer.probe("http://127.0.0.1:1/", "tcp_connect").await;
+    let answer = layer.probe("127.0.0.1:1", "tcp_connect").await;
     assert_eq!(answer.status, 200);
     let blackbox = layer.blackbox_pids();
     assert_eq!(blackbox.len(), 1);
@@ -326,7 +326,7 @@ async fn a_blackbox_that_keeps_dying_ends_in_exit_error_without_a_restart_storm(
 
     // The invoke thaws the sandbox; the extension retries with backoff, then gives up.
     let started = Instant::now();
-    let answer = layer.probe("http://127.0.0.1:1/", "tcp_connect").await;
+    let answer = layer.probe("127.0.0.1:1", "tcp_connect").await;
     assert!(answer.status >= 500, "{} {}", answer.status, answer.body);
     assert!(
         layer
