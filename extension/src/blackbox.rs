@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, timeout, timeout_at, Instant};
 
-use crate::ready::{address_matches, is_error_line, listening_address};
+use crate::ready::{is_error_line, listening_address};
 use crate::settings::Settings;
 
 /// How long log forwarding may take to hand over the last lines after blackbox exits.
@@ -222,7 +222,7 @@ impl StartingBlackbox {
                 tokio::select! {
                     status = process.child.wait() => return Err(status),
                     address = listening.recv(), if pipes_open => match address {
-                        Some(address) if address_matches(&settings.listen_address, &address) => break,
+                        Some(address) if settings.listen_address.matches_printed(&address) => break,
                         Some(_) => {}
                         None => pipes_open = false,
                     },
@@ -230,10 +230,10 @@ impl StartingBlackbox {
             }
             // …then for an answer on it: blackbox prints `Listening on` before it loads
             // the web config, and exits when that fails.
-            let authority = lambda_blackbox_common::upstream_authority(Some(&settings.listen_address));
+            let authority = settings.listen_address.as_str();
             tokio::select! {
                 status = process.child.wait() => Err(status),
-                () = wait_until_serving(&authority) => Ok(()),
+                () = wait_until_serving(authority) => Ok(()),
             }
         })
         .await;
@@ -259,7 +259,7 @@ impl StartingBlackbox {
                 let last_line = tail.lock().ok().and_then(|t| t.last_line.clone());
                 Err(StartError::NotReady {
                     timeout_ms: settings.ready_timeout.as_millis(),
-                    address: settings.listen_address.clone(),
+                    address: settings.listen_address.to_string(),
                     last_line,
                 })
             }

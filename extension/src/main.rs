@@ -5,7 +5,7 @@ use blackbox_extension::blackbox::BlackboxProcess;
 use blackbox_extension::extensions_api::ExtensionsApi;
 use blackbox_extension::settings::{layer_root, Settings};
 use blackbox_extension::supervisor::{supervise, StopRequest};
-use lambda_blackbox_common::extension_pid_file;
+use lambda_blackbox_common::replacement::{write_pid_file, REPLACE_SIGNAL};
 use lambda_extension::{service_fn, Extension, LambdaEvent, NextEvent};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
@@ -97,7 +97,7 @@ async fn main() -> ExitCode {
 
     // The handler signals through this pid file; listen before telling it where we are,
     // since SIGUSR1's default action would end the extension.
-    let replace = match signal(SignalKind::user_defined1()) {
+    let replace = match signal(SignalKind::from_raw(REPLACE_SIGNAL as i32)) {
         Ok(replace) => replace,
         Err(e) => {
             api.report_init_error("Extension.Crash", &format!("cannot handle SIGUSR1: {e}"))
@@ -105,7 +105,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let pid_file = extension_pid_file(Some(&settings.listen_address));
+    let pid_file = settings.listen_address.pid_file();
     if let Err(e) = write_pid_file(&pid_file) {
         tracing::warn!(
             path = %pid_file.display(),
@@ -134,13 +134,6 @@ async fn main() -> ExitCode {
             }
         },
     }
-}
-
-fn write_pid_file(path: &std::path::Path) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(path, std::process::id().to_string())
 }
 
 fn unix_now() -> Duration {

@@ -4,8 +4,6 @@
 //! blackbox has printed four shapes over its releases: go-kit logfmt (≤ 0.25), slog
 //! logfmt (≥ 0.26), and the JSON form of each (`--log.format=json`).
 
-use std::net::{IpAddr, SocketAddr};
-
 const LISTENING_MSG: &str = "Listening on";
 
 /// The address of a `Listening on` line, or `None` for any other line.
@@ -30,42 +28,6 @@ pub fn listening_address(line: &str) -> Option<String> {
         .into_iter()
         .find(|(k, _)| k == "address")
         .map(|(_, v)| v)
-}
-
-/// Whether blackbox's printed address is the one the extension configured.
-///
-/// blackbox prints the bound socket, so a host name or an unspecified host in the
-/// setting shows up as an IP address: then only the port can be compared.
-pub fn address_matches(configured: &str, printed: &str) -> bool {
-    if configured == printed {
-        return true;
-    }
-    let Some((host, port)) = configured.rsplit_once(':') else {
-        return false;
-    };
-    let Some((_, printed_port)) = printed.rsplit_once(':') else {
-        return false;
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    match host.parse::<IpAddr>() {
-        Ok(ip) if !ip.is_unspecified() => {
-            let (Ok(want), Ok(got)) = (
-                format!("{}:{port}", bracket(ip)).parse::<SocketAddr>(),
-                printed.parse::<SocketAddr>(),
-            ) else {
-                return false;
-            };
-            want == got
-        }
-        _ => port == printed_port,
-    }
-}
-
-fn bracket(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => format!("[{v6}]"),
-    }
 }
 
 /// Whether a line is logged at error level, in any of blackbox's shapes.
@@ -183,29 +145,6 @@ mod tests {
         ];
         for line in lines {
             assert_eq!(listening_address(line), None, "{line}");
-        }
-    }
-
-    #[test]
-    fn addresses_match_as_blackbox_prints_them() {
-        let cases = [
-            ("127.0.0.1:9115", "127.0.0.1:9115", true),
-            ("127.0.0.1:9115", "127.0.0.1:9116", false),
-            ("127.0.0.1:9115", "127.0.0.2:9115", false),
-            (":9115", "[::]:9115", true),
-            ("0.0.0.0:9115", "[::]:9115", true),
-            ("0.0.0.0:9115", "[::]:9116", false),
-            ("localhost:9115", "127.0.0.1:9115", true),
-            ("[::1]:9115", "[::1]:9115", true),
-            ("[0:0::1]:9115", "[::1]:9115", true),
-            ("[::1]:9115", "127.0.0.1:9115", false),
-        ];
-        for (configured, printed, want) in cases {
-            assert_eq!(
-                address_matches(configured, printed),
-                want,
-                "{configured} vs {printed}"
-            );
         }
     }
 

@@ -4,10 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use lambda_blackbox_common::CONFIG_VAR;
 use lambda_blackbox_common::{
-    blackbox_config_path, DEFAULT_LISTEN_ADDRESS, LISTEN_ADDRESS_VAR, TASK_CONFIG,
+    blackbox_config_path, ListenAddress, LISTEN_ADDRESS_VAR, TASK_CONFIG,
 };
+pub use lambda_blackbox_common::{SettingsError, CONFIG_VAR};
 
 pub const BINARY_VAR: &str = "BLACKBOX_EXPORTER_BIN";
 pub const ARGS_VAR: &str = "BLACKBOX_ARGS";
@@ -28,25 +28,9 @@ const OWNED_FLAGS: [(&str, &str); 2] = [
 pub struct Settings {
     pub binary: PathBuf,
     pub config: PathBuf,
-    pub listen_address: String,
+    pub listen_address: ListenAddress,
     pub extra_args: Vec<String>,
     pub ready_timeout: Duration,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{var}: {reason}")]
-pub struct SettingsError {
-    pub var: &'static str,
-    pub reason: String,
-}
-
-impl SettingsError {
-    fn new(var: &'static str, reason: impl Into<String>) -> Self {
-        Self {
-            var,
-            reason: reason.into(),
-        }
-    }
 }
 
 /// Where the layer is unpacked: the extension lives at `<root>/extensions/<name>`, so
@@ -88,10 +72,7 @@ impl Settings {
             task_config_exists,
         );
 
-        let listen_address = match non_empty(LISTEN_ADDRESS_VAR) {
-            Some(address) => validate_listen_address(address.trim())?,
-            None => DEFAULT_LISTEN_ADDRESS.to_string(),
-        };
+        let listen_address = ListenAddress::from_setting(lookup(LISTEN_ADDRESS_VAR).as_deref())?;
 
         let extra_args = match lookup(ARGS_VAR) {
             Some(args) => parse_args(&args)?,
@@ -121,39 +102,6 @@ impl Settings {
         args.extend(self.extra_args.iter().cloned());
         args
     }
-}
-
-fn validate_listen_address(address: &str) -> Result<String, SettingsError> {
-    let invalid = |why: &str| {
-        SettingsError::new(
-            LISTEN_ADDRESS_VAR,
-            format!("{address:?} is not a host:port address ({why})"),
-        )
-    };
-    let (host, port) = address.rsplit_once(':').ok_or_else(|| invalid("no port"))?;
-    match port.parse::<u16>() {
-        Ok(p) if p > 0 => {}
-        _ => return Err(invalid("the port must be a number from 1 to 65535")),
-    }
-    if host.starts_with('[') != host.ends_with(']') || host.contains(char::is_whitespace) {
-        return Err(invalid("the host is malformed"));
-    }
-    // blackbox serves anyone who reaches it, /config included: only the function itself
-    // may (in a VPC, a non-loopback address is reachable from the subnet).
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let loopback = bare == "localhost"
-        || bare
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if !loopback {
-        return Err(SettingsError::new(
-            LISTEN_ADDRESS_VAR,
-            format!(
-                "{address:?} is not a loopback address: blackbox must listen on 127.0.0.0/8, [::1] or localhost"
-            ),
-        ));
-    }
-    Ok(address.to_string())
 }
 
 fn parse_ready_timeout(ms: &str) -> Result<Duration, SettingsError> {
@@ -246,7 +194,7 @@ mod tests {
         let s = settings(&[], false).unwrap();
         assert_eq!(s.binary, PathBuf::from("/opt/bin/blackbox_exporter"));
         assert_eq!(s.config, PathBuf::from("/opt/blackbox/blackbox.yml"));
-        assert_eq!(s.listen_address, "127.0.0.1:9115");
+        assert_eq!(s.listen_address.as_str(), "127.0.0.1:9115");
         assert_eq!(s.ready_timeout, Duration::from_millis(5000));
         assert!(s.extra_args.is_empty());
         assert_eq!(
@@ -303,7 +251,7 @@ mod tests {
             s.binary,
             PathBuf::from("/usr/bin/prometheus-blackbox-exporter")
         );
-        assert_eq!(s.listen_address, "[::1]:9200");
+        assert_eq!(s.listen_address.as_str(), "[::1]:9200");
         assert_eq!(s.ready_timeout, Duration::from_millis(9500));
         assert_eq!(
             s.extra_args,

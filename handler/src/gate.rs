@@ -1,12 +1,17 @@
 //! What a request may ask for, decided before anything reaches blackbox: the token,
-//! the method, the path, the size of the query and headers, `debug`, and the target.
+//! the method, the path, the size of the query and headers, `debug`, and the target,
+//! as each prober reads it and again once its host names are resolved.
 
 use lambda_http::http::{header, HeaderMap, Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 
 use crate::settings::HandlerSettings;
-use crate::target_reading::{read_target, Reading};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use crate::target_reading::{read_target, Host, Reading, TargetHost};
 
 /// blackbox's own limit is far larger; 8 KiB covers any real target and module.
 pub const MAX_QUERY_BYTES: usize = 8 * 1024;
@@ -177,6 +182,69 @@ pub fn admit(
     Ok(Admitted {
         target: Some(readings),
     })
+}
+
+/// The second look at each host name a prober would dial: every address it resolves
+/// to now, each name looked up once within `timeout`. blackbox resolves it again, so a
+/// name whose answers change between the two (DNS rebinding) is not covered; the
+/// README says so.
+pub async fn check_resolved(
+    settings: &HandlerSettings,
+    readings: &[Reading],
+    timeout: Duration,
+) -> Result<(), Refusal> {
+    let deadline = Instant::now() + timeout;
+    let mut resolved: HashMap<&str, Vec<IpAddr>> = HashMap::new();
+    for reading in readings {
+        let Host::Name(name) = &reading.dials.host else {
+            continue;
+        };
+        let addresses = match resolved.get(name.as_str()) {
+            Some(addresses) => addresses.clone(),
+            None => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let addresses = resolve(name, &reading.dials, left).await?;
+                resolved.insert(name, addresses.clone());
+                addresses
+            }
+        };
+        settings
+            .policy
+            .check_resolved(&reading.dials, &addresses)
+            .map_err(|denied| Refusal {
+                status: StatusCode::FORBIDDEN,
+                reason: denied.to_string(),
+            })?;
+    }
+    Ok(())
+}
+
+/// Every address `name` resolves to, through the system resolver as blackbox's does.
+/// A name that does not resolve here is refused, not passed on unchecked: the system
+/// resolver fails a whole lookup when one of its A and AAAA queries fails, so a zone
+/// could answer A 127.0.0.1, fail AAAA, and have blackbox (which asks for A alone)
+/// probe loopback.
+async fn resolve(
+    name: &str,
+    target: &TargetHost,
+    timeout: Duration,
+) -> Result<Vec<IpAddr>, Refusal> {
+    let cannot_check = |why: String| Refusal {
+        status: StatusCode::FORBIDDEN,
+        reason: format!(
+            "target {target} is refused: its host name could not be resolved to check it ({why})"
+        ),
+    };
+    let lookup = tokio::net::lookup_host((name, target.port.unwrap_or(80)));
+    let addresses: Vec<IpAddr> = match tokio::time::timeout(timeout, lookup).await {
+        Ok(Ok(addresses)) => addresses.map(|a| a.ip()).collect(),
+        Ok(Err(e)) => return Err(cannot_check(e.to_string())),
+        Err(_) => return Err(cannot_check("the lookup timed out".to_string())),
+    };
+    if addresses.is_empty() {
+        return Err(cannot_check("no addresses".to_string()));
+    }
+    Ok(addresses)
 }
 
 fn bearer_token(value: &[u8]) -> Option<&[u8]> {

@@ -6,73 +6,23 @@ pub mod modules;
 pub mod settings;
 pub mod target_policy;
 pub mod target_reading;
+pub mod upstream;
 
 use std::time::{Duration, Instant, SystemTime};
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::path::PathBuf;
-
-use lambda_blackbox_common::extension_pid_file;
-use lambda_http::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 
 use crate::gate::Refusal;
 use crate::settings::HandlerSettings;
-use crate::target_reading::{Host, Reading, TargetHost};
-
-/// The extension's name as /proc shows it (the kernel keeps 15 bytes).
-const EXTENSION_COMM: &str = "blackbox-extens";
+use crate::upstream::{ProxyError, Upstream};
 
 /// Prometheus sends its scrape timeout here; blackbox bounds the probe by it.
 pub const SCRAPE_TIMEOUT_HEADER: &str = "x-prometheus-scrape-timeout-seconds";
-/// Request headers that reach blackbox; the rest (auth, cookies, AWS's own) stay here.
-const FORWARDED_HEADERS: [header::HeaderName; 2] = [header::ACCEPT, header::USER_AGENT];
 /// Kept free before the invocation deadline to send the answer back.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
 /// Used only when an event carries no deadline, which Lambda never does.
 const FALLBACK_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a refused connection is retried: the extension restarts a dead blackbox in
-/// a few milliseconds, and the invoke that finds it dead should still be served.
-pub const UPSTREAM_WAIT: Duration = Duration::from_secs(2);
-const UPSTREAM_RETRY_INTERVAL: Duration = Duration::from_millis(5);
-/// How long a 504 waits for the extension to have a hung blackbox replaced.
-const REPLACEMENT_WAIT: Duration = Duration::from_secs(1);
-/// A serving blackbox answers `/-/healthy` in well under a millisecond.
-const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_millis(100);
-
-/// A failed proxy attempt, answered with its status and a one-line reason.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum ProxyError {
-    #[error("blackbox_exporter did not answer within {0:.3} s (the scrape timeout or the invocation deadline)")]
-    Timeout(f64),
-    #[error("blackbox_exporter is not reachable at {authority} after {waited_ms} ms: {cause}")]
-    Unreachable {
-        authority: String,
-        waited_ms: u128,
-        cause: String,
-    },
-    #[error("blackbox_exporter's answer broke off: {0}")]
-    BrokenAnswer(String),
-    #[error("the blackbox extension is not running, so blackbox_exporter is not either; Lambda replaces this environment after the extension's failure")]
-    ExtensionGone,
-}
-
-impl ProxyError {
-    pub fn status(&self) -> StatusCode {
-        match self {
-            ProxyError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            ProxyError::Unreachable { .. } | ProxyError::BrokenAnswer(_) => StatusCode::BAD_GATEWAY,
-            ProxyError::ExtensionGone => StatusCode::SERVICE_UNAVAILABLE,
-        }
-    }
-
-    pub fn into_response(self) -> Response<Body> {
-        text_response(self.status(), &self.to_string())
-    }
-}
 
 fn refused(refusal: Refusal) -> Response<Body> {
     tracing::info!(
@@ -134,54 +84,16 @@ pub fn upstream_timeout(
     }
 }
 
-/// Every address `name` resolves to, through the system resolver as blackbox's does.
-/// A name that does not resolve here is refused, not passed on unchecked: the system
-/// resolver fails a whole lookup when one of its A and AAAA queries fails, so a zone
-/// could answer A 127.0.0.1, fail AAAA, and have blackbox (which asks for A alone)
-/// probe loopback.
-async fn resolve(
-    name: &str,
-    target: &TargetHost,
-    timeout: Duration,
-) -> Result<Vec<IpAddr>, Refusal> {
-    let cannot_check = |why: String| Refusal {
-        status: StatusCode::FORBIDDEN,
-        reason: format!(
-            "target {target} is refused: its host name could not be resolved to check it ({why})"
-        ),
-    };
-    let lookup = tokio::net::lookup_host((name, target.port.unwrap_or(80)));
-    let addresses: Vec<IpAddr> = match tokio::time::timeout(timeout, lookup).await {
-        Ok(Ok(addresses)) => addresses.map(|a| a.ip()).collect(),
-        Ok(Err(e)) => return Err(cannot_check(e.to_string())),
-        Err(_) => return Err(cannot_check("the lookup timed out".to_string())),
-    };
-    if addresses.is_empty() {
-        return Err(cannot_check("no addresses".to_string()));
-    }
-    Ok(addresses)
-}
-
+/// One request through the gate to blackbox and back, within the invocation's time.
 pub struct Proxy {
-    client: reqwest::Client,
     settings: HandlerSettings,
-    extension_pid_file: PathBuf,
+    upstream: Upstream,
 }
 
 impl Proxy {
     pub fn new(settings: HandlerSettings) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(4)
-            .tcp_nodelay(true)
-            .build()?;
-        let extension_pid_file = extension_pid_file(Some(&settings.upstream));
-        Ok(Self {
-            client,
-            settings,
-            extension_pid_file,
-        })
+        let upstream = Upstream::new(settings.listen_address.clone())?;
+        Ok(Self { settings, upstream })
     }
 
     pub fn settings(&self) -> &HandlerSettings {
@@ -207,7 +119,7 @@ impl Proxy {
         let started = Instant::now();
 
         if let Some(readings) = &admitted.target {
-            if let Err(refusal) = self.check_resolved(readings, timeout).await {
+            if let Err(refusal) = gate::check_resolved(&self.settings, readings, timeout).await {
                 return refused(refusal);
             }
         }
@@ -218,6 +130,7 @@ impl Proxy {
             None => request.raw_http_path().to_string(),
         };
         match self
+            .upstream
             .forward(
                 request.method(),
                 &path_and_query,
@@ -230,189 +143,13 @@ impl Proxy {
             Err(error) => {
                 tracing::warn!(status = error.status().as_u16(), "{error}");
                 if matches!(error, ProxyError::Timeout(_)) {
-                    self.replace_if_hung(invocation_left.saturating_sub(started.elapsed()))
+                    self.upstream
+                        .replace_if_hung(invocation_left.saturating_sub(started.elapsed()))
                         .await;
                 }
                 error.into_response()
             }
         }
-    }
-
-    /// The second look at each host name a prober would dial: every address it resolves
-    /// to now, each name looked up once within `timeout`. blackbox resolves it again, so a
-    /// name whose answers change between the two (DNS rebinding) is not covered; the
-    /// README says so.
-    async fn check_resolved(&self, readings: &[Reading], timeout: Duration) -> Result<(), Refusal> {
-        let deadline = Instant::now() + timeout;
-        let mut resolved: HashMap<&str, Vec<IpAddr>> = HashMap::new();
-        for reading in readings {
-            let Host::Name(name) = &reading.dials.host else {
-                continue;
-            };
-            let addresses = match resolved.get(name.as_str()) {
-                Some(addresses) => addresses.clone(),
-                None => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    let addresses = resolve(name, &reading.dials, left).await?;
-                    resolved.insert(name, addresses.clone());
-                    addresses
-                }
-            };
-            self.settings
-                .policy
-                .check_resolved(&reading.dials, &addresses)
-                .map_err(|denied| gate::Refusal {
-                    status: StatusCode::FORBIDDEN,
-                    reason: denied.to_string(),
-                })?;
-        }
-        Ok(())
-    }
-
-    /// The extension's pid, if it is running.
-    fn extension_pid(&self) -> Option<Pid> {
-        let pid: i32 = std::fs::read_to_string(&self.extension_pid_file)
-            .ok()?
-            .trim()
-            .parse()
-            .ok()?;
-        // A recycled pid must not receive our signal.
-        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let zombie = state
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('Z'));
-        (comm.trim() == EXTENSION_COMM && !zombie).then(|| Pid::from_raw(pid))
-    }
-
-    /// blackbox took the whole timeout without answering. It ends probes itself half a
-    /// second before the timeout it is sent, so it is hung, unless the timeout was under
-    /// that offset (then blackbox falls back to the module's timeout and is merely busy):
-    /// `/-/healthy` tells which. A hung blackbox is replaced by the extension, and this
-    /// waits (within `left`) for the new one to answer: once the answer is sent Lambda may
-    /// freeze the environment, and the extension must not be left with the work.
-    async fn replace_if_hung(&self, left: Duration) {
-        let healthy = format!("http://{}/-/healthy", self.settings.upstream);
-        let answers = |within: Duration| {
-            self.client
-                .get(&healthy)
-                .timeout(
-                    within
-                        .min(HEALTH_CHECK_TIMEOUT)
-                        .max(Duration::from_millis(1)),
-                )
-                .send()
-        };
-        if answers(left).await.is_ok() {
-            tracing::info!("blackbox_exporter answers /-/healthy: it was busy, not hung");
-            return;
-        }
-        let Some(pid) = self.extension_pid() else {
-            tracing::warn!(
-                "the blackbox extension is not running; blackbox_exporter cannot be replaced"
-            );
-            return;
-        };
-        if let Err(e) = kill(pid, Signal::SIGUSR1) {
-            tracing::warn!("could not ask the extension to replace blackbox_exporter: {e}");
-            return;
-        }
-        let started = Instant::now();
-        let wait = REPLACEMENT_WAIT.min(left);
-        while started.elapsed() < wait {
-            if answers(wait.saturating_sub(started.elapsed()))
-                .await
-                .is_ok()
-            {
-                tracing::info!(
-                    waited_ms = started.elapsed().as_millis() as u64,
-                    "blackbox_exporter was replaced"
-                );
-                return;
-            }
-            tokio::time::sleep(UPSTREAM_RETRY_INTERVAL).await;
-        }
-        tracing::warn!("blackbox_exporter was not replaced within {wait:?}");
-    }
-
-    /// Sends one request to blackbox. The timeout goes to blackbox too, as the scrape
-    /// timeout header, so that it ends the probe and answers before we give up on it.
-    pub async fn forward(
-        &self,
-        method: &Method,
-        path_and_query: &str,
-        headers: &HeaderMap,
-        timeout: Duration,
-    ) -> Result<Response<Body>, ProxyError> {
-        let started = Instant::now();
-        let url = format!("http://{}{path_and_query}", self.settings.upstream);
-        let mut upstream_headers = HeaderMap::new();
-        for name in FORWARDED_HEADERS {
-            if let Some(value) = headers.get(&name) {
-                upstream_headers.insert(name, value.clone());
-            }
-        }
-        upstream_headers.insert(
-            SCRAPE_TIMEOUT_HEADER,
-            HeaderValue::from_str(&format!("{:.3}", timeout.as_secs_f64()))
-                .unwrap_or(HeaderValue::from_static("10")),
-        );
-        let timed_out = || ProxyError::Timeout(timeout.as_secs_f64());
-
-        let response = loop {
-            let left = timeout.saturating_sub(started.elapsed());
-            if left.is_zero() {
-                return Err(timed_out());
-            }
-            let attempt = self
-                .client
-                .request(method.clone(), &url)
-                .headers(upstream_headers.clone())
-                .timeout(left)
-                .send()
-                .await;
-            match attempt {
-                Ok(response) => break response,
-                Err(e) if e.is_timeout() => return Err(timed_out()),
-                Err(e) if e.is_connect() && self.extension_pid().is_none() => {
-                    return Err(ProxyError::ExtensionGone);
-                }
-                Err(e) if e.is_connect() && started.elapsed() < UPSTREAM_WAIT.min(timeout) => {
-                    tokio::time::sleep(UPSTREAM_RETRY_INTERVAL).await;
-                }
-                Err(e) if e.is_connect() => {
-                    return Err(ProxyError::Unreachable {
-                        authority: self.settings.upstream.clone(),
-                        waited_ms: started.elapsed().as_millis(),
-                        cause: root_cause(&e),
-                    })
-                }
-                Err(e) => return Err(ProxyError::BrokenAnswer(root_cause(&e))),
-            }
-        };
-
-        let status = response.status();
-        let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
-        let body = response.bytes().await.map_err(|e| {
-            if e.is_timeout() {
-                timed_out()
-            } else {
-                ProxyError::BrokenAnswer(root_cause(&e))
-            }
-        })?;
-        let body = match String::from_utf8(body.to_vec()) {
-            Ok(text) => Body::Text(text),
-            Err(e) => Body::Binary(e.into_bytes()),
-        };
-        let mut answer = Response::new(body);
-        *answer.status_mut() = status;
-        if let Some(content_type) = content_type {
-            answer
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, content_type);
-        }
-        Ok(answer)
     }
 }
 
@@ -436,15 +173,6 @@ pub async fn report_init_error(error_type: &str, message: &str) {
     if let Err(e) = sent {
         tracing::error!("could not report the init error: {e}");
     }
-}
-
-/// The innermost error's text: reqwest's own wraps it in "error sending request for url …".
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = error;
-    while let Some(source) = cause.source() {
-        cause = source;
-    }
-    cause.to_string()
 }
 
 #[cfg(test)]
@@ -482,62 +210,5 @@ mod tests {
                 "{header:?} {deadline:?}"
             );
         }
-    }
-
-    #[tokio::test]
-    async fn a_missing_extension_is_a_503_at_once() {
-        let free_port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap()
-            .port();
-        let listen = format!("127.0.0.1:{free_port}");
-        let settings = crate::settings::test_settings(&[(
-            lambda_blackbox_common::LISTEN_ADDRESS_VAR,
-            &listen,
-        )])
-        .unwrap();
-        let proxy = Proxy::new(settings).unwrap();
-        let started = Instant::now();
-        let error = proxy
-            .forward(
-                &Method::GET,
-                "/probe",
-                &HeaderMap::new(),
-                Duration::from_secs(5),
-            )
-            .await
-            .unwrap_err();
-        assert_eq!(error, ProxyError::ExtensionGone);
-        assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert!(
-            started.elapsed() < UPSTREAM_WAIT,
-            "no wait for a blackbox nobody will restart"
-        );
-    }
-
-    #[test]
-    fn errors_map_to_gateway_statuses_with_one_line_reasons() {
-        let timeout = ProxyError::Timeout(1.5);
-        assert_eq!(timeout.status(), StatusCode::GATEWAY_TIMEOUT);
-        assert_eq!(
-            timeout.to_string(),
-            "blackbox_exporter did not answer within 1.500 s (the scrape timeout or the invocation deadline)"
-        );
-        let unreachable = ProxyError::Unreachable {
-            authority: "127.0.0.1:9115".into(),
-            waited_ms: 2000,
-            cause: "Connection refused (os error 111)".into(),
-        };
-        assert_eq!(unreachable.status(), StatusCode::BAD_GATEWAY);
-        assert_eq!(
-            unreachable.to_string(),
-            "blackbox_exporter is not reachable at 127.0.0.1:9115 after 2000 ms: Connection refused (os error 111)"
-        );
-        let response = unreachable.into_response();
-        assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
-        assert_eq!(
-            response.headers()[header::CONTENT_TYPE],
-            "text/plain; charset=utf-8"
-        );
     }
 }

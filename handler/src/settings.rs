@@ -5,8 +5,9 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use std::path::Path;
 
+pub use lambda_blackbox_common::SettingsError;
 use lambda_blackbox_common::{
-    blackbox_config_path, upstream_authority, CONFIG_VAR, LISTEN_ADDRESS_VAR, TASK_CONFIG,
+    blackbox_config_path, ListenAddress, CONFIG_VAR, LISTEN_ADDRESS_VAR, TASK_CONFIG,
 };
 
 use crate::modules::BlackboxModules;
@@ -21,18 +22,8 @@ pub const EXPOSE_METRICS_VAR: &str = "BLACKBOX_EXPOSE_METRICS";
 pub const ALLOW_DEBUG_VAR: &str = "BLACKBOX_ALLOW_DEBUG";
 const RUNTIME_API_VAR: &str = "AWS_LAMBDA_RUNTIME_API";
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{var}: {reason}")]
-pub struct SettingsError {
-    pub var: &'static str,
-    pub reason: String,
-}
-
 fn invalid(var: &'static str, reason: impl Into<String>) -> SettingsError {
-    SettingsError {
-        var,
-        reason: reason.into(),
-    }
+    SettingsError::new(var, reason)
 }
 
 /// A bearer token; its `Debug` never shows it, so it cannot reach a log line by accident.
@@ -59,8 +50,8 @@ impl std::fmt::Debug for Token {
 
 #[derive(Debug, Clone)]
 pub struct HandlerSettings {
-    /// Where blackbox listens, as `host:port`.
-    pub upstream: String,
+    /// Where blackbox listens, validated as the extension validates it.
+    pub listen_address: ListenAddress,
     pub auth_token: Option<Token>,
     pub trust_iam: bool,
     pub expose_metrics: bool,
@@ -89,7 +80,7 @@ impl HandlerSettings {
     ) -> Result<Self, SettingsError> {
         let non_empty = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
 
-        let upstream = upstream_authority(lookup(LISTEN_ADDRESS_VAR).as_deref());
+        let listen_address = ListenAddress::from_setting(lookup(LISTEN_ADDRESS_VAR).as_deref())?;
         let auth_token = match (non_empty(AUTH_TOKEN_VAR), non_empty(AUTH_TOKEN_FILE_VAR)) {
             (Some(_), Some(_)) => {
                 return Err(invalid(
@@ -122,10 +113,11 @@ impl HandlerSettings {
             None => None,
         };
 
-        let mut always_denied = Vec::new();
-        if let Some((ip, port)) = host_port(&upstream) {
-            always_denied.push((ip, port, "blackbox_exporter's own listener"));
-        }
+        let mut always_denied = vec![(
+            listen_address.ip(),
+            listen_address.port(),
+            "blackbox_exporter's own listener",
+        )];
         if let Some((ip, port)) = lookup(RUNTIME_API_VAR).as_deref().and_then(host_port) {
             always_denied.push((ip, port, "the Lambda Runtime API"));
         }
@@ -133,7 +125,7 @@ impl HandlerSettings {
         let modules = read_modules(&lookup, &read_file, layer_root)?;
 
         Ok(Self {
-            upstream,
+            listen_address,
             auth_token,
             trust_iam,
             expose_metrics,
@@ -238,7 +230,7 @@ mod tests {
     #[test]
     fn defaults() {
         let s = settings(&[]).unwrap();
-        assert_eq!(s.upstream, "127.0.0.1:9115");
+        assert_eq!(s.listen_address.as_str(), "127.0.0.1:9115");
         assert!(s.auth_token.is_none());
         assert!(!s.trust_iam && !s.expose_metrics && !s.allow_debug);
     }
@@ -299,6 +291,10 @@ mod tests {
             (
                 &[(ALLOWED_TARGETS_VAR, "exa mple.com")],
                 "BLACKBOX_ALLOWED_TARGETS: \"exa mple.com\" is not a host name, IP address or CIDR network",
+            ),
+            (
+                &[(LISTEN_ADDRESS_VAR, "0.0.0.0:9115")],
+                "BLACKBOX_LISTEN_ADDRESS: \"0.0.0.0:9115\" is not a loopback address: blackbox must listen on 127.0.0.0/8, [::1] or localhost",
             ),
             (
                 &[(CONFIG_VAR, "/run/missing.yml")],

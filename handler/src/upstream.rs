@@ -1,0 +1,278 @@
+//! blackbox_exporter on loopback as the handler reaches it: one request forwarded within
+//! a time budget, and a hung blackbox replaced through the extension.
+
+use std::time::{Duration, Instant};
+
+use lambda_blackbox_common::replacement::{ask_for_replacement, running_extension};
+use lambda_blackbox_common::ListenAddress;
+use lambda_http::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use lambda_http::{Body, Response};
+
+use crate::{text_response, SCRAPE_TIMEOUT_HEADER};
+
+/// Request headers that reach blackbox; the rest (auth, cookies, AWS's own) stay here.
+const FORWARDED_HEADERS: [header::HeaderName; 2] = [header::ACCEPT, header::USER_AGENT];
+/// How long a refused connection is retried: the extension restarts a dead blackbox in
+/// a few milliseconds, and the invoke that finds it dead should still be served.
+pub const UPSTREAM_WAIT: Duration = Duration::from_secs(2);
+const UPSTREAM_RETRY_INTERVAL: Duration = Duration::from_millis(5);
+/// How long a 504 waits for the extension to have a hung blackbox replaced.
+const REPLACEMENT_WAIT: Duration = Duration::from_secs(1);
+/// A serving blackbox answers `/-/healthy` in well under a millisecond.
+const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// A failed proxy attempt, answered with its status and a one-line reason.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ProxyError {
+    #[error("blackbox_exporter did not answer within {0:.3} s (the scrape timeout or the invocation deadline)")]
+    Timeout(f64),
+    #[error("blackbox_exporter is not reachable at {authority} after {waited_ms} ms: {cause}")]
+    Unreachable {
+        authority: String,
+        waited_ms: u128,
+        cause: String,
+    },
+    #[error("blackbox_exporter's answer broke off: {0}")]
+    BrokenAnswer(String),
+    #[error("the blackbox extension is not running, so blackbox_exporter is not either; Lambda replaces this environment after the extension's failure")]
+    ExtensionGone,
+}
+
+impl ProxyError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::Unreachable { .. } | ProxyError::BrokenAnswer(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::ExtensionGone => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        text_response(self.status(), &self.to_string())
+    }
+}
+
+/// The client for blackbox's listener.
+pub struct Upstream {
+    client: reqwest::Client,
+    listen_address: ListenAddress,
+    /// Where the extension's pid is, to ask it for a replacement and to tell it is gone.
+    pid_file: std::path::PathBuf,
+}
+
+impl Upstream {
+    pub fn new(listen_address: ListenAddress) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(4)
+            .tcp_nodelay(true)
+            .build()?;
+        let pid_file = listen_address.pid_file();
+        Ok(Self {
+            client,
+            listen_address,
+            pid_file,
+        })
+    }
+
+    /// blackbox took the whole timeout without answering. It ends probes itself half a
+    /// second before the timeout it is sent, so it is hung, unless the timeout was under
+    /// that offset (then blackbox falls back to the module's timeout and is merely busy):
+    /// `/-/healthy` tells which. A hung blackbox is replaced by the extension, and this
+    /// waits (within `left`) for the new one to answer: once the answer is sent Lambda may
+    /// freeze the environment, and the extension must not be left with the work.
+    pub async fn replace_if_hung(&self, left: Duration) {
+        let healthy = format!("http://{}/-/healthy", self.listen_address);
+        let answers = |within: Duration| {
+            self.client
+                .get(&healthy)
+                .timeout(
+                    within
+                        .min(HEALTH_CHECK_TIMEOUT)
+                        .max(Duration::from_millis(1)),
+                )
+                .send()
+        };
+        if answers(left).await.is_ok() {
+            tracing::info!("blackbox_exporter answers /-/healthy: it was busy, not hung");
+            return;
+        }
+        let Some(pid) = running_extension(&self.pid_file) else {
+            tracing::warn!(
+                "the blackbox extension is not running; blackbox_exporter cannot be replaced"
+            );
+            return;
+        };
+        if let Err(e) = ask_for_replacement(pid) {
+            tracing::warn!("could not ask the extension to replace blackbox_exporter: {e}");
+            return;
+        }
+        let started = Instant::now();
+        let wait = REPLACEMENT_WAIT.min(left);
+        while started.elapsed() < wait {
+            if answers(wait.saturating_sub(started.elapsed()))
+                .await
+                .is_ok()
+            {
+                tracing::info!(
+                    waited_ms = started.elapsed().as_millis() as u64,
+                    "blackbox_exporter was replaced"
+                );
+                return;
+            }
+            tokio::time::sleep(UPSTREAM_RETRY_INTERVAL).await;
+        }
+        tracing::warn!("blackbox_exporter was not replaced within {wait:?}");
+    }
+
+    /// Sends one request to blackbox. The timeout goes to blackbox too, as the scrape
+    /// timeout header, so that it ends the probe and answers before we give up on it.
+    pub async fn forward(
+        &self,
+        method: &Method,
+        path_and_query: &str,
+        headers: &HeaderMap,
+        timeout: Duration,
+    ) -> Result<Response<Body>, ProxyError> {
+        let started = Instant::now();
+        let url = format!("http://{}{path_and_query}", self.listen_address);
+        let mut upstream_headers = HeaderMap::new();
+        for name in FORWARDED_HEADERS {
+            if let Some(value) = headers.get(&name) {
+                upstream_headers.insert(name, value.clone());
+            }
+        }
+        upstream_headers.insert(
+            SCRAPE_TIMEOUT_HEADER,
+            HeaderValue::from_str(&format!("{:.3}", timeout.as_secs_f64()))
+                .unwrap_or(HeaderValue::from_static("10")),
+        );
+        let timed_out = || ProxyError::Timeout(timeout.as_secs_f64());
+
+        let response = loop {
+            let left = timeout.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Err(timed_out());
+            }
+            let attempt = self
+                .client
+                .request(method.clone(), &url)
+                .headers(upstream_headers.clone())
+                .timeout(left)
+                .send()
+                .await;
+            match attempt {
+                Ok(response) => break response,
+                Err(e) if e.is_timeout() => return Err(timed_out()),
+                Err(e) if e.is_connect() && running_extension(&self.pid_file).is_none() => {
+                    return Err(ProxyError::ExtensionGone);
+                }
+                Err(e) if e.is_connect() && started.elapsed() < UPSTREAM_WAIT.min(timeout) => {
+                    tokio::time::sleep(UPSTREAM_RETRY_INTERVAL).await;
+                }
+                Err(e) if e.is_connect() => {
+                    return Err(ProxyError::Unreachable {
+                        authority: self.listen_address.to_string(),
+                        waited_ms: started.elapsed().as_millis(),
+                        cause: root_cause(&e),
+                    })
+                }
+                Err(e) => return Err(ProxyError::BrokenAnswer(root_cause(&e))),
+            }
+        };
+
+        let status = response.status();
+        let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
+        let body = response.bytes().await.map_err(|e| {
+            if e.is_timeout() {
+                timed_out()
+            } else {
+                ProxyError::BrokenAnswer(root_cause(&e))
+            }
+        })?;
+        let body = match String::from_utf8(body.to_vec()) {
+            Ok(text) => Body::Text(text),
+            Err(e) => Body::Binary(e.into_bytes()),
+        };
+        let mut answer = Response::new(body);
+        *answer.status_mut() = status;
+        if let Some(content_type) = content_type {
+            answer
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, content_type);
+        }
+        Ok(answer)
+    }
+}
+
+/// The innermost error's text: reqwest's own wraps it in "error sending request for url …".
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_missing_extension_is_a_503_at_once() {
+        let free_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let listen = format!("127.0.0.1:{free_port}");
+        let settings = crate::settings::test_settings(&[(
+            lambda_blackbox_common::LISTEN_ADDRESS_VAR,
+            &listen,
+        )])
+        .unwrap();
+        let upstream = Upstream::new(settings.listen_address).unwrap();
+        let started = Instant::now();
+        let error = upstream
+            .forward(
+                &Method::GET,
+                "/probe",
+                &HeaderMap::new(),
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(error, ProxyError::ExtensionGone);
+        assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            started.elapsed() < UPSTREAM_WAIT,
+            "no wait for a blackbox nobody will restart"
+        );
+    }
+
+    #[test]
+    fn errors_map_to_gateway_statuses_with_one_line_reasons() {
+        let timeout = ProxyError::Timeout(1.5);
+        assert_eq!(timeout.status(), StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(
+            timeout.to_string(),
+            "blackbox_exporter did not answer within 1.500 s (the scrape timeout or the invocation deadline)"
+        );
+        let unreachable = ProxyError::Unreachable {
+            authority: "127.0.0.1:9115".into(),
+            waited_ms: 2000,
+            cause: "Connection refused (os error 111)".into(),
+        };
+        assert_eq!(unreachable.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(
+            unreachable.to_string(),
+            "blackbox_exporter is not reachable at 127.0.0.1:9115 after 2000 ms: Connection refused (os error 111)"
+        );
+        let response = unreachable.into_response();
+        assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "text/plain; charset=utf-8"
+        );
+    }
+}
