@@ -7,6 +7,8 @@ use lambda_extension::requests::{exit_error, init_error, ErrorRequest};
 use lambda_runtime_api_client::body::Body;
 use lambda_runtime_api_client::Client;
 
+use crate::error::ExtensionError;
+
 /// `lambda_extension::requests::{init_error, exit_error}`.
 type ErrorRequestBuilder = fn(
     &str,
@@ -27,14 +29,16 @@ impl ExtensionsApi {
         })
     }
 
-    /// `POST /2020-01-01/extension/init/error`: Lambda fails Init and reports `error_type`.
-    pub async fn report_init_error(&self, error_type: &str, message: &str) {
-        self.send("init", error_type, message, init_error).await;
+    /// `POST /2020-01-01/extension/init/error`: Lambda fails Init and reports the error's type.
+    pub async fn report_init_error(&self, error: &ExtensionError) {
+        self.send("init", error.error_type(), &error.to_string(), init_error)
+            .await;
     }
 
     /// `POST /2020-01-01/extension/exit/error`: the extension is about to exit after Init.
-    pub async fn report_exit_error(&self, error_type: &str, message: &str) {
-        self.send("exit", error_type, message, exit_error).await;
+    pub async fn report_exit_error(&self, error: &ExtensionError) {
+        self.send("exit", error.error_type(), &error.to_string(), exit_error)
+            .await;
     }
 
     async fn send(&self, phase: &str, error_type: &str, message: &str, build: ErrorRequestBuilder) {

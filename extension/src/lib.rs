@@ -2,7 +2,9 @@
 //! holds Init until it serves, keeps it running, and stops it on SHUTDOWN.
 
 pub mod blackbox;
+pub mod error;
 pub mod extensions_api;
+pub mod lifecycle;
 pub mod ready;
 pub mod settings;
 pub mod supervisor;
