@@ -119,7 +119,7 @@ fuzz:
 # 1 MiB or more after the warm-up, or on their open fd counts changing. SOAK_PROBES=N.
 # It soaks the x86_64 layer zip, unzipped (static musl binaries, as shipped).
 soak: test-layers
-	LAMBDA_BLACKBOX_LAYER=$(abspath $(ZIP_TEST_DIR)/x86_64) $(CARGO) test --locked -p lambda-sandbox --test soak -- --ignored --nocapture
+	LAMBDA_BLACKBOX_LAYER=$(abspath $(ZIP_TEST_DIR)/x86_64) $(CARGO) test --locked -p lambda-blackbox-e2e --test soak -- --ignored --nocapture
 
 # The deployment references and the handlers for other runtimes, each checked with its
 # ecosystem's own tools (part of `make test`; needs sam, node with layer/cdk's npm ci,

@@ -1,12 +1,13 @@
 //! The measurements: cold starts, warm probes, memory, taken side by side.
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
+use lambda_sandbox::test_support::free_port;
 use lambda_sandbox::{InitOutcome, Sandbox, SandboxConfig};
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -39,13 +40,6 @@ impl Function {
             Function::Adapter => "adapter",
         }
     }
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
 }
 
 pub struct Bench {

@@ -436,7 +436,7 @@ pub fn markdown(r: &Results, cold_rounds: usize, warm_probes: usize) -> String {
          load average {} at the start and {} at the end (1, 5, 15 min), the bench at nice {}. \
          blackbox_exporter {}; \
          AWS Lambda Web Adapter {}. Everything runs on this one shared machine, in the local \
-         Lambda sandbox (`tests/sandbox`), beside whatever else runs on it: **read the ratios, \
+         Lambda sandbox (`sandbox/`), beside whatever else runs on it: **read the ratios, \
          not the absolute times**, and the tails least of all.\n",
         m.cpus,
         m.cpu_model,

@@ -1,6 +1,6 @@
 """Unit tests of the Python handler (standard library only): `python3 -m unittest` in
 handler/python. The end-to-end test under awslambdaric with the real layer is
-tests/sandbox/tests/python_handler.rs."""
+e2e/tests/python_handler.rs."""
 
 import http.server
 import os

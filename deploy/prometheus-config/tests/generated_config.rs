@@ -2,12 +2,10 @@
 //! Prometheus' own `promtool check config` (Debian's `prometheus` package; a missing
 //! promtool fails these tests, it does not skip them).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::TempDir;
+use lambda_sandbox::test_support::TempDir;
 
 fn promtool() -> PathBuf {
     std::env::var_os("PATH")
@@ -64,7 +62,7 @@ fn text(o: &Output) -> String {
 #[test]
 fn promtool_accepts_the_generated_multi_region_config() {
     let dir = TempDir::new("promcfg");
-    let d = &dir.0;
+    let d = dir.path();
     let token = d.join("token");
     std::fs::write(&token, "s3cret").unwrap();
     let out = d.join("scrape.yml");
@@ -103,7 +101,7 @@ fn promtool_accepts_the_generated_multi_region_config() {
 fn promtool_refuses_the_config_when_the_token_file_is_missing() {
     // The check above can fail: promtool verifies the credentials file exists.
     let dir = TempDir::new("promcfg-missing");
-    let d = &dir.0;
+    let d = dir.path();
     let out = d.join("scrape.yml");
     let missing = d.join("no-such-token");
     let gen = generate(
@@ -124,7 +122,7 @@ fn promtool_refuses_the_config_when_the_token_file_is_missing() {
 #[test]
 fn without_auth_the_config_is_valid_and_has_no_authorization() {
     let dir = TempDir::new("promcfg-noauth");
-    let d = &dir.0;
+    let d = dir.path();
     let out = d.join("scrape.yml");
     let gen = generate(d, &["--no-auth", "--out", out.to_str().unwrap()]);
     assert!(gen.status.success(), "{}", text(&gen));
@@ -138,7 +136,7 @@ fn without_auth_the_config_is_valid_and_has_no_authorization() {
 #[test]
 fn bad_input_is_refused_naming_the_file() {
     let dir = TempDir::new("promcfg-bad");
-    let d = &dir.0;
+    let d = dir.path();
     std::fs::write(d.join("bad.json"), r#"{"us-east-1": "ftp://x/"}"#).unwrap();
     std::fs::write(d.join("targets.txt"), TARGETS).unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_prometheus-config"))

@@ -10,14 +10,12 @@
 //! qemu-user answers `/proc/self/exe` with the guest binary's path, so the extension finds
 //! its layer root (and `blackbox/blackbox.yml`) in the unzipped arm64 layer.
 
-mod support;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use lambda_blackbox_e2e::*;
 use lambda_sandbox::{InitOutcome, Sandbox};
-use support::*;
 
 fn env_dir(name: &str, what: &str) -> PathBuf {
     let dir = std::env::var_os(name).map(PathBuf::from).unwrap_or_else(|| {
@@ -122,7 +120,7 @@ async fn under_qemu_the_arm64_layer_starts_blackbox_and_probes_through_the_funct
     let qemu = qemu();
 
     // What the sandbox runs: wrappers that put the real arm64 binaries under qemu.
-    let dir = temp_dir("arm64-layer");
+    let dir = TempDir::new("arm64-layer");
     write_wrapper(
         &dir.join("extensions/blackbox-extension"),
         &format!(
@@ -208,5 +206,5 @@ async fn under_qemu_the_arm64_layer_starts_blackbox_and_probes_through_the_funct
         report.killed.is_empty() && report.leftover.is_empty(),
         "{report:?}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
 }

@@ -2,14 +2,12 @@
 //! lifecycle in the local sandbox. `make test` builds the layer directory and points
 //! `LAMBDA_BLACKBOX_LAYER` at it.
 
-mod support;
-
 use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use lambda_blackbox_e2e::*;
 use lambda_sandbox::{InitOutcome, Sandbox};
-use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_target_probes_successfully_through_the_function_url() {
@@ -115,7 +113,7 @@ async fn the_scrape_timeout_header_bounds_the_probe() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_waits_for_the_listening_line() {
-    let dir = temp_dir("slow-start");
+    let dir = TempDir::new("slow-start");
     let wrapper = wrapper_binary(&dir, "sleep 1\nexec \"$REAL\" \"$@\"");
     let layer = start_layer(&[("BLACKBOX_EXPORTER_BIN", wrapper.to_str().unwrap())]).await;
     match layer.sandbox.init_outcome() {
@@ -138,7 +136,7 @@ async fn init_waits_for_the_listening_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_start_past_the_ready_timeout_is_blackbox_not_ready() {
-    let dir = temp_dir("too-slow");
+    let dir = TempDir::new("too-slow");
     let wrapper = wrapper_binary(&dir, "sleep 3\nexec \"$REAL\" \"$@\"");
     let started = Instant::now();
     let layer = start_layer(&[
@@ -159,7 +157,7 @@ async fn a_slow_start_past_the_ready_timeout_is_blackbox_not_ready() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_config_fails_init_quoting_blackbox() {
-    let dir = temp_dir("bad-config");
+    let dir = TempDir::new("bad-config");
     let config = dir.join("blackbox.yml");
     std::fs::write(
         &config,
@@ -299,7 +297,7 @@ async fn a_listen_port_in_use_fails_init_naming_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blackbox_that_keeps_dying_ends_in_exit_error_without_a_restart_storm() {
-    let dir = temp_dir("crash-loop");
+    let dir = TempDir::new("crash-loop");
     let marker = dir.join("started-once");
     let starts = dir.join("starts");
     // Starts for real once; every restart after that fails at once.

@@ -1,7 +1,9 @@
-//! Helpers shared by the tests that run the real layer in the sandbox.
-#![allow(dead_code)]
+//! The layer's end-to-end tests (under `tests/`) and what they share: where the layer
+//! is, starting it in the sandbox, targets on loopback, answers and metrics.
 
-use std::net::{SocketAddr, TcpListener};
+pub mod replay;
+
+use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -23,11 +25,23 @@ pub fn layer_dir() -> PathBuf {
     dir
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+pub use lambda_sandbox::test_support::{free_port, TempDir};
+
+/// A binary of the workspace (`lambda-sandbox`, `prometheus-config`): cargo puts them
+/// beside the test executables' `deps/` when it builds the workspace, as `make test` does.
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|profile_dir| profile_dir.join(name))
+        .expect("the test runs from target/<profile>/deps");
+    assert!(
+        path.is_file(),
+        "{} is not built: run the tests with `make test` (cargo test --workspace builds it)",
+        path.display()
+    );
+    path
 }
 
 /// A real HTTP target on loopback that records what it was asked.
@@ -253,11 +267,4 @@ pub fn wrapper_binary(dir: &Path, body: &str) -> PathBuf {
     .unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     path
-}
-
-pub fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("lambda-blackbox-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }

@@ -1,9 +1,7 @@
 //! blackbox_exporter runs without the layer's secrets: what its process environment
 //! holds, read from /proc as anything on the host could.
 
-mod support;
-
-use support::*;
+use lambda_blackbox_e2e::*;
 
 const TOKEN: &str = "environ-test-token-4f1d";
 const SESSION: &str = "environ-test-session-9a2c";

@@ -3,15 +3,12 @@
 //! bootstrap, with the real layer's extension and blackbox_exporter. The same event
 //! files as the Rust bootstrap must get the same answers.
 
-mod replay;
-mod support;
-
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
+use lambda_blackbox_e2e::replay::{replay_all, EVENT_TOKEN};
+use lambda_blackbox_e2e::{config, free_port, layer_dir, metric, start_target, Layer, TempDir};
 use lambda_sandbox::{InitOutcome, Sandbox};
-use replay::{replay_all, EVENT_TOKEN};
-use support::{config, free_port, layer_dir, metric, start_target, temp_dir, Layer};
 
 /// The interpreter that has awslambdaric; FAILS (not skips) when there is none.
 fn python_with_awslambdaric() -> String {
@@ -29,11 +26,10 @@ fn python_with_awslambdaric() -> String {
 
 /// A Python function's package: the handler file and a bootstrap that runs it under
 /// awslambdaric, as AWS's python runtimes do.
-fn python_task(name: &str) -> PathBuf {
+fn python_task(name: &str) -> TempDir {
     let python = python_with_awslambdaric();
-    let task = temp_dir(name);
-    let source =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../handler/python/blackbox_proxy.py");
+    let task = TempDir::new(name);
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../handler/python/blackbox_proxy.py");
     std::fs::copy(&source, task.join("blackbox_proxy.py")).expect("the Python handler");
     let bootstrap = task.join("bootstrap");
     std::fs::write(
@@ -48,10 +44,10 @@ fn python_task(name: &str) -> PathBuf {
     task
 }
 
-async fn start_python(name: &str, env: &[(&str, &str)]) -> (Layer, PathBuf) {
+async fn start_python(name: &str, env: &[(&str, &str)]) -> (Layer, TempDir) {
     let task = python_task(name);
     let (mut cfg, blackbox_port) = config(&layer_dir(), env);
-    cfg.task_dir = Some(task.clone());
+    cfg.task_dir = Some(task.path().to_path_buf());
     cfg.handler = "blackbox_proxy.handler".into();
     cfg.invoke_addr = Some("127.0.0.1:0".parse().unwrap());
     cfg.echo_logs = std::env::var_os("SANDBOX_ECHO").is_some();
@@ -184,7 +180,7 @@ async fn the_python_handler_answers_every_event_file_like_the_rust_one() {
     );
     let report = layer.sandbox.shutdown().await;
     assert!(report.leftover.is_empty(), "{report:?}");
-    let _ = std::fs::remove_dir_all(task);
+    drop(task);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -218,5 +214,5 @@ async fn the_python_handler_refuses_a_target_policy_it_cannot_enforce() {
     );
     let report = layer.sandbox.shutdown().await;
     assert!(report.leftover.is_empty(), "{report:?}");
-    let _ = std::fs::remove_dir_all(task);
+    drop(task);
 }

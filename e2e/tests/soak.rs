@@ -5,21 +5,19 @@
 //! flat. Minutes long, so `#[ignore]`d: `make soak` runs it. SOAK_PROBES and
 //! SOAK_WARMUP change the counts.
 
-mod support;
-
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
+use lambda_blackbox_e2e::*;
 use lambda_sandbox::procs::{parse_status_kib, read_process};
 use lambda_sandbox::{InitOutcome, Sandbox};
-use support::*;
 
 /// Growth of VmRSS allowed between the warm-up point and the end.
 const RSS_GROWTH_LIMIT_KIB: i64 = 1024;
 /// How many failures are described in full.
 const FAILURES_SHOWN: usize = 5;
 
-const EXTENSION_COMM: &str = "blackbox-extens";
+use lambda_blackbox_common::replacement::EXTENSION_COMM;
 const HANDLER_COMM: &str = "bootstrap";
 const BLACKBOX_COMM: &str = "blackbox_export";
 

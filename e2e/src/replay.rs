@@ -2,13 +2,14 @@
 //! sandbox's RIE-compatible invoke endpoint. The files probe `http://example.com/`, so
 //! that they work as they are with `sam local invoke`; a test points them at a target
 //! it runs on loopback by replacing the host.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
+
+use crate::metric;
 
 /// The token the event files carry (`Authorization: Bearer example-token-change-me`).
 pub const EVENT_TOKEN: &str = "example-token-change-me";
@@ -32,7 +33,7 @@ pub enum Shape {
 }
 
 pub fn events_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
 }
 
 /// The event file with its target host replaced by `target` (`127.0.0.1:PORT`).
@@ -137,13 +138,6 @@ pub fn assert_shape(answer: &Answer, shape: Shape, name: &str) {
             );
         }
     }
-}
-
-pub fn metric(body: &str, name: &str) -> Option<f64> {
-    body.lines()
-        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
 }
 
 /// Every event file, pointed at `target`: 200, text/plain, `probe_success` as given,

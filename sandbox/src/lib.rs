@@ -7,6 +7,7 @@ pub mod furl;
 pub mod logs;
 pub mod procs;
 mod sandbox;
+pub mod test_support;
 pub mod util;
 
 pub use config::{parse_env_file, parse_kv, SandboxConfig};

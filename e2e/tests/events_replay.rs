@@ -2,11 +2,8 @@
 //! ALB), replayed through the sandbox's RIE-compatible invoke endpoint with the real
 //! layer: its extension, blackbox_exporter and Rust bootstrap.
 
-mod replay;
-mod support;
-
-use replay::{invoke, replay_all, EVENT_TOKEN};
-use support::{config, layer_dir, start_target};
+use lambda_blackbox_e2e::replay::{invoke, replay_all, EVENT_TOKEN};
+use lambda_blackbox_e2e::{config, layer_dir, start_target};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_file_gets_a_probe_answer_in_its_sources_shape() {
@@ -26,11 +23,15 @@ async fn every_event_file_gets_a_probe_answer_in_its_sources_shape() {
     assert_eq!(seen, vec!["/"; 4], "{}", sandbox.logs());
 
     // A dead target: blackbox answers, the probe fails.
-    let dead = format!("127.0.0.1:{}", support::free_port());
+    let dead = format!("127.0.0.1:{}", lambda_blackbox_e2e::free_port());
     replay_all(invoke_addr, &dead, 0.0).await;
 
     // The target policy applies to every source: loopback is refused unless listed.
-    let refused = invoke(invoke_addr, &replay::event("alb.json", "127.0.0.2:9")).await;
+    let refused = invoke(
+        invoke_addr,
+        &lambda_blackbox_e2e::replay::event("alb.json", "127.0.0.2:9"),
+    )
+    .await;
     assert_eq!(refused.status, 403, "{refused:?}");
     assert_eq!(
         refused.body,

@@ -9,10 +9,8 @@
 //! Prometheus must be installed (`apt-get install prometheus`; `.ci/run` does it): a
 //! missing one fails this test, it is not skipped.
 
-mod common;
-
-use common::TempDir;
-use std::net::{SocketAddr, TcpListener};
+use lambda_blackbox_e2e::{free_port, layer_dir, workspace_binary, TempDir};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,18 +22,6 @@ use serde_json::Value;
 const REGION: &str = "local-1";
 /// The issue's bound: Prometheus shows both results within 30 s.
 const WITHIN: Duration = Duration::from_secs(30);
-
-fn layer_dir() -> PathBuf {
-    let dir = std::env::var_os("LAMBDA_BLACKBOX_LAYER").map(PathBuf::from).expect(
-        "LAMBDA_BLACKBOX_LAYER is not set: run these tests with `make test`, which builds the layer directory",
-    );
-    assert!(
-        dir.join("extensions/blackbox-extension").is_file(),
-        "{} is not a layer directory",
-        dir.display()
-    );
-    dir
-}
 
 fn find_on_path(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")
@@ -55,13 +41,6 @@ fn prometheus_bin() -> PathBuf {
                  or set PROMETHEUS_BIN"
             )
         })
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
 }
 
 /// Prometheus, killed and reaped when dropped — on success and on a failed assertion.
@@ -192,7 +171,7 @@ fn value_for(answer: &Value, instance: &str) -> Option<f64> {
 /// for "All" (`.*`) and its interval variables by fixed ranges. The template variables'
 /// `label_values(SELECTOR, LABEL)` contribute their selector.
 fn dashboard_queries() -> Vec<(String, String)> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../grafana/lambda-blackbox.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/grafana/lambda-blackbox.json");
     let text = std::fs::read_to_string(&path).expect("the dashboard JSON");
     let dash: Value = serde_json::from_str(&text).expect("the dashboard is JSON");
     let mut out = Vec::new();
@@ -279,7 +258,7 @@ async fn prometheus_scrapes_the_layer_by_region_and_the_dashboard_queries_run() 
     assert_eq!(refused.status().as_u16(), 401, "a probe without the token");
 
     // The scrape config, written by the generator from a region → URL map.
-    let d = &dir.0;
+    let d = dir.path();
     std::fs::write(d.join("token"), &token).unwrap();
     std::fs::write(
         d.join("urls.json"),
@@ -291,7 +270,7 @@ async fn prometheus_scrapes_the_layer_by_region_and_the_dashboard_queries_run() 
         format!("# up, down, and slower than the scrape timeout\n{live}\n{dead}\n{slow}\n"),
     )
     .unwrap();
-    let generated = Command::new(env!("CARGO_BIN_EXE_prometheus-config"))
+    let generated = Command::new(workspace_binary("prometheus-config"))
         .arg("--urls")
         .arg(d.join("urls.json"))
         .arg("--targets")

@@ -1,13 +1,11 @@
 //! Safe to expose: auth, what may be asked, the target policy against SSRF, bad input,
 //! and faults, all through the real layer in the sandbox.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use lambda_blackbox_e2e::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use support::*;
 
 const TOKEN: &str = "tok-3f9c2d7e-5b1a";
 
@@ -32,7 +30,7 @@ fn loopback_alias() -> String {
 async fn requests_need_the_bearer_token() {
     let target = start_target().await;
     // Every component at its most talkative, and a module with secret header values.
-    let dir = temp_dir("secrets");
+    let dir = TempDir::new("secrets");
     let config = dir.join("blackbox.yml");
     std::fs::write(
         &config,
@@ -669,7 +667,7 @@ async fn ctrl_c_while_a_probe_is_in_flight_shuts_down_cleanly() {
     let target = start_target().await;
     let url_port = free_port();
     let blackbox_port = free_port();
-    let mut sandbox = std::process::Command::new(env!("CARGO_BIN_EXE_lambda-sandbox"))
+    let mut sandbox = std::process::Command::new(workspace_binary("lambda-sandbox"))
         .args(["--layer", layer_dir().to_str().unwrap()])
         .args(["--listen", &format!("127.0.0.1:{url_port}")])
         .args(["--invoke-listen", &format!("127.0.0.1:{}", free_port())])
