@@ -442,7 +442,9 @@ pub fn parse_port(service: &[u8]) -> Option<DialPort> {
             n = MAX;
             break;
         }
-        n *= 10;
+        // uint32 arithmetic, as Go's: below the cutoff `n *= 10` can still wrap
+        // (429497629 * 10 wraps to 8994), and only the addition is checked.
+        n = n.wrapping_mul(10);
         let nn = n.wrapping_add((d - b'0') as u32);
         if nn < n {
             n = MAX;
@@ -747,7 +749,7 @@ pub fn lookup(host: &[u8]) -> Lookup {
     if normalised.is_empty() {
         return Lookup::Fails;
     }
-    if is_domain_name(host) {
+    if is_domain_name(host) && top_label_can_exist(host) {
         return Lookup::Name {
             name: host.to_vec(),
             cgo_only: false,
@@ -782,7 +784,19 @@ pub fn cgo_resolvable(name: &[u8]) -> bool {
                 && l.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
         && top.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-')
-        && top.iter().any(u8::is_ascii_alphabetic)
+        && top_label_can_exist(name)
+}
+
+/// A name of several labels resolves only under a top-level label that can exist, and
+/// every top-level domain starts with a letter (IANA: letters, or "xn--"): "0xae.0x" or
+/// "1.2.3.4.5" reach no DNS server that answers (inet_aton forms end that way). One
+/// label is tried under the resolv.conf search domains and /etc/hosts: kept.
+pub fn top_label_can_exist(name: &[u8]) -> bool {
+    let name = name.strip_suffix(b".").unwrap_or(name);
+    match rfind(name, b'.') {
+        None => true,
+        Some(dot) => name.get(dot + 1).is_some_and(u8::is_ascii_alphabetic),
+    }
 }
 
 // ---------------------------------------------------------------- dials
