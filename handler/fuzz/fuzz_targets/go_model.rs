@@ -2,8 +2,8 @@
 //! Go's standard library, and written without looking at the handler's reading of it
 //! (handler/src/target_reading.rs): this is the oracle the handler is checked against.
 //!
-//! Everything works on bytes, as Go strings do. Sources (blackbox at v0.28.0 and at its
-//! main branch, `git show <rev>:prober/<file>`):
+//! Everything works on bytes, as Go strings do. Sources (blackbox at v0.25.0, which the
+//! layer pins, v0.28.0 and its main branch, `git show <rev>:prober/<file>`):
 //! - prober/handler.go `Handler`: `params.Get("target")`, `params.Get("module")` (default
 //!   `http_2xx`); main only: `url.QueryUnescape(target)`, kept when it fails.
 //! - prober/utils.go `chooseProtocol`: `net.Resolver.LookupIP[Addr](target)`; a lookup
@@ -803,8 +803,15 @@ pub fn top_label_can_exist(name: &[u8]) -> bool {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Release {
+    /// The release the layer pins (layer/scripts/blackbox-exporter-bin.sh): like 0.28,
+    /// but grpc.Dial (grpc-go 1.63, default scheme "passthrough") and no HTTP/3.
+    V025,
     V028,
     Main,
+}
+
+impl Release {
+    pub const ALL: [Release; 3] = [Release::V025, Release::V028, Release::Main];
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -913,7 +920,7 @@ fn gate(host: &[u8]) -> Option<bool> {
 /// on main.
 pub fn prober_target(target: &[u8], release: Release) -> Bytes {
     match release {
-        Release::V028 => target.to_vec(),
+        Release::V025 | Release::V028 => target.to_vec(),
         Release::Main => query_unescape(target).unwrap_or_else(|| target.to_vec()),
     }
 }
@@ -932,7 +939,7 @@ pub fn dials(target: &[u8], prober: GoProber, release: Release) -> Vec<Dial> {
     };
     match prober {
         GoProber::Http { http3 } => http(&t, http3, release, &mut out),
-        GoProber::Grpc { tls } => grpc(&t, tls, &mut out),
+        GoProber::Grpc { tls } => grpc(&t, tls, release, &mut out),
         GoProber::Tcp => {
             // tcp.go dialTCP: SplitHostPort(target) or fail; JoinHostPort(ip, port).
             if let Some((host, port)) = split_host_port(&t) {
@@ -966,8 +973,11 @@ fn ascii_prefix_ci(s: &[u8], prefix: &[u8]) -> bool {
 
 /// http.go ProbeHTTP.
 fn http(target: &[u8], http3: bool, release: Release, out: &mut Out) {
+    if http3 && release == Release::V025 {
+        return; // no enable_http3 in 0.25: its config does not load
+    }
     let has_scheme = match release {
-        Release::V028 => starts(target, b"http://") || starts(target, b"https://"),
+        Release::V025 | Release::V028 => starts(target, b"http://") || starts(target, b"https://"),
         // main: strings.ToLower(target) has the prefix (no non-ASCII rune lowers into
         // "http://" or "https://", so an ASCII comparison is exact).
         Release::Main => {
@@ -984,7 +994,7 @@ fn http(target: &[u8], http3: bool, release: Release, out: &mut Out) {
         // main: strings.HasPrefix(targetLower, ...) on the target as it came, so a target
         // without a scheme keeps http:// and the HTTP/3 transport refuses it.
         let convert = match release {
-            Release::V028 => starts(&t, b"http://"),
+            Release::V025 | Release::V028 => starts(&t, b"http://"),
             Release::Main => ascii_prefix_ci(target, b"http://"),
         };
         if convert {
@@ -1036,8 +1046,8 @@ fn http(target: &[u8], http3: bool, release: Release, out: &mut Out) {
     out.dial_host("http3: quic-go authorityAddr(URL.Host)", &h3, port, gate_cgo);
 }
 
-/// grpc.go ProbeGRPC, then grpc.NewClient(host + ":" + port).
-fn grpc(target: &[u8], tls: bool, out: &mut Out) {
+/// grpc.go ProbeGRPC, then grpc.NewClient(host + ":" + port) (0.25: grpc.Dial).
+fn grpc(target: &[u8], tls: bool, release: Release, out: &mut Out) {
     let t = if starts(target, b"http://") || starts(target, b"https://") {
         target.to_vec()
     } else {
@@ -1052,16 +1062,18 @@ fn grpc(target: &[u8], tls: bool, out: &mut Out) {
         port
     };
     let joined = cat(&[&host, b":", &port]);
-    grpc_new_client(&joined, gate_cgo, out);
+    let default_scheme: &[u8] = if release == Release::V025 { b"passthrough" } else { b"dns" };
+    grpc_new_client(&joined, default_scheme, gate_cgo, out);
 }
 
-/// grpc-go: parseTargetAndFindResolver (a registered scheme, else "dns:///" + target),
-/// then the resolver the scheme names.
-fn grpc_new_client(target: &[u8], gate_cgo: bool, out: &mut Out) {
+/// grpc-go: parseTargetAndFindResolver (a registered scheme, else the default scheme:
+/// "dns:///" + target for NewClient, "passthrough:///" + target for Dial), then the
+/// resolver the scheme names.
+fn grpc_new_client(target: &[u8], default_scheme: &[u8], gate_cgo: bool, out: &mut Out) {
     let registered = |s: &[u8]| matches!(s, b"dns" | b"passthrough" | b"unix" | b"unix-abstract");
     let parsed = match url_parse(target) {
         Some(u) if registered(&u.scheme) => u,
-        _ => match url_parse(&cat(&[b"dns:///", target])) {
+        _ => match url_parse(&cat(&[default_scheme, b":///", target])) {
             Some(u) => u,
             None => return,
         },

@@ -7,8 +7,8 @@
 //! `target=…`). Each query goes through `gate::admit` under three policies (default,
 //! BLACKBOX_DENY_PRIVATE=true, an allow list), AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001 and
 //! blackbox on 127.0.0.1:9115. Nothing may panic, and:
-//! - where the gate admits a target, every dial the Go model finds for it (blackbox 0.28
-//!   and main, each prober the module may use) is either an address that policy allows
+//! - where the gate admits a target, every dial the Go model finds for it (blackbox 0.25
+//!   as the layer pins it, 0.28 and main, each prober the module may use) is either an address that policy allows
 //!   (never loopback, unspecified, link-local, the metadata addresses, multicast or
 //!   broadcast by default; never private ranges with deny-private; only listed ones, with
 //!   their port, under the list; never the Runtime API or blackbox's listener) or a host
@@ -340,7 +340,7 @@ fn check_dials(kind: Kind, query: &str, readings: &[Reading]) {
         .filter(|m| !m.is_empty())
         .unwrap_or(b"http_2xx");
     let Some(probers) = go_probers(module) else { return };
-    for release in [Release::V028, Release::Main] {
+    for release in Release::ALL {
         for prober in probers {
             for dial in go_model::dials(target, *prober, release) {
                 if *EXPLAIN {
@@ -419,7 +419,7 @@ fn admit_and_check(query: &str) {
                         let go = go_parse_query(query);
                         let module = go_get(&go, b"module").filter(|m| !m.is_empty()).unwrap_or(b"http_2xx");
                         if let (Some(target), Some(probers)) = (go_get(&go, b"target"), go_probers(module)) {
-                            for release in [Release::V028, Release::Main] {
+                            for release in Release::ALL {
                                 for prober in probers {
                                     for d in go_model::dials(target, *prober, release) {
                                         eprintln!("  (refused) {:?} {:?} {}: {:?} port {:?}{}", d.release, d.prober, d.via, d.host, d.port, if d.cgo_only { " (cgo only)" } else { "" });
