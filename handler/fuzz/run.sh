@@ -9,6 +9,10 @@
 # stopping at the first one. The stable toolchain builds with RUSTC_BOOTSTRAP=1 for
 # cargo-fuzz's nightly flags. Extra libFuzzer flags: FUZZ_ARGS; cargo-fuzz flags
 # (e.g. `-s none` where the sanitizer build fails): FUZZ_BUILD_ARGS.
+# target_policy reads FUZZ_PURE_GO=1 (count only what blackbox's pure Go resolver reaches,
+# as upstream's static builds; by default also what glibc's getaddrinfo reaches, as cgo
+# builds), FUZZ_STRICT_ATON=1 (the handler and glibc read inet_aton forms alike) and
+# FUZZ_EXPLAIN=1 (print the verdicts and the modelled dials of the inputs given).
 #
 # usage: handler/fuzz/run.sh [target...]   (default: every target)
 set -euo pipefail

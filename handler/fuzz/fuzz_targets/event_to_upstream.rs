@@ -6,17 +6,19 @@
 #![no_main]
 
 use std::net::IpAddr;
+use std::path::Path;
 use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
 use lambda_blackbox_handler::gate::{self, MAX_QUERY_BYTES};
 use lambda_blackbox_handler::settings::HandlerSettings;
-use lambda_blackbox_handler::target_policy::Host;
+use lambda_blackbox_handler::target_reading::Host;
 use lambda_blackbox_handler::{upstream_timeout, SCRAPE_TIMEOUT_HEADER};
 use lambda_http::http::{header, Method};
 use lambda_http::RequestExt;
 use libfuzzer_sys::fuzz_target;
 
+const LAYER_CONFIG: &str = include_str!("../../../layer/blackbox/blackbox.yml");
 const TOKEN: &str = "fuzz-token-0123456789";
 const RUNTIME_API: &str = "127.0.0.1:9001";
 const BLACKBOX_PORT: u16 = 9115;
@@ -35,12 +37,15 @@ fn settings(vars: &[(&str, &str)]) -> HandlerSettings {
         .collect();
     HandlerSettings::from_lookup(
         |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
-        |path| {
-            Err(std::io::Error::new(
+        |path| match path {
+            // blackbox's configuration: the layer's default modules.
+            "/opt/blackbox/blackbox.yml" => Ok(LAYER_CONFIG.to_string()),
+            _ => Err(std::io::Error::new(
                 std::io::ErrorKind::NotFound,
                 path.to_string(),
-            ))
+            )),
         },
+        Path::new("/opt"),
     )
     .expect("the fuzz settings are valid")
 }
@@ -167,7 +172,9 @@ fuzz_target!(|data: &[u8]| {
                 "{name}: the gate judged another target than blackbox reads"
             );
         }
-        if let Some((target, _)) = &admitted.target {
+        // Every reading of the target (each prober the module may use) holds them.
+        for reading in admitted.target.iter().flatten() {
+            let target = &reading.dials;
             match &target.host {
                 Host::Ip(ip) => {
                     let loopback = match ip {
