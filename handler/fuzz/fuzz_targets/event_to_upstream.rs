@@ -211,7 +211,7 @@ fuzz_target!(|data: &[u8]| {
         } else {
             format!("{path}?{query}")
         };
-        let url = format!("http://{}{path_and_query}", case.settings.upstream);
+        let url = format!("http://{}{path_and_query}", case.settings.listen_address);
         std::hint::black_box(url);
     }
 });
