@@ -198,7 +198,8 @@ fn prober_readings(
         }),
         Prober::Icmp => Ok(classify_host(target).map(|host| vec![TargetHost { host, port: None }])),
         Prober::Websocket => {
-            let scheme = go_scheme(target).unwrap_or_default();
+            // Go lower-cases the scheme it parses: WSS:// is wss://.
+            let scheme = go_scheme(target).unwrap_or_default().to_ascii_lowercase();
             if scheme != "ws" && scheme != "wss" {
                 return Ok(Err("its target must be a ws:// or wss:// URL"));
             }
@@ -432,9 +433,11 @@ pub fn go_split_host_port(hostport: &str) -> Result<(&str, &str), Unusable> {
     Ok((host, &hostport[colon + 1..]))
 }
 
-/// Go's `url.QueryUnescape`, or `None` where Go refuses the escape.
+/// Go's `url.QueryUnescape`, or `None` where Go refuses the escape. Go keeps bytes that
+/// are not UTF-8; they stand as U+FFFD here, which moves no `/`, `@`, `:` or `?`.
 fn query_unescape(s: &str) -> Option<String> {
-    String::from_utf8(percent_decode_bytes(s, true)?).ok()
+    let bytes = percent_decode_bytes(s, true)?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// A host as the resolver will see it.

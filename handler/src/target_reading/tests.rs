@@ -121,6 +121,11 @@ fn each_prober_dials_what_its_go_code_dials() {
             &["websocket example.com:80"],
         ),
         ("wss://[::1]/", WEBSOCKET, &["websocket [::1]:443"]),
+        (
+            "WsS://example.com",
+            WEBSOCKET,
+            &["websocket example.com:443"],
+        ),
         // A module the handler cannot read: every prober's reading.
         (
             "example.com:443",
