@@ -309,14 +309,19 @@ fn dial_reading(host: &str, port: &str) -> Result<Result<TargetHost, Unusable>, 
     Ok(classify_host(host).map(|host| TargetHost { host, port }))
 }
 
-/// A port as Go's dialer reads it. Digits are the port (out of range fails the dial); a
-/// name could be a service in /etc/services, which would be dialled, so it is refused.
+/// A port as Go's dialer reads it. Digits are the port; a number out of range, or a name
+/// that could be a service in /etc/services, is refused.
 fn dial_port(port: &str) -> Result<Result<Option<u16>, Unusable>, TargetError> {
     if port.is_empty() {
         return Ok(Ok(None));
     }
     if port.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok(port.parse().map(Some).map_err(|_| "its port is over 65535"));
+        // Refused, not skipped: a port past 65535 can wrap to a small one on its way to
+        // the dialer (4294976297 is 2^32 + 9001).
+        return port
+            .parse()
+            .map(|p| Ok(Some(p)))
+            .map_err(|_| TargetError::BadPort);
     }
     if port
         .bytes()
