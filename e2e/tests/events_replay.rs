@@ -2,7 +2,7 @@
 //! ALB), replayed through the sandbox's RIE-compatible invoke endpoint with the real
 //! layer: its extension, blackbox_exporter and Rust bootstrap.
 
-use lambda_blackbox_e2e::replay::{invoke, replay_all, EVENT_TOKEN};
+use lambda_blackbox_e2e::replay::{assert_shape, event, invoke, replay_all, EVENTS, EVENT_TOKEN};
 use lambda_blackbox_e2e::{config, layer_dir, start_target};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -38,6 +38,59 @@ async fn every_event_file_gets_a_probe_answer_in_its_sources_shape() {
         "target 127.0.0.2:9 is not in BLACKBOX_ALLOWED_TARGETS\n"
     );
 
+    let report = sandbox.shutdown().await;
+    assert!(report.leftover.is_empty(), "{report:?}");
+}
+
+/// lambda_http cannot build a request from these `Host` values (it panicked, and the
+/// caller got a 502 with no reason); the handler answers 400 with the part it could not
+/// read, in each source's shape, and the same runtime serves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_host_header_is_a_400_with_its_reason_from_every_source() {
+    let target = start_target().await;
+    let (mut cfg, _) = config(&layer_dir(), &[("BLACKBOX_AUTH_TOKEN", EVENT_TOKEN)]);
+    cfg.invoke_addr = Some("127.0.0.1:0".parse().unwrap());
+    let sandbox = lambda_sandbox::Sandbox::start(cfg)
+        .await
+        .expect("the sandbox starts");
+    let invoke_addr = sandbox.invoke_url().expect("an invoke endpoint");
+    let live = target.addr.to_string();
+    let runtime = || -> Vec<i32> {
+        let processes = sandbox.processes().into_iter();
+        processes
+            .filter(|p| p.comm == "bootstrap")
+            .map(|p| p.pid)
+            .collect()
+    };
+    let before = runtime();
+    assert_eq!(before.len(), 1);
+
+    for (name, shape) in EVENTS {
+        for host in ["a b", "[::1", "host:99999", "ho%st"] {
+            let mut event = event(name, &live);
+            let headers = event["headers"].as_object_mut().expect("headers");
+            headers.retain(|k, _| !k.eq_ignore_ascii_case("host"));
+            headers.insert("host".into(), host.into());
+            let answer = invoke(invoke_addr, &event).await;
+            assert_eq!(answer.status, 400, "{name} Host: {host}: {answer:?}");
+            assert_eq!(
+                answer.body,
+                format!("malformed request: the Host header {host:?} is not valid in a URL\n"),
+                "{name}"
+            );
+            assert!(answer.content_type.starts_with("text/plain"), "{answer:?}");
+            assert_shape(&answer, shape, name);
+        }
+    }
+    assert!(target.seen.lock().unwrap().is_empty(), "nothing was probed");
+    replay_all(invoke_addr, &live, 1.0).await;
+    assert_eq!(
+        runtime(),
+        before,
+        "the same runtime process served throughout"
+    );
+    let logs = sandbox.logs();
+    assert!(!logs.contains("panicked"), "{logs}");
     let report = sandbox.shutdown().await;
     assert!(report.leftover.is_empty(), "{report:?}");
 }

@@ -454,24 +454,43 @@ async fn a_malformed_event_is_an_error_invocation_and_the_handler_lives_on() {
     };
     let before = bootstrap(&layer);
     assert_eq!(before.len(), 1);
-    let events: [&[u8]; 7] = [
+    // Not an event lambda_http reads: an error invocation, and the runtime lives on.
+    let unreadable: [&[u8]; 4] = [
         b"not json",
         b"{\"version\":\"2.0\"}",
         b"[]",
         b"{\"rawPath\": 5}",
-        // lambda_http panics building these requests (a raw quote in the query, a bad
-        // host): the panic must become an error invocation, not a dead runtime.
-        br#"{"rawPath":"/probe","rawQueryString":"target=\"x\"","requestContext":{"http":{"method":"GET"}}}"#,
-        br#"{"rawPath":"/probe","rawQueryString":"module=x","headers":{"host":"a%b"},"requestContext":{"http":{"method":"GET"}}}"#,
-        br#"{"httpMethod":"GET","path":":x","requestContext":{"elb":{}}}"#,
     ];
-    for event in events {
+    for event in unreadable {
         let outcome = layer.sandbox.invoke(event.to_vec()).await;
         assert!(
             outcome.result.is_err(),
             "{:?}",
             String::from_utf8_lossy(event)
         );
+    }
+    // Events lambda_http would panic building a request from (a raw quote in the query, a
+    // bad host, a path that makes a port): a 400 naming the part, before it tries.
+    let unbuildable: [(&[u8], &str); 3] = [
+        (
+            br#"{"rawPath":"/probe","rawQueryString":"target=\"x\"","requestContext":{"http":{"method":"GET"}}}"#,
+            r#"malformed request: the query string "target=\"x\"" is not valid in a URL"#,
+        ),
+        (
+            br#"{"rawPath":"/probe","rawQueryString":"module=x","headers":{"host":"a%b"},"requestContext":{"http":{"method":"GET"}}}"#,
+            r#"malformed request: the Host header "a%b" is not valid in a URL"#,
+        ),
+        (
+            br#"{"httpMethod":"GET","path":":x","requestContext":{"elb":{}}}"#,
+            r#"malformed request: the path ":x" is not valid in a URL"#,
+        ),
+    ];
+    for (event, reason) in unbuildable {
+        let outcome = layer.sandbox.invoke(event.to_vec()).await;
+        let answer: serde_json::Value =
+            serde_json::from_slice(&outcome.result.expect("an answer")).expect("JSON");
+        assert_eq!(answer["statusCode"], 400, "{answer}");
+        assert_eq!(answer["body"], format!("{reason}\n"), "{answer}");
     }
     // A scrape timeout no Duration can hold is no header, not a crash.
     let huge = layer

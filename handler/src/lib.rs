@@ -1,6 +1,7 @@
 //! lambda-blackbox's function: proxies Function URL, API Gateway (v1 and v2) and ALB
 //! requests to blackbox_exporter on loopback and hands its answer back unchanged.
 
+pub mod event;
 pub mod gate;
 pub mod modules;
 pub mod settings;
@@ -8,10 +9,14 @@ pub mod target_policy;
 pub mod target_reading;
 pub mod upstream;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use lambda_http::http::{header, HeaderValue, StatusCode};
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::request::LambdaRequest;
+use lambda_http::{service_fn, Adapter, Body, LambdaEvent, Request, RequestExt, Response, Service};
+
+use crate::event::Answer;
 
 use crate::gate::Refusal;
 use crate::settings::HandlerSettings;
@@ -151,6 +156,29 @@ impl Proxy {
             }
         }
     }
+}
+
+/// Serves invocations until the runtime stops: each event is checked before lambda_http
+/// turns it into a request (see `event`), then goes through `Proxy::handle`.
+pub async fn serve(proxy: Proxy) -> Result<(), lambda_http::Error> {
+    let proxy = Arc::new(proxy);
+    let adapter = Adapter::from(service_fn(move |request: Request| {
+        let proxy = proxy.clone();
+        async move { Ok::<_, lambda_http::Error>(proxy.handle(request).await) }
+    }));
+    lambda_http::lambda_runtime::run(service_fn(move |invocation: LambdaEvent<LambdaRequest>| {
+        // A service_fn is always ready, so the adapter needs no poll_ready.
+        let mut adapter = adapter.clone();
+        async move {
+            if let Err(malformed) = event::check(&invocation.payload) {
+                tracing::info!(status = 400, "refused: {malformed}");
+                let origin = invocation.payload.request_origin();
+                return Ok(Answer::Malformed(Box::new(malformed.response(&origin))));
+            }
+            adapter.call(invocation).await.map(Answer::Converted)
+        }
+    }))
+    .await
 }
 
 /// `POST /2018-06-01/runtime/init/error`: Init fails with `error_type` and the message,

@@ -1,8 +1,6 @@
-use std::sync::Arc;
-
 use lambda_blackbox_handler::settings::HandlerSettings;
 use lambda_blackbox_handler::Proxy;
-use lambda_http::{service_fn, Error, Request};
+use lambda_http::Error;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -29,12 +27,7 @@ async fn main() -> Result<(), Error> {
             "BLACKBOX_AUTH_TOKEN is not set: anyone who can reach this function's URL can run probes through it"
         );
     }
-    let proxy = Arc::new(Proxy::new(settings)?);
-    lambda_http::run(service_fn(move |request: Request| {
-        let proxy = proxy.clone();
-        async move { Ok::<_, Error>(proxy.handle(request).await) }
-    }))
-    .await
+    lambda_blackbox_handler::serve(Proxy::new(settings)?).await
 }
 
 /// `BLACKBOX_HANDLER_LOG` sets our level; the runtime crates stay at `warn` whatever it

@@ -1,0 +1,198 @@
+//! The raw event, before lambda_http turns it into a `Request`.
+//!
+//! lambda_http builds the request URI from the `Host` header (or the request context's
+//! domain name), `X-Forwarded-Proto`, the stage and path, and for HTTP API events the raw
+//! query string, and panics when the result is not a URI (`Url::parse(..).unwrap()` and
+//! `.expect("failed to build request")` in its request.rs). A caller controls the `Host`
+//! header of a Function URL request, so `Host: a b` would be a 502 with no reason. Here the
+//! same URI is built first, the way lambda_http builds it, and an event it cannot build is
+//! answered with a 400 that says which part is malformed. The release profile's
+//! `panic = "unwind"` stays as the second line of defence.
+
+use lambda_http::aws_lambda_events::alb::AlbTargetGroupResponse;
+use lambda_http::aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayV2httpResponse};
+use lambda_http::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use lambda_http::request::{LambdaRequest, RequestOrigin};
+use lambda_http::Body;
+use serde::Serialize;
+use url::Url;
+
+/// Longest piece of the offending value quoted back in a reason.
+const QUOTED_CHARS: usize = 64;
+
+/// Why lambda_http could not build a request from an event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed request: {0}")]
+pub struct MalformedEvent(String);
+
+/// What the function returns: lambda_http's answer to a request it built, or ours to an
+/// event it could not build (its own response type is private to it).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Answer<Converted> {
+    Converted(Converted),
+    Malformed(Box<MalformedResponse>),
+}
+
+/// A 400 in the shape the event's origin expects.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum MalformedResponse {
+    ApiGatewayV1(ApiGatewayProxyResponse),
+    ApiGatewayV2(ApiGatewayV2httpResponse),
+    Alb(AlbTargetGroupResponse),
+}
+
+/// What lambda_http reads to build the request URI, taken from one event.
+struct UriParts<'a> {
+    headers: &'a HeaderMap,
+    host: Option<&'a str>,
+    path: String,
+    /// HTTP API events only: appended as it came. REST and ALB events carry their query
+    /// as maps, which lambda_http encodes itself.
+    raw_query: Option<&'a str>,
+}
+
+/// `Ok` when lambda_http can turn the event into a request; otherwise which part it could
+/// not read. Event kinds this handler does not serve are left to lambda_http.
+pub fn check(event: &LambdaRequest) -> Result<(), MalformedEvent> {
+    let parts = match event {
+        LambdaRequest::ApiGatewayV2(ag) => UriParts {
+            headers: &ag.headers,
+            host: host_header(&ag.headers).or(ag.request_context.domain_name.as_deref()),
+            path: path_with_stage(
+                ag.request_context.stage.as_deref(),
+                ag.raw_path.as_deref().unwrap_or_default(),
+            ),
+            raw_query: ag.raw_query_string.as_deref(),
+        },
+        LambdaRequest::ApiGatewayV1(ag) => UriParts {
+            headers: &ag.headers,
+            host: host_header(&ag.headers).or(ag.request_context.domain_name.as_deref()),
+            path: path_with_stage(
+                ag.request_context.stage.as_deref(),
+                ag.path.as_deref().unwrap_or_default(),
+            ),
+            raw_query: None,
+        },
+        LambdaRequest::Alb(alb) => UriParts {
+            headers: &alb.headers,
+            host: host_header(&alb.headers),
+            path: alb.path.clone().unwrap_or_default(),
+            raw_query: None,
+        },
+        _ => return Ok(()),
+    };
+    parts.check()
+}
+
+impl UriParts<'_> {
+    fn check(&self) -> Result<(), MalformedEvent> {
+        let uri = match self.host {
+            // Without a host lambda_http keeps only the path of http://localhost{path}.
+            None => Url::parse(&format!("http://localhost{}", self.path))
+                .map_err(|_| malformed("path", &self.path))?
+                .path()
+                .to_string(),
+            Some(host) => {
+                let scheme = self
+                    .headers
+                    .get("x-forwarded-proto")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("https");
+                // Decided on lambda_http's own string; the parts only say what to blame.
+                match Url::parse(&format!("{scheme}://{host}{}", self.path)) {
+                    Ok(url) => url.to_string(),
+                    Err(_) if Url::parse(&format!("https://{host}/")).is_err() => {
+                        return Err(malformed("Host header", host))
+                    }
+                    Err(_) if Url::parse(&format!("{scheme}://{host}/")).is_err() => {
+                        return Err(malformed("X-Forwarded-Proto header", scheme))
+                    }
+                    Err(_) => return Err(malformed("path", &self.path)),
+                }
+            }
+        };
+        Uri::try_from(uri.as_str()).map_err(|_| malformed("request URI", &uri))?;
+        match self.raw_query {
+            Some(query) if !query.is_empty() => Uri::try_from(format!("{uri}?{query}"))
+                .map(|_| ())
+                .map_err(|_| malformed("query string", query)),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl MalformedEvent {
+    pub fn reason(&self) -> String {
+        self.to_string()
+    }
+
+    /// The 400 in the shape the event's origin expects, as lambda_http would have built
+    /// it from a `Response`.
+    pub fn response(&self, origin: &RequestOrigin) -> MalformedResponse {
+        let status = StatusCode::BAD_REQUEST;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        let body = Some(Body::Text(format!("{}\n", self.reason())));
+        let status_code = i64::from(status.as_u16());
+        match origin {
+            RequestOrigin::ApiGatewayV1 => {
+                let mut response = ApiGatewayProxyResponse::default();
+                response.status_code = status_code;
+                response.multi_value_headers = headers;
+                response.body = body;
+                MalformedResponse::ApiGatewayV1(response)
+            }
+            RequestOrigin::Alb => {
+                let mut response = AlbTargetGroupResponse::default();
+                response.status_code = status_code;
+                response.status_description = Some(status.to_string());
+                response.headers = headers.clone();
+                response.multi_value_headers = headers;
+                response.body = body;
+                MalformedResponse::Alb(response)
+            }
+            // Function URLs and HTTP APIs, and any origin a later lambda_http adds.
+            _ => {
+                let mut response = ApiGatewayV2httpResponse::default();
+                response.status_code = status_code;
+                response.headers = headers;
+                response.body = body;
+                MalformedResponse::ApiGatewayV2(response)
+            }
+        }
+    }
+}
+
+/// lambda_http ignores a `Host` header that is not visible ASCII and falls back.
+fn host_header(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::HOST).and_then(|v| v.to_str().ok())
+}
+
+/// lambda_http's `apigw_path_with_stage`: the stage in front of the path unless it is
+/// `$default`, already there, or `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH` is set.
+fn path_with_stage(stage: Option<&str>, path: &str) -> String {
+    if std::env::var_os("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH").is_some() {
+        return path.to_string();
+    }
+    match stage {
+        None | Some("$default") => path.to_string(),
+        Some(stage) if path.starts_with(&format!("/{stage}/")) => path.to_string(),
+        Some(stage) => format!("/{stage}{path}"),
+    }
+}
+
+fn malformed(part: &str, value: &str) -> MalformedEvent {
+    let mut quoted: String = value.chars().take(QUOTED_CHARS).collect();
+    if quoted.len() < value.len() {
+        quoted.push('…');
+    }
+    MalformedEvent(format!("the {part} {quoted:?} is not valid in a URL"))
+}
+
+#[cfg(test)]
+mod tests;
