@@ -54,12 +54,17 @@ TEST_DIST := target/test-dist
 ZIP_TEST_DIR := target/layer-zip
 ARM64_ROOT := target/qemu-arm64-root
 TEST_BLACKBOX_PREFER ?= debian
+# Debian sid's blackbox_exporter (today's release; the grpc prober bookworm's lacks) for
+# the target-spelling tests, unpacked without touching the system's apt sources.
+SID_ROOT := target/debian-sid/$(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+SID_BLACKBOX := $(SID_ROOT)/usr/bin/prometheus-blackbox-exporter
 test-layers:
 	@command -v qemu-aarch64-static >/dev/null && command -v file >/dev/null && command -v unzip >/dev/null \
 	  || apt-get install -y -qq --no-install-recommends qemu-user-static file unzip >/dev/null
 	@python3 -c 'import pytest, boto3, moto.server' 2>/dev/null || python3 -m pip install -q pytest boto3 'moto[server]'
 	BLACKBOX_PREFER=$(TEST_BLACKBOX_PREFER) DIST_DIR=$(TEST_DIST) layer/scripts/build-layer.sh x86_64 arm64
 	layer/scripts/debian-foreign-root.sh arm64 $(ARM64_ROOT) libc6
+	layer/scripts/debian-sid-package.sh $(notdir $(SID_ROOT)) $(SID_ROOT) prometheus-blackbox-exporter
 	for a in x86_64 arm64; do \
 	  rm -rf $(ZIP_TEST_DIR)/$$a && mkdir -p $(ZIP_TEST_DIR)/$$a \
 	  && unzip -q $(TEST_DIST)/lambda-blackbox-$(VERSION)-$$a.zip -d $(ZIP_TEST_DIR)/$$a || exit 1; \
@@ -71,7 +76,8 @@ test-layers:
 test: test-layers
 	LAMBDA_BLACKBOX_LAYER=$(abspath $(ZIP_TEST_DIR)/x86_64) \
 	  LAMBDA_BLACKBOX_ARM64_LAYER=$(abspath $(ZIP_TEST_DIR)/arm64) \
-	  LAMBDA_BLACKBOX_ARM64_ROOT=$(abspath $(ARM64_ROOT)) $(CARGO) test --locked --workspace
+	  LAMBDA_BLACKBOX_ARM64_ROOT=$(abspath $(ARM64_ROOT)) \
+	  LAMBDA_BLACKBOX_SID_BLACKBOX=$(abspath $(SID_BLACKBOX)) $(CARGO) test --locked --workspace
 	LAYER_ZIP_DIST=$(abspath $(TEST_DIST)) python3 -m pytest -q -p no:cacheprovider layer/tests
 	$(MAKE) --no-print-directory test-deploy DEPLOY_LAYER=$(abspath $(TEST_DIST))/lambda-blackbox-$(VERSION)-arm64.zip
 

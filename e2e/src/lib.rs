@@ -1,6 +1,7 @@
 //! The layer's end-to-end tests (under `tests/`) and what they share: where the layer
 //! is, starting it in the sandbox, targets on loopback, answers and metrics.
 
+pub mod recorder;
 pub mod replay;
 
 use std::net::SocketAddr;
@@ -39,6 +40,22 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     assert!(
         path.is_file(),
         "{} is not built: run the tests with `make test` (cargo test --workspace builds it)",
+        path.display()
+    );
+    path
+}
+
+/// Debian sid's blackbox_exporter (today's release, with the grpc prober that bookworm's
+/// 0.23 lacks), which `make test` unpacks (layer/scripts/debian-sid-package.sh) and names
+/// in LAMBDA_BLACKBOX_SID_BLACKBOX.
+pub fn sid_blackbox() -> PathBuf {
+    let path = std::env::var_os("LAMBDA_BLACKBOX_SID_BLACKBOX").map(PathBuf::from).expect(
+        "LAMBDA_BLACKBOX_SID_BLACKBOX is not set: run the tests with `make test`, which unpacks Debian sid's \
+         blackbox_exporter (layer/scripts/debian-sid-package.sh amd64 target/debian-sid/amd64 prometheus-blackbox-exporter)",
+    );
+    assert!(
+        path.is_file(),
+        "LAMBDA_BLACKBOX_SID_BLACKBOX={}: no such file",
         path.display()
     );
     path
