@@ -1,4 +1,4 @@
-//! Arbitrary bytes as a Lambda event: lambda_http turns the JSON into a request (Function
+//! Arbitrary bytes as a Lambda event: the handler's event check, then lambda_http turns the JSON into a request (Function
 //! URL / API Gateway v2, API Gateway v1, ALB), then the handler's own steps run on it as
 //! `Proxy::handle` does — the gate under several settings, the upstream timeout from
 //! the scrape-timeout header, the upstream URL. Nothing may panic, and what the gate
@@ -10,12 +10,14 @@ use std::path::Path;
 use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
+use lambda_blackbox_handler::event;
 use lambda_blackbox_handler::gate::{self, MAX_QUERY_BYTES};
 use lambda_blackbox_handler::settings::HandlerSettings;
 use lambda_blackbox_handler::target_reading::Host;
 use lambda_blackbox_handler::{upstream_timeout, SCRAPE_TIMEOUT_HEADER};
 use lambda_http::http::{header, Method};
-use lambda_http::RequestExt;
+use lambda_http::request::LambdaRequest;
+use lambda_http::{Request, RequestExt};
 use libfuzzer_sys::fuzz_target;
 
 const LAYER_CONFIG: &str = include_str!("../../../layer/blackbox/blackbox.yml");
@@ -95,11 +97,18 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    // The runtime deserialises the event and lambda_http converts it: no catch_unwind
-    // here, a panic in either is a finding.
-    let Ok(request) = lambda_http::request::from_str(text) else {
+    // The runtime deserialises the event, the handler checks it (event::check), and only
+    // then does lambda_http convert it: no catch_unwind here, so a panic in the conversion
+    // of an event the check passed is a finding.
+    let Ok(event) = serde_json::from_str::<LambdaRequest>(text) else {
         return;
     };
+    if let Err(malformed) = event::check(&event) {
+        let reason = malformed.reason();
+        assert!(!reason.contains('\n'), "a one-line reason: {reason:?}");
+        return;
+    }
+    let request: Request = event.into();
 
     // The oracle below reads the request as `Proxy::handle` does.
     let iam_authenticated = gate::iam_authenticated(&request);
