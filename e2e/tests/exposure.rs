@@ -471,7 +471,7 @@ async fn a_malformed_event_is_an_error_invocation_and_the_handler_lives_on() {
     }
     // Events lambda_http would panic building a request from (a raw quote in the query, a
     // bad host, a path that makes a port): a 400 naming the part, before it tries.
-    let unbuildable: [(&[u8], &str); 3] = [
+    let unbuildable: [(&[u8], &str); 4] = [
         (
             br#"{"rawPath":"/probe","rawQueryString":"target=\"x\"","requestContext":{"http":{"method":"GET"}}}"#,
             r#"malformed request: the query string "target=\"x\"" is not valid in a URL"#,
@@ -483,6 +483,11 @@ async fn a_malformed_event_is_an_error_invocation_and_the_handler_lives_on() {
         (
             br#"{"httpMethod":"GET","path":":x","requestContext":{"elb":{}}}"#,
             r#"malformed request: the path ":x" is not valid in a URL"#,
+        ),
+        // Found by the event_to_upstream fuzz target: lambda_http's body decode panicked.
+        (
+            br#"{"rawPath":"/probe","rawQueryString":"","headers":{"host":"h"},"requestContext":{"http":{"method":"POST"}},"body":"AAECAw=*=","isBase64Encoded":true}"#,
+            "malformed request: the body is marked isBase64Encoded but is not base64",
         ),
     ];
     for (event, reason) in unbuildable {

@@ -9,6 +9,8 @@
 //! answered with a 400 that says which part is malformed. The release profile's
 //! `panic = "unwind"` stays as the second line of defence.
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use lambda_http::aws_lambda_events::alb::AlbTargetGroupResponse;
 use lambda_http::aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayV2httpResponse};
 use lambda_http::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
@@ -43,21 +45,23 @@ pub enum MalformedResponse {
     Alb(AlbTargetGroupResponse),
 }
 
-/// What lambda_http reads to build the request URI, taken from one event.
-struct UriParts<'a> {
+/// What lambda_http reads to build the request URI and body, taken from one event.
+struct EventParts<'a> {
     headers: &'a HeaderMap,
     host: Option<&'a str>,
     path: String,
     /// HTTP API events only: appended as it came. REST and ALB events carry their query
     /// as maps, which lambda_http encodes itself.
     raw_query: Option<&'a str>,
+    /// Decoded by lambda_http with `.expect(..)` when the event says it is base64.
+    base64_body: Option<&'a str>,
 }
 
 /// `Ok` when lambda_http can turn the event into a request; otherwise which part it could
 /// not read. Event kinds this handler does not serve are left to lambda_http.
 pub fn check(event: &LambdaRequest) -> Result<(), MalformedEvent> {
     let parts = match event {
-        LambdaRequest::ApiGatewayV2(ag) => UriParts {
+        LambdaRequest::ApiGatewayV2(ag) => EventParts {
             headers: &ag.headers,
             host: host_header(&ag.headers).or(ag.request_context.domain_name.as_deref()),
             path: path_with_stage(
@@ -65,8 +69,9 @@ pub fn check(event: &LambdaRequest) -> Result<(), MalformedEvent> {
                 ag.raw_path.as_deref().unwrap_or_default(),
             ),
             raw_query: ag.raw_query_string.as_deref(),
+            base64_body: ag.body.as_deref().filter(|_| ag.is_base64_encoded),
         },
-        LambdaRequest::ApiGatewayV1(ag) => UriParts {
+        LambdaRequest::ApiGatewayV1(ag) => EventParts {
             headers: &ag.headers,
             host: host_header(&ag.headers).or(ag.request_context.domain_name.as_deref()),
             path: path_with_stage(
@@ -74,20 +79,32 @@ pub fn check(event: &LambdaRequest) -> Result<(), MalformedEvent> {
                 ag.path.as_deref().unwrap_or_default(),
             ),
             raw_query: None,
+            base64_body: ag.body.as_deref().filter(|_| ag.is_base64_encoded),
         },
-        LambdaRequest::Alb(alb) => UriParts {
+        LambdaRequest::Alb(alb) => EventParts {
             headers: &alb.headers,
             host: host_header(&alb.headers),
             path: alb.path.clone().unwrap_or_default(),
             raw_query: None,
+            base64_body: alb.body.as_deref().filter(|_| alb.is_base64_encoded),
         },
         _ => return Ok(()),
     };
     parts.check()
 }
 
-impl UriParts<'_> {
+impl EventParts<'_> {
     fn check(&self) -> Result<(), MalformedEvent> {
+        self.check_uri()?;
+        match self.base64_body {
+            Some(body) if STANDARD.decode(body).is_err() => Err(MalformedEvent(
+                "the body is marked isBase64Encoded but is not base64".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn check_uri(&self) -> Result<(), MalformedEvent> {
         let uri = match self.host {
             // Without a host lambda_http keeps only the path of http://localhost{path}.
             None => Url::parse(&format!("http://localhost{}", self.path))

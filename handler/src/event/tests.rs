@@ -93,6 +93,15 @@ fn other_parts_of_the_uri_are_named() {
             },
             r#"malformed request: the path "x:99999" is not valid in a URL"#,
         ),
+        (
+            {
+                let mut json = fixture("apigw-v1.json");
+                json["isBase64Encoded"] = Value::Bool(true);
+                json["body"] = Value::String("not=base64".into());
+                json
+            },
+            "malformed request: the body is marked isBase64Encoded but is not base64",
+        ),
     ];
     for (json, want) in cases {
         assert_eq!(
@@ -159,6 +168,19 @@ fn the_check_agrees_with_lambda_http() {
                     "{name} Host: {host:?} proto: {proto:?}"
                 );
             }
+        }
+    }
+    for name in FIXTURES {
+        for body in ["", "aGk=", "aGk", "a b", "not=base64", "////", "=="] {
+            let mut json = fixture(name);
+            json["isBase64Encoded"] = Value::Bool(true);
+            json["body"] = Value::String(body.into());
+            let checked = check(&event(&json)).is_ok();
+            assert_eq!(
+                checked,
+                lambda_http_builds(&json),
+                "{name} base64 body {body:?}"
+            );
         }
     }
     let queries = [
