@@ -58,10 +58,7 @@ TEST_BLACKBOX_PREFER ?= debian
 # the target-spelling tests, unpacked without touching the system's apt sources.
 SID_ROOT := target/debian-sid/$(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 SID_BLACKBOX := $(SID_ROOT)/usr/bin/prometheus-blackbox-exporter
-test-layers:
-	@command -v qemu-aarch64-static >/dev/null && command -v file >/dev/null && command -v unzip >/dev/null \
-	  || apt-get install -y -qq --no-install-recommends qemu-user-static file unzip >/dev/null
-	@python3 -c 'import pytest, boto3, moto.server' 2>/dev/null || python3 -m pip install -q pytest boto3 'moto[server]'
+test-layers: test-setup
 	BLACKBOX_PREFER=$(TEST_BLACKBOX_PREFER) DIST_DIR=$(TEST_DIST) layer/scripts/build-layer.sh x86_64 arm64
 	layer/scripts/debian-foreign-root.sh arm64 $(ARM64_ROOT) libc6
 	layer/scripts/debian-sid-package.sh $(notdir $(SID_ROOT)) $(SID_ROOT) prometheus-blackbox-exporter
@@ -81,7 +78,14 @@ test: test-layers
 	LAYER_ZIP_DIST=$(abspath $(TEST_DIST)) python3 -m pytest -q -p no:cacheprovider layer/tests
 	$(MAKE) --no-print-directory test-deploy DEPLOY_LAYER=$(abspath $(TEST_DIST))/lambda-blackbox-$(VERSION)-arm64.zip
 
-lint:
+# What `make lint` and `make test` need, installed when missing (quiet when all is there).
+.PHONY: test-setup lint-setup
+test-setup:
+	@layer/scripts/test-setup.sh test
+lint-setup:
+	@layer/scripts/test-setup.sh lint
+
+lint: lint-setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
@@ -129,7 +133,7 @@ soak: test-layers
 
 # The deployment references and the handlers for other runtimes, each checked with its
 # ecosystem's own tools (part of `make test`; needs sam, node with layer/cdk's npm ci,
-# promtool and blackbox_exporter, as .ci/run installs them). The events/ replay and the
+# promtool and blackbox_exporter, as `make test-setup` installs them). The events/ replay and the
 # Python handler under awslambdaric run in `cargo test` (events_replay, python_handler).
 # DEPLOY_LAYER: the layer zip or directory that sam build and cdk synth package (`make
 # test` passes its arm64 zip); without it, the layer directory.
