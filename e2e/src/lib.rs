@@ -61,6 +61,18 @@ pub fn sid_blackbox() -> PathBuf {
     path
 }
 
+/// A query value as Prometheus sends it: every byte but the unreserved ones percent-encoded.
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            b => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// A real HTTP target on loopback that records what it was asked.
 pub struct Target {
     pub addr: SocketAddr,

@@ -374,17 +374,6 @@ async fn the_default_modules_do_not_follow_redirects() {
     layer.sandbox.shutdown().await;
 }
 
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            b => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_allow_list_admits_only_its_entries_and_never_the_runtime_api() {
     let target = start_target().await;

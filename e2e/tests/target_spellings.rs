@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use lambda_blackbox_e2e::recorder::Recorder;
-use lambda_blackbox_e2e::{config, layer_dir, metric, sid_blackbox, Layer, TempDir};
+use lambda_blackbox_e2e::{config, encode, layer_dir, metric, sid_blackbox, Layer, TempDir};
 
 const MODULES: [&str; 7] = [
     "http_2xx",
@@ -96,17 +96,6 @@ fn spellings(port: u16) -> Vec<String> {
         "http://::ffff:a9fe:a9fe:80/latest/meta-data/".to_string(),
     ]
     .into()
-}
-
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// One test, not two: the recorder holds the fixed default ports, and the control's

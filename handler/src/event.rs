@@ -141,10 +141,6 @@ impl EventParts<'_> {
 }
 
 impl MalformedEvent {
-    pub fn reason(&self) -> String {
-        self.to_string()
-    }
-
     /// The 400 in the shape the event's origin expects, as lambda_http would have built
     /// it from a `Response`.
     pub fn response(&self, origin: &RequestOrigin) -> MalformedResponse {
@@ -154,7 +150,7 @@ impl MalformedEvent {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
-        let body = Some(Body::Text(format!("{}\n", self.reason())));
+        let body = Some(Body::Text(format!("{self}\n")));
         let status_code = i64::from(status.as_u16());
         match origin {
             RequestOrigin::ApiGatewayV1 => {

@@ -104,7 +104,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Err(malformed) = event::check(&event) {
-        let reason = malformed.reason();
+        let reason = malformed.to_string();
         assert!(!reason.contains('\n'), "a one-line reason: {reason:?}");
         return;
     }
