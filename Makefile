@@ -60,8 +60,8 @@ SID_ROOT := target/debian-sid/$(shell dpkg --print-architecture 2>/dev/null || e
 SID_BLACKBOX := $(SID_ROOT)/usr/bin/prometheus-blackbox-exporter
 test-layers: test-setup
 	BLACKBOX_PREFER=$(TEST_BLACKBOX_PREFER) DIST_DIR=$(TEST_DIST) layer/scripts/build-layer.sh x86_64 arm64
-	layer/scripts/debian-foreign-root.sh arm64 $(ARM64_ROOT) libc6
-	layer/scripts/debian-sid-package.sh $(notdir $(SID_ROOT)) $(SID_ROOT) prometheus-blackbox-exporter
+	layer/scripts/debian-package-root.sh arm64 $(ARM64_ROOT) libc6
+	layer/scripts/debian-package-root.sh --suite sid $(notdir $(SID_ROOT)) $(SID_ROOT) prometheus-blackbox-exporter
 	for a in x86_64 arm64; do \
 	  rm -rf $(ZIP_TEST_DIR)/$$a && mkdir -p $(ZIP_TEST_DIR)/$$a \
 	  && unzip -q $(TEST_DIST)/lambda-blackbox-$(VERSION)-$$a.zip -d $(ZIP_TEST_DIR)/$$a || exit 1; \

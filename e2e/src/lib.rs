@@ -46,12 +46,12 @@ pub fn workspace_binary(name: &str) -> PathBuf {
 }
 
 /// Debian sid's blackbox_exporter (today's release, with the grpc prober that bookworm's
-/// 0.23 lacks), which `make test` unpacks (layer/scripts/debian-sid-package.sh) and names
+/// 0.23 lacks), which `make test` unpacks (layer/scripts/debian-package-root.sh --suite sid) and names
 /// in LAMBDA_BLACKBOX_SID_BLACKBOX.
 pub fn sid_blackbox() -> PathBuf {
     let path = std::env::var_os("LAMBDA_BLACKBOX_SID_BLACKBOX").map(PathBuf::from).expect(
         "LAMBDA_BLACKBOX_SID_BLACKBOX is not set: run the tests with `make test`, which unpacks Debian sid's \
-         blackbox_exporter (layer/scripts/debian-sid-package.sh amd64 target/debian-sid/amd64 prometheus-blackbox-exporter)",
+         blackbox_exporter (layer/scripts/debian-package-root.sh --suite sid amd64 target/debian-sid/amd64 prometheus-blackbox-exporter)",
     );
     assert!(
         path.is_file(),

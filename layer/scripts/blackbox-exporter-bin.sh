@@ -11,7 +11,7 @@
 #      upstream (`make layer`): the pinned upstream release, then Debian's package.
 #      debian (`make test`, CI): Debian's package only, no download from the internet.
 #   Debian's package for the other architecture (arm64 on an x86_64 machine) is fetched with
-#   `apt-get download` and unpacked with `dpkg-deb -x` (layer/scripts/debian-foreign-root.sh).
+#   `apt-get download` and unpacked with `dpkg-deb -x` (layer/scripts/debian-package-root.sh).
 #   The upstream release is checked against the SHA-256 sums pinned below before it is used.
 #
 # BLACKBOX_INFO_FILE=path: also writes shell-style lines there, read by build-layer.sh:
@@ -121,7 +121,7 @@ from_debian() {
     fi
   elif command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null; then
     local root=$cache/debian-$deb_arch
-    if "$here/debian-foreign-root.sh" "$deb_arch" "$root" prometheus-blackbox-exporter >&2; then
+    if "$here/debian-package-root.sh" "$deb_arch" "$root" prometheus-blackbox-exporter >&2; then
       local v notice=$default_notice
       v=$(cat "$root/.versions/prometheus-blackbox-exporter" 2>/dev/null | sed 's/-[^-]*$//' || true)
       [ -f "$root$doc/NOTICE" ] && notice=$root$doc/NOTICE
