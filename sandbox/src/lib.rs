@@ -3,16 +3,20 @@
 //! environment lifecycle, function URLs).
 
 pub mod config;
-pub mod furl;
+mod environment;
+mod fronts;
+pub mod function_url;
 pub mod logs;
+mod outcomes;
 pub mod procs;
 mod sandbox;
 pub mod test_support;
 pub mod util;
 
 pub use config::{parse_env_file, parse_kv, SandboxConfig};
-pub use furl::{
+pub use function_url::{
     function_url_error_response, function_url_event, function_url_response, UrlContext, UrlResponse,
 };
+pub use outcomes::{FunctionError, InitOutcome, InvokeOutcome, ShutdownReport};
 pub use procs::ProcessInfo;
-pub use sandbox::{FunctionError, InitOutcome, InvokeOutcome, Sandbox, ShutdownReport};
+pub use sandbox::Sandbox;

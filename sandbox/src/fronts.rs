@@ -1,0 +1,130 @@
+//! What stands in front of the execution environment: a Function URL ("Invoking Lambda
+//! function URLs": an HTTP request becomes a payload format 2.0 event) and the invoke
+//! endpoint RIE and `sam local` serve (`POST /2015-03-31/functions/function/invocations`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use tokio::sync::oneshot;
+
+use crate::environment::{with_headers, Environment, Fatal, BODY_LIMIT};
+use crate::function_url::{
+    function_url_error_response, function_url_event, function_url_response, UrlContext,
+};
+use crate::util::{epoch_ms, trace_id};
+
+/// Every path and method of the Function URL on `port`.
+pub(crate) fn function_url_router(environment: Arc<Environment>, port: u16) -> Router {
+    Router::new()
+        .fallback(function_url)
+        .with_state((environment, port))
+}
+
+pub(crate) fn invoke_endpoint_router(environment: Arc<Environment>) -> Router {
+    Router::new()
+        .route("/2015-03-31/functions/function/invocations", post(invoke))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(environment)
+}
+
+async fn function_url(
+    State((environment, port)): State<(Arc<Environment>, u16)>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, BODY_LIMIT).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large").into_response();
+    };
+    let request_id = uuid::Uuid::new_v4().to_string();
+    // Headers the function URL front adds before the event reaches the function.
+    let trace = trace_id();
+    let port = port.to_string();
+    let ip = peer.ip().to_string();
+    for (name, value) in [
+        ("x-amzn-trace-id", trace.as_str()),
+        ("x-forwarded-for", ip.as_str()),
+        ("x-forwarded-proto", "http"),
+        ("x-forwarded-port", port.as_str()),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            parts.headers.insert(HeaderName::from_static(name), value);
+        }
+    }
+    let context = UrlContext {
+        account_id: "anonymous".to_string(),
+        api_id: environment.api_id().to_string(),
+        region: environment.config().region.clone(),
+        request_id: request_id.clone(),
+        source_ip: ip,
+        time_epoch_ms: epoch_ms(),
+    };
+    let event = function_url_event(&parts, &body, &context);
+    // The invoke goes on after the answer (extensions finish, the environment freezes),
+    // but the caller gets the answer as soon as the runtime posts it, as from Lambda.
+    let (answered_tx, answered_rx) = oneshot::channel();
+    let invoke = {
+        let environment = environment.clone();
+        let request_id = request_id.clone();
+        tokio::spawn(async move {
+            environment
+                .invoke_answering(event, request_id, Some(answered_tx))
+                .await
+        })
+    };
+    let result = match answered_rx.await {
+        Ok(result) => result,
+        // No answer from the runtime: the invoke's own outcome says why.
+        Err(_) => match invoke.await {
+            Ok(outcome) => outcome.result,
+            Err(_) => {
+                Err(Fatal::new("Sandbox.Failure", "the invoke task failed".into()).function_error())
+            }
+        },
+    };
+    let translated = match &result {
+        Ok(answer) => function_url_response(answer),
+        Err(_) => function_url_error_response(),
+    };
+    let mut response = Response::new(axum::body::Body::from(translated.body));
+    *response.status_mut() =
+        StatusCode::from_u16(translated.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut headers: Vec<(&str, &str)> = translated
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    headers.push(("x-amzn-requestid", &request_id));
+    with_headers(response, &headers)
+}
+
+/// Lambda Invoke API: a function error is a 200 with `X-Amz-Function-Error: Unhandled`.
+async fn invoke(State(environment): State<Arc<Environment>>, body: Bytes) -> Response {
+    let outcome = environment.invoke(body.to_vec()).await;
+    let id = outcome.request_id.clone();
+    match outcome.result {
+        Ok(answer) => with_headers(
+            (StatusCode::OK, answer).into_response(),
+            &[
+                ("Content-Type", "application/json"),
+                ("X-Amzn-RequestId", &id),
+                ("X-Amz-Executed-Version", "$LATEST"),
+            ],
+        ),
+        Err(error) => with_headers(
+            (StatusCode::OK, error.body).into_response(),
+            &[
+                ("Content-Type", "application/json"),
+                ("X-Amz-Function-Error", "Unhandled"),
+                ("X-Amzn-RequestId", &id),
+                ("X-Amz-Executed-Version", "$LATEST"),
+            ],
+        ),
+    }
+}
