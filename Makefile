@@ -18,7 +18,7 @@ layer-dir: build
 	  $(RELEASE_DIR)/bootstrap "$$(layer/scripts/blackbox-exporter-bin.sh)"
 
 run: layer-dir
-	layer/scripts/run-local.sh $(RELEASE_DIR)/lambda-sandbox $(LAYER_DIR)
+	scripts/run-local.sh $(RELEASE_DIR)/lambda-sandbox $(LAYER_DIR)
 
 # The layer zip for ARCH (x86_64 or arm64): dist/lambda-blackbox-<version>-<arch>.zip and a
 # manifest beside it. Our binaries static (musl, cross-built with cargo-zigbuild, installed
@@ -81,9 +81,9 @@ test: test-layers
 # What `make lint` and `make test` need, installed when missing (quiet when all is there).
 .PHONY: test-setup lint-setup
 test-setup:
-	@layer/scripts/test-setup.sh test
+	@scripts/test-setup.sh test
 lint-setup:
-	@layer/scripts/test-setup.sh lint
+	@scripts/test-setup.sh lint
 
 lint: lint-setup
 	$(CARGO) fmt --all -- --check
@@ -132,7 +132,7 @@ soak: test-layers
 	LAMBDA_BLACKBOX_LAYER=$(abspath $(ZIP_TEST_DIR)/x86_64) $(CARGO) test --locked -p lambda-blackbox-e2e --test soak -- --ignored --nocapture
 
 # The deployment references and the handlers for other runtimes, each checked with its
-# ecosystem's own tools (part of `make test`; needs sam, node with layer/cdk's npm ci,
+# ecosystem's own tools (part of `make test`; needs sam, node with deploy/cdk's npm ci,
 # promtool and blackbox_exporter, as `make test-setup` installs them). The events/ replay and the
 # Python handler under awslambdaric run in `cargo test` (events_replay, python_handler).
 # DEPLOY_LAYER: the layer zip or directory that sam build and cdk synth package (`make
@@ -142,7 +142,7 @@ DEPLOY_LAYER ?=
 test-deploy: $(if $(DEPLOY_LAYER),,layer-dir)
 	cd handler/python && python3 -m unittest -q
 	node --test handler/node/test/
-	layer/sam/check.sh $(or $(DEPLOY_LAYER),$(LAYER_DIR))
-	cd layer/cdk && npm run --silent typecheck && TS_NODE_TRANSPILE_ONLY=1 npm test --silent
-	cd layer/cdk && TS_NODE_TRANSPILE_ONLY=1 npx cdk synth --quiet -o $(abspath target/cdk.out) -c layerZip=$(abspath $(or $(DEPLOY_LAYER),$(LAYER_DIR)))
-	layer/prometheus/check.sh
+	deploy/sam/check.sh $(or $(DEPLOY_LAYER),$(LAYER_DIR))
+	cd deploy/cdk && npm run --silent typecheck && TS_NODE_TRANSPILE_ONLY=1 npm test --silent
+	cd deploy/cdk && TS_NODE_TRANSPILE_ONLY=1 npx cdk synth --quiet -o $(abspath target/cdk.out) -c layerZip=$(abspath $(or $(DEPLOY_LAYER),$(LAYER_DIR)))
+	deploy/prometheus/check.sh

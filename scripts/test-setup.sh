@@ -9,7 +9,7 @@
 # When a step cannot run (not root, no network) it stops at once with one line naming
 # what is missing and how to get it.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 what=${1:-test}
 
@@ -71,10 +71,10 @@ sam_cli() {
 # npm ci again only when the lock file changed since the last one.
 cdk_app() {
   command -v npm >/dev/null || fail "npm is missing (the CDK app's tests need Node.js 20 or later)"
-  local stamp=layer/cdk/node_modules/.package-lock.json
-  [ -f "$stamp" ] && [ "$stamp" -nt layer/cdk/package-lock.json ] && return
-  (cd layer/cdk && npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1) \
-    || fail "npm ci in layer/cdk failed (no network?): cd layer/cdk && npm ci"
+  local stamp=deploy/cdk/node_modules/.package-lock.json
+  [ -f "$stamp" ] && [ "$stamp" -nt deploy/cdk/package-lock.json ] && return
+  (cd deploy/cdk && npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1) \
+    || fail "npm ci in deploy/cdk failed (no network?): cd deploy/cdk && npm ci"
 }
 
 # The SSRF tests need a host name besides localhost that resolves to loopback, as Debian

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CI for the README's scrape config: layer/prometheus/prometheus.yml must pass
+# CI for the README's scrape config: deploy/prometheus/prometheus.yml must pass
 # `promtool check config` (with its token file pointed at a temporary one, since promtool
 # checks that it exists), must be what the README shows, and must keep the multi-target
 # pattern's parts: https, /probe, a module, the bearer token, and the relabelling of the
@@ -20,7 +20,7 @@ python3 - "$config" "$repo/README.md" <<'PY'
 import re, sys
 config, readme = (open(p, encoding="utf-8").read() for p in sys.argv[1:3])
 blocks = re.findall(r"```yaml\n(.*?)```", readme, re.S)
-assert config in blocks, "README.md does not show layer/prometheus/prometheus.yml verbatim in a ```yaml block"
+assert config in blocks, "README.md does not show deploy/prometheus/prometheus.yml verbatim in a ```yaml block"
 for need in ("scheme: https", "metrics_path: /probe", "module: [", "type: Bearer", "credentials_file:",
              "target_label: __param_target", "source_labels: [__param_target]", "target_label: instance",
              "target_label: __address__", ".lambda-url."):
