@@ -14,7 +14,8 @@
 // - 504 when blackbox does not answer in time, 502 when it cannot be reached for 2 s or
 //   its answer breaks off, 503 when the extension is gone, each with a one-line reason.
 //
-// The same gate as the Rust handler: `BLACKBOX_AUTH_TOKEN` (or `_FILE`) bearer token
+// The same gate as the Rust handler (the cases all three pass are in handler/conformance/):
+// `BLACKBOX_AUTH_TOKEN` (or `_FILE`) bearer token
 // compared in constant time (401), `BLACKBOX_AUTH_TRUST_IAM`, GET and HEAD only (405),
 // `/probe` only unless `BLACKBOX_EXPOSE_METRICS` (404), header and query size limits
 // (400, 414), `debug=true` only with `BLACKBOX_ALLOW_DEBUG` (403).
@@ -28,6 +29,8 @@
 import { timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import http, { STATUS_CODES } from "node:http";
+import { BlockList, isIPv4, isIPv6 } from "node:net";
+import { getSystemErrorMap } from "node:util";
 
 export const SCRAPE_TIMEOUT_HEADER = "x-prometheus-scrape-timeout-seconds";
 const FORWARDED_HEADERS = ["accept", "user-agent"];
@@ -50,15 +53,48 @@ export class InvalidSetting extends Error {
   }
 }
 
-/** Where blackbox listens, as the handler connects to it (an unspecified host is loopback). */
-export function upstreamAuthority(listenAddress) {
-  const address = (listenAddress ?? "").trim() || DEFAULT_LISTEN_ADDRESS;
+/**
+ * `BLACKBOX_LISTEN_ADDRESS` under the rules the extension starts blackbox with: a loopback
+ * `host:port` (blackbox serves anyone who reaches it, /config included).
+ */
+export function listenAddress(value) {
+  const address = (value ?? "").trim() || DEFAULT_LISTEN_ADDRESS;
+  const quoted = JSON.stringify(address);
+  const invalid = (why) => new InvalidSetting(`BLACKBOX_LISTEN_ADDRESS: ${quoted} is not a host:port address (${why})`);
   const colon = address.lastIndexOf(":");
-  const host = address.slice(0, Math.max(colon, 0));
+  if (colon < 0) throw invalid("no port");
+  const host = address.slice(0, colon);
   const port = address.slice(colon + 1);
-  if (host === "" || host === "0.0.0.0") return `127.0.0.1:${port}`;
-  if (host === "[::]") return `[::1]:${port}`;
+  if (!/^[0-9]+$/.test(port) || Number(port) < 1 || Number(port) > 65535) {
+    throw invalid("the port must be a number from 1 to 65535");
+  }
+  if (host.startsWith("[") !== host.endsWith("]") || /\s/.test(host)) throw invalid("the host is malformed");
+  const bare = host.replace(/^\[+/, "").replace(/\]+$/, "");
+  if (!(bare === "localhost" || isLoopbackIp(bare))) {
+    throw new InvalidSetting(
+      `BLACKBOX_LISTEN_ADDRESS: ${quoted} is not a loopback address: blackbox must listen on 127.0.0.0/8, [::1] or localhost`,
+    );
+  }
   return address;
+}
+
+// Only ::1 for IPv6: an IPv4-mapped 127.x is not loopback to the extension either (a
+// BlockList with an IPv4 rule would match it).
+const LOOPBACK_V4 = new BlockList();
+LOOPBACK_V4.addSubnet("127.0.0.0", 8, "ipv4");
+const LOOPBACK_V6 = new BlockList();
+LOOPBACK_V6.addAddress("::1", "ipv6");
+
+function isLoopbackIp(text) {
+  if (isIPv4(text)) return LOOPBACK_V4.check(text, "ipv4");
+  if (isIPv6(text)) return LOOPBACK_V6.check(text, "ipv6");
+  return false;
+}
+
+/** An errno as the C library words it ("No such file or directory"), as Rust and Python print it. */
+function osReason(e) {
+  const words = e.errno === undefined ? undefined : getSystemErrorMap().get(e.errno)?.[1];
+  return words ? words[0].toUpperCase() + words.slice(1) : e.message;
 }
 
 export function extensionPidFile(authority) {
@@ -106,12 +142,12 @@ export function readSettings(env = process.env, readFile = (p) => readFileSync(p
     try {
       text = readFile(tokenFile);
     } catch (e) {
-      throw new InvalidSetting(`BLACKBOX_AUTH_TOKEN_FILE: cannot read ${tokenFile}: ${e.code ?? e.message}`);
+      throw new InvalidSetting(`BLACKBOX_AUTH_TOKEN_FILE: cannot read ${tokenFile}: ${osReason(e)}`);
     }
     authToken = validateToken(text.trim(), "BLACKBOX_AUTH_TOKEN_FILE");
   }
   const settings = {
-    upstream: upstreamAuthority(env.BLACKBOX_LISTEN_ADDRESS),
+    upstream: listenAddress(env.BLACKBOX_LISTEN_ADDRESS),
     trustIam: flag(env, "BLACKBOX_AUTH_TRUST_IAM"),
     exposeMetrics: flag(env, "BLACKBOX_EXPOSE_METRICS"),
     allowDebug: flag(env, "BLACKBOX_ALLOW_DEBUG"),
@@ -338,7 +374,8 @@ export function upstreamTimeout(scrapeTimeout, remainingS) {
   const left = remainingS == null ? FALLBACK_TIMEOUT_S : Math.max(0, remainingS - DEADLINE_MARGIN_S);
   const text = (scrapeTimeout ?? "").trim();
   const scrape = /^[+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text) ? Number(text) : NaN;
-  return Number.isFinite(scrape) && scrape > 0 ? Math.min(scrape, left) : left;
+  // Under a millisecond is no scrape timeout, as for the Rust handler.
+  return Number.isFinite(scrape) && scrape >= 0.001 ? Math.min(scrape, left) : left;
 }
 
 function splitAuthority(authority) {

@@ -14,7 +14,8 @@ and ALB requests to it the way the layer's Rust ``bootstrap`` does:
 - ``504`` when blackbox does not answer in time, ``502`` when it cannot be reached for 2 s
   or its answer breaks off, ``503`` when the extension is gone, each with a one-line reason.
 
-The same gate as the Rust handler: ``BLACKBOX_AUTH_TOKEN`` (or ``_FILE``) bearer token
+The same gate as the Rust handler (the cases all three pass are in handler/conformance/):
+``BLACKBOX_AUTH_TOKEN`` (or ``_FILE``) bearer token
 compared in constant time (401), ``BLACKBOX_AUTH_TRUST_IAM``, GET and HEAD only (405),
 ``/probe`` only unless ``BLACKBOX_EXPOSE_METRICS`` (404), header and query size limits
 (400, 414), ``debug=true`` only with ``BLACKBOX_ALLOW_DEBUG`` (403).
@@ -30,6 +31,8 @@ import base64
 import errno
 import hmac
 import http.client
+import ipaddress
+import json
 import logging
 import os
 import signal
@@ -59,15 +62,43 @@ class InvalidSetting(Exception):
     """A BLACKBOX_* variable this handler cannot honour; the message names it."""
 
 
-def upstream_authority(listen_address):
-    """Where blackbox listens, as the handler connects to it (an unspecified host is loopback)."""
-    address = (listen_address or "").strip() or DEFAULT_LISTEN_ADDRESS
-    host, _, port = address.rpartition(":")
-    if host in ("", "0.0.0.0"):
-        return "127.0.0.1:" + port
-    if host == "[::]":
-        return "[::1]:" + port
+def _quoted(value):
+    """A value in an error message, quoted as the Rust handler quotes it."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def listen_address(value):
+    """``BLACKBOX_LISTEN_ADDRESS`` under the rules the extension starts blackbox with: a
+    loopback ``host:port`` (blackbox serves anyone who reaches it, /config included)."""
+    address = (value or "").strip() or DEFAULT_LISTEN_ADDRESS
+
+    def invalid(why):
+        return InvalidSetting("BLACKBOX_LISTEN_ADDRESS: %s is not a host:port address (%s)" % (_quoted(address), why))
+
+    host, colon, port = address.rpartition(":")
+    if not colon:
+        raise invalid("no port")
+    if not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+        raise invalid("the port must be a number from 1 to 65535")
+    if host.startswith("[") != host.endswith("]") or any(c.isspace() for c in host):
+        raise invalid("the host is malformed")
+    bare = host.lstrip("[").rstrip("]")
+    if not (bare == "localhost" or _is_loopback_ip(bare)):
+        raise InvalidSetting(
+            "BLACKBOX_LISTEN_ADDRESS: %s is not a loopback address: blackbox must listen on "
+            "127.0.0.0/8, [::1] or localhost" % _quoted(address))
     return address
+
+
+def _is_loopback_ip(text):
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    if ip.version == 6:
+        # Only ::1: an IPv4-mapped 127.x is not loopback to the extension either.
+        return ip == ipaddress.IPv6Address("::1") and "%" not in text
+    return ip.is_loopback
 
 
 def extension_pid_file(authority):
@@ -81,7 +112,7 @@ def _flag(env, var):
         return False
     if value in ("true", "1", "yes"):
         return True
-    raise InvalidSetting("%s: %r is not true or false" % (var, value))
+    raise InvalidSetting("%s: %s is not true or false" % (var, _quoted(value)))
 
 
 def _validate_token(token, var):
@@ -99,7 +130,7 @@ class Settings:
 
     def __init__(self, env=None):
         env = os.environ if env is None else env
-        self.upstream = upstream_authority(env.get("BLACKBOX_LISTEN_ADDRESS"))
+        self.upstream = listen_address(env.get("BLACKBOX_LISTEN_ADDRESS"))
         for var in NOT_PORTED:
             if env.get(var, "").strip():
                 raise InvalidSetting(
@@ -353,7 +384,8 @@ def upstream_timeout(scrape_timeout, remaining_s):
         scrape = float((scrape_timeout or "").strip())
     except ValueError:
         scrape = None
-    if scrape is not None and scrape == scrape and 0 < scrape < float("inf"):
+    # Under a millisecond is no scrape timeout, as for the Rust handler.
+    if scrape is not None and scrape == scrape and 0.001 <= scrape < float("inf"):
         return min(scrape, left)
     return left
 
