@@ -243,7 +243,11 @@ fn always_denied(ip: IpAddr) -> Option<&'static str> {
             (Ipv6Addr::LOCALHOST, 128, "loopback"),
             (Ipv6Addr::UNSPECIFIED, 128, "unspecified"),
             ("fe80::".parse().unwrap(), 10, "link-local"),
-            ("fd00:ec2::254".parse().unwrap(), 128, "the EC2 metadata address"),
+            (
+                "fd00:ec2::254".parse().unwrap(),
+                128,
+                "the EC2 metadata address",
+            ),
             ("ff00::".parse().unwrap(), 8, "multicast"),
         ]
         .into_iter()
@@ -339,12 +343,22 @@ fn check_dials(kind: Kind, query: &str, readings: &[Reading]) {
     let module = go_get(&go, b"module")
         .filter(|m| !m.is_empty())
         .unwrap_or(b"http_2xx");
-    let Some(probers) = go_probers(module) else { return };
+    let Some(probers) = go_probers(module) else {
+        return;
+    };
     for release in Release::ALL {
         for prober in probers {
             for dial in go_model::dials(target, *prober, release) {
                 if *EXPLAIN {
-                    eprintln!("  {:?} {:?} {}: {:?} port {:?}{}", dial.release, dial.prober, dial.via, dial.host, dial.port, if dial.cgo_only { " (cgo only)" } else { "" });
+                    eprintln!(
+                        "  {:?} {:?} {}: {:?} port {:?}{}",
+                        dial.release,
+                        dial.prober,
+                        dial.via,
+                        dial.host,
+                        dial.port,
+                        if dial.cgo_only { " (cgo only)" } else { "" }
+                    );
                 }
                 if dial.cgo_only && *PURE_GO {
                     continue;
@@ -411,18 +425,32 @@ fn admit_and_check(query: &str) {
         );
         if *EXPLAIN {
             match &admitted {
-                Ok(Admitted { target: Some(r) }) => eprintln!("{kind:?} {query:?}: admitted {}", show_readings(r)),
+                Ok(Admitted { target: Some(r) }) => {
+                    eprintln!("{kind:?} {query:?}: admitted {}", show_readings(r))
+                }
                 other => {
                     eprintln!("{kind:?} {query:?}: {other:?}");
                     if *kind == Kind::Default {
                         // What Go would have dialled: no claim, the gate refused.
                         let go = go_parse_query(query);
-                        let module = go_get(&go, b"module").filter(|m| !m.is_empty()).unwrap_or(b"http_2xx");
-                        if let (Some(target), Some(probers)) = (go_get(&go, b"target"), go_probers(module)) {
+                        let module = go_get(&go, b"module")
+                            .filter(|m| !m.is_empty())
+                            .unwrap_or(b"http_2xx");
+                        if let (Some(target), Some(probers)) =
+                            (go_get(&go, b"target"), go_probers(module))
+                        {
                             for release in Release::ALL {
                                 for prober in probers {
                                     for d in go_model::dials(target, *prober, release) {
-                                        eprintln!("  (refused) {:?} {:?} {}: {:?} port {:?}{}", d.release, d.prober, d.via, d.host, d.port, if d.cgo_only { " (cgo only)" } else { "" });
+                                        eprintln!(
+                                            "  (refused) {:?} {:?} {}: {:?} port {:?}{}",
+                                            d.release,
+                                            d.prober,
+                                            d.via,
+                                            d.host,
+                                            d.port,
+                                            if d.cgo_only { " (cgo only)" } else { "" }
+                                        );
                                     }
                                 }
                             }
@@ -463,17 +491,26 @@ fn check_reading(text: &str, target: &TargetHost) {
                 IpAddr::V6(v6) => v6.is_loopback() || v6.is_unspecified(),
             };
             if loopback_or_unspecified {
-                assert!(by_default.is_err(), "{text:?} → {target}: admitted by default");
+                assert!(
+                    by_default.is_err(),
+                    "{text:?} → {target}: admitted by default"
+                );
                 assert!(by_deny_private.is_err(), "{text:?} → {target}: admitted");
             }
             if ip.is_loopback() && target.port.is_none_or(|p| p == 9001 || p == 9115) {
-                assert!(by_list.is_err(), "{text:?} → {target}: admitted by the list");
+                assert!(
+                    by_list.is_err(),
+                    "{text:?} → {target}: admitted by the list"
+                );
             }
             assert!(matches!(by_default, Ok(None) | Err(_)), "{text:?}");
         }
         Host::Name(name) => {
             if name == "localhost" || name.ends_with(".localhost") {
-                assert!(by_default.is_err(), "{text:?} → {target}: admitted by default");
+                assert!(
+                    by_default.is_err(),
+                    "{text:?} → {target}: admitted by default"
+                );
             }
             if let Ok(Some(resolved_name)) = &by_default {
                 assert_eq!(resolved_name, name, "{text:?}");
@@ -481,7 +518,10 @@ fn check_reading(text: &str, target: &TargetHost) {
         }
     }
     if by_deny_private.is_ok() {
-        assert!(by_default.is_ok(), "{text:?}: deny-private is looser than default");
+        assert!(
+            by_default.is_ok(),
+            "{text:?}: deny-private is looser than default"
+        );
     }
     let loopbacks = [
         IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -510,14 +550,19 @@ fn check_reading(text: &str, target: &TargetHost) {
         Some(_) => {
             let back = read_target(&shown, &[Prober::Tcp]);
             assert_eq!(
-                back.as_ref().map(|r| r.iter().map(|r| &r.dials).collect::<Vec<_>>()),
+                back.as_ref()
+                    .map(|r| r.iter().map(|r| &r.dials).collect::<Vec<_>>()),
                 Ok(vec![target]),
                 "{text:?} → {shown:?}"
             );
         }
         None => {
             let bare = shown.trim_start_matches('[').trim_end_matches(']');
-            assert_eq!(normalise_host(bare).as_ref(), Ok(&target.host), "{text:?} → {shown:?}");
+            assert_eq!(
+                normalise_host(bare).as_ref(),
+                Ok(&target.host),
+                "{text:?} → {shown:?}"
+            );
         }
     }
 }
@@ -560,7 +605,11 @@ fuzz_target!(|data: &[u8]| {
         // Reading more as an address than glibc does only refuses more ("0x" is 0.0.0.0
         // to the handler, a name to glibc); FUZZ_STRICT_ATON=1 asks for agreement.
         if let Some(ours) = ours.filter(|_| *STRICT_ATON) {
-            assert_eq!(theirs, Some(ours), "{host:?}: parse_inet_aton reads {ours}, glibc does not");
+            assert_eq!(
+                theirs,
+                Some(ours),
+                "{host:?}: parse_inet_aton reads {ours}, glibc does not"
+            );
         }
         if let Some(theirs) = theirs {
             match normalise_host(&host) {
@@ -583,7 +632,10 @@ fuzz_target!(|data: &[u8]| {
         .into_iter()
         .map(|(k, v)| (show(&k), show(&v)))
         .collect();
-    assert_eq!(ours, go, "{text:?}: the gate and Go read different parameters");
+    assert_eq!(
+        ours, go,
+        "{text:?}: the gate and Go read different parameters"
+    );
     for (key, value) in ours {
         if key == "target" {
             check_readings(&value);
