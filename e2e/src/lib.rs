@@ -144,6 +144,18 @@ pub fn config(layer: &Path, env: &[(&str, &str)]) -> (SandboxConfig, u16) {
     (config, blackbox_port)
 }
 
+/// Starts the sandbox and asserts that Init went well (the outcome and the log otherwise).
+pub async fn start_initialized(config: SandboxConfig) -> Sandbox {
+    let sandbox = Sandbox::start(config).await.expect("the sandbox starts");
+    assert!(
+        matches!(sandbox.init_outcome(), InitOutcome::Ok { .. }),
+        "{:?}\n{}",
+        sandbox.init_outcome(),
+        sandbox.logs()
+    );
+    sandbox
+}
+
 pub async fn start_layer(env: &[(&str, &str)]) -> Layer {
     let (config, blackbox_port) = config(&layer_dir(), env);
     let sandbox = Sandbox::start(config).await.expect("the sandbox starts");

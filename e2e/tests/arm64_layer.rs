@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use lambda_blackbox_e2e::*;
-use lambda_sandbox::{InitOutcome, Sandbox};
+use lambda_sandbox::Sandbox;
 
 fn env_dir(name: &str, what: &str) -> PathBuf {
     let dir = std::env::var_os(name).map(PathBuf::from).unwrap_or_else(|| {
@@ -153,17 +153,10 @@ async fn under_qemu_the_arm64_layer_starts_blackbox_and_probes_through_the_funct
             ("BLACKBOX_READY_TIMEOUT_MS", "9500"),
         ],
     );
-    let sandbox = Sandbox::start(config).await.expect("the sandbox starts");
     let started = Layer {
-        sandbox,
+        sandbox: start_initialized(config).await,
         blackbox_port,
     };
-    assert!(
-        matches!(started.sandbox.init_outcome(), InitOutcome::Ok { .. }),
-        "{:?}\n{}",
-        started.sandbox.init_outcome(),
-        started.sandbox.logs()
-    );
 
     // The arm64 extension started the arm64 blackbox_exporter, with the layer's own
     // blackbox.yml (its layer root comes from its exe path, as qemu reports it).

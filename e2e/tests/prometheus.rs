@@ -9,14 +9,14 @@
 //! Prometheus must be installed (`apt-get install prometheus`; `.ci/run` does it): a
 //! missing one fails this test, it is not skipped.
 
-use lambda_blackbox_e2e::{free_port, layer_dir, workspace_binary, TempDir};
+use lambda_blackbox_e2e::{
+    config, free_port, layer_dir, start_initialized, start_target, workspace_binary, TempDir,
+};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use axum::routing::get;
-use lambda_sandbox::{InitOutcome, Sandbox, SandboxConfig};
 use serde_json::Value;
 
 const REGION: &str = "local-1";
@@ -127,23 +127,6 @@ impl Drop for Prometheus {
     }
 }
 
-/// The targets: `/` answers at once, `/slow` after 5 s.
-async fn start_target() -> SocketAddr {
-    let app = axum::Router::new()
-        .route(
-            "/slow",
-            get(|| async {
-                tokio::time::sleep(Duration::from_secs(5)).await;
-                "late"
-            }),
-        )
-        .fallback(|| async { "ok" });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
-}
-
 /// `(labels, value)` of each series of an instant-vector answer.
 fn series(answer: &Value) -> Vec<(serde_json::Map<String, Value>, f64)> {
     answer["data"]["result"]
@@ -222,33 +205,16 @@ fn dashboard_queries() -> Vec<(String, String)> {
 async fn prometheus_scrapes_the_layer_by_region_and_the_dashboard_queries_run() {
     let started = Instant::now();
     let dir = TempDir::new("prometheus-e2e");
-    let target = start_target().await;
+    let target = start_target().await.addr;
     let live = format!("http://{target}/");
     let slow = format!("http://{target}/slow");
     let dead = format!("http://127.0.0.1:{}/", free_port());
     let token = format!("e2e-token-{}", std::process::id());
 
-    // The layer, with the auth setting and loopback targets allowed.
-    let mut config = SandboxConfig::new(layer_dir());
-    config.function_url_addr = Some("127.0.0.1:0".parse().unwrap());
+    // The layer, with the auth setting (loopback targets allowed, as `config` does).
+    let (mut config, _) = config(&layer_dir(), &[("BLACKBOX_AUTH_TOKEN", &token)]);
     config.echo_logs = std::env::var_os("SANDBOX_ECHO").is_some();
-    for (k, v) in [
-        (
-            "BLACKBOX_LISTEN_ADDRESS",
-            format!("127.0.0.1:{}", free_port()),
-        ),
-        ("BLACKBOX_ALLOWED_TARGETS", "127.0.0.1".to_string()),
-        ("BLACKBOX_AUTH_TOKEN", token.clone()),
-    ] {
-        config.env.push((k.to_string(), v));
-    }
-    let sandbox = Sandbox::start(config).await.expect("the sandbox starts");
-    assert!(
-        matches!(sandbox.init_outcome(), InitOutcome::Ok { .. }),
-        "{:?}\n{}",
-        sandbox.init_outcome(),
-        sandbox.logs()
-    );
+    let sandbox = start_initialized(config).await;
     let furl = sandbox.function_url().expect("a Function URL");
     // The auth setting is on: without the token the Function URL refuses the probe, so
     // Prometheus' successful scrapes below carried it.

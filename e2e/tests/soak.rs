@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use lambda_blackbox_e2e::*;
 use lambda_sandbox::procs::{parse_status_kib, read_process};
-use lambda_sandbox::{InitOutcome, Sandbox};
+use lambda_sandbox::Sandbox;
 
 /// Growth of VmRSS allowed between the warm-up point and the end.
 const RSS_GROWTH_LIMIT_KIB: i64 = 1024;
@@ -105,13 +105,7 @@ async fn ten_thousand_probes_no_failure_no_growth() {
     let (mut config, _) = config(&layer_dir(), &[("BLACKBOX_ALLOWED_TARGETS", "127.0.0.1")]);
     // Four log lines an invoke would flood the output; a failed soak quotes the log's end.
     config.echo_logs = false;
-    let sandbox = Sandbox::start(config).await.expect("the sandbox starts");
-    assert!(
-        matches!(sandbox.init_outcome(), InitOutcome::Ok { .. }),
-        "{:?}\n{}",
-        sandbox.init_outcome(),
-        sandbox.logs()
-    );
+    let sandbox = start_initialized(config).await;
     let url = format!(
         "http://{}/probe?target=http%3A%2F%2F{}%2Fsoak&module=http_2xx",
         sandbox.function_url().expect("a Function URL"),

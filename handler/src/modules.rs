@@ -10,20 +10,6 @@ use crate::target_reading::Prober;
 /// blackbox's own default when a probe names no module.
 pub const DEFAULT_MODULE: &str = "http_2xx";
 
-/// Every network prober in every setting, for a module whose prober cannot be told (not
-/// in the file, or written in YAML this reader does not follow, such as merge keys).
-const ANY_NETWORK_PROBER: [Prober; 9] = [
-    Prober::Http { http3: false },
-    Prober::Http { http3: true },
-    Prober::Grpc { tls: false },
-    Prober::Grpc { tls: true },
-    Prober::Tcp,
-    Prober::Dns { over_tls: false },
-    Prober::Dns { over_tls: true },
-    Prober::Icmp,
-    Prober::Websocket,
-];
-
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BlackboxModules {
     probers: HashMap<String, Prober>,
@@ -49,7 +35,7 @@ impl BlackboxModules {
         let module = module.filter(|m| !m.is_empty()).unwrap_or(DEFAULT_MODULE);
         match self.probers.get(module) {
             Some(prober) => std::slice::from_ref(prober),
-            None => &ANY_NETWORK_PROBER,
+            None => &Prober::ANY_NETWORK,
         }
     }
 }
@@ -123,10 +109,10 @@ mod tests {
             ("dot", &[Prober::Dns { over_tls: true }]),
             ("ws", &[Prober::Websocket]),
             ("sock", &[Prober::Unix]),
-            ("quoted", &ANY_NETWORK_PROBER),
-            ("merged", &ANY_NETWORK_PROBER),
-            ("strange", &ANY_NETWORK_PROBER),
-            ("absent", &ANY_NETWORK_PROBER),
+            ("quoted", &Prober::ANY_NETWORK),
+            ("merged", &Prober::ANY_NETWORK),
+            ("strange", &Prober::ANY_NETWORK),
+            ("absent", &Prober::ANY_NETWORK),
         ];
         for (module, want) in cases {
             assert_eq!(modules.probers(Some(module)), *want, "{module}");

@@ -33,8 +33,9 @@ pub enum Prober {
 }
 
 impl Prober {
-    /// Every prober in every setting: what a module the handler cannot read may use.
-    pub const ALL: [Prober; 10] = [
+    /// Every network prober in every setting: what a module may use whose prober cannot
+    /// be told (not in the file, or written in YAML the handler does not follow).
+    pub const ANY_NETWORK: [Prober; 9] = [
         Prober::Http { http3: false },
         Prober::Http { http3: true },
         Prober::Grpc { tls: false },
@@ -44,8 +45,18 @@ impl Prober {
         Prober::Dns { over_tls: true },
         Prober::Icmp,
         Prober::Websocket,
-        Prober::Unix,
     ];
+
+    /// Every prober in every setting, unix included.
+    pub const ALL: [Prober; 10] = {
+        let mut all = [Prober::Unix; 10];
+        let mut i = 0;
+        while i < Prober::ANY_NETWORK.len() {
+            all[i] = Prober::ANY_NETWORK[i];
+            i += 1;
+        }
+        all
+    };
 
     pub fn name(self) -> &'static str {
         match self {

@@ -31,12 +31,13 @@ fn python_with_awslambdaric() -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn awslambdaric_answers_through_invoke_function_url_and_rie_endpoint() {
+/// An empty layer and a task whose bootstrap runs `app.py` under awslambdaric, and the
+/// sandbox configuration for them (the directories live as long as the two guards).
+fn awslambdaric_function(app: &str) -> (TempDir, TempDir, SandboxConfig) {
     let python = python_with_awslambdaric();
     let layer = TempDir::new("py-layer");
     let task = TempDir::new("py-task");
-    std::fs::write(task.path().join("app.py"), APP).expect("app.py");
+    std::fs::write(task.path().join("app.py"), app).expect("app.py");
     write_exec(
         &task.path().join("bootstrap"),
         &format!(
@@ -45,6 +46,12 @@ async fn awslambdaric_answers_through_invoke_function_url_and_rie_endpoint() {
     );
     let mut cfg = SandboxConfig::new(layer.path());
     cfg.task_dir = Some(task.path().to_path_buf());
+    (layer, task, cfg)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn awslambdaric_answers_through_invoke_function_url_and_rie_endpoint() {
+    let (_layer, _task, mut cfg) = awslambdaric_function(APP);
     cfg.handler = "app.handler".into();
     cfg.function_url_addr = Some("127.0.0.1:0".parse().expect("addr"));
     cfg.invoke_addr = Some("127.0.0.1:0".parse().expect("addr"));
@@ -136,18 +143,7 @@ async fn awslambdaric_answers_through_invoke_function_url_and_rie_endpoint() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn awslambdaric_import_error_fails_init() {
-    let python = python_with_awslambdaric();
-    let layer = TempDir::new("py-layer");
-    let task = TempDir::new("py-task");
-    std::fs::write(task.path().join("app.py"), "import no_such_module_xyz\n").expect("app.py");
-    write_exec(
-        &task.path().join("bootstrap"),
-        &format!(
-            "#!/bin/sh\nexport PYTHONPATH=\"$LAMBDA_TASK_ROOT\"\nexec {python} -m awslambdaric app.handler\n"
-        ),
-    );
-    let mut cfg = SandboxConfig::new(layer.path());
-    cfg.task_dir = Some(task.path().to_path_buf());
+    let (_layer, _task, mut cfg) = awslambdaric_function("import no_such_module_xyz\n");
     cfg.echo_logs = std::env::var_os("SANDBOX_ECHO").is_some();
     let sb = Sandbox::start(cfg).await.expect("start");
     // awslambdaric reports an import failure on its first invoke as
