@@ -51,11 +51,13 @@ fn find_sub(s: &[u8], sub: &[u8]) -> Option<usize> {
 mod dials;
 mod glibc;
 mod net;
+mod query;
 mod resolver;
 mod url;
 
 pub use dials::*;
 pub use glibc::*;
 pub use net::*;
+pub use query::*;
 pub use resolver::*;
 pub use url::*;
