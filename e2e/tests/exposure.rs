@@ -684,6 +684,8 @@ async fn ctrl_c_while_a_probe_is_in_flight_shuts_down_cleanly() {
         .args(["--layer", layer_dir().to_str().unwrap()])
         .args(["--listen", &format!("127.0.0.1:{url_port}")])
         .args(["--invoke-listen", &format!("127.0.0.1:{}", free_port())])
+        // Not make run's 9001: another emulator on this machine may hold it.
+        .args(["--runtime-api", &format!("127.0.0.1:{}", free_port())])
         .args([
             "--env",
             &format!("BLACKBOX_LISTEN_ADDRESS=127.0.0.1:{blackbox_port}"),
