@@ -3,6 +3,7 @@
 
 pub mod recorder;
 pub mod replay;
+pub mod rie;
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;

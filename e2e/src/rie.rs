@@ -1,0 +1,189 @@
+//! The second harness: AWS's own Runtime Interface Emulator (the `aws-lambda-rie` binary
+//! in the aws-sam-cli wheel) running the layer as Lambda lays it out: the layer at
+//! `/opt`, an empty `/var/task`. It runs as root in a private mount and PID namespace
+//! (`unshare`), so the machine's own `/opt` and `/var` are untouched; both of its ports
+//! are loopback ports the test picks (its defaults would be 9001 and 0.0.0.0:8080).
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::free_port;
+
+/// Inside the namespaces: the layer over /opt, a tmpfs over /var (so /var/task can exist
+/// without creating it on the machine), then RIE in /var/task, its stderr on its stdout
+/// so that the log keeps the order the processes wrote in. $1 layer, $2 RIE, then RIE's
+/// arguments.
+const IN_NAMESPACE: &str = r#"set -e
+mount --make-rprivate /
+mount --bind "$1" /opt
+mount -t tmpfs tmpfs /var
+mkdir /var/task
+cd /var/task
+rie=$2
+shift 2
+exec "$rie" "$@" 2>&1
+"#;
+
+/// The RIE binary: LAMBDA_BLACKBOX_RIE, which `make test` points at the SAM virtualenv's.
+pub fn rie_binary() -> PathBuf {
+    let path = std::env::var_os("LAMBDA_BLACKBOX_RIE").map(PathBuf::from).expect(
+        "LAMBDA_BLACKBOX_RIE is not set: run the tests with `make test`, which takes AWS's RIE from the \
+         aws-sam-cli virtualenv (samcli/local/rapid/aws-lambda-rie-x86_64)",
+    );
+    assert!(
+        path.is_file(),
+        "LAMBDA_BLACKBOX_RIE={}: no such file",
+        path.display()
+    );
+    path
+}
+
+/// A function running under RIE; killed with its namespace when dropped.
+pub struct RieFunction {
+    unshare: Child,
+    pub invoke_addr: SocketAddr,
+    output: Arc<Mutex<String>>,
+}
+
+fn collect(pipe: impl Read + Send + 'static, output: Arc<Mutex<String>>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            let mut text = output.lock().unwrap();
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+}
+
+impl RieFunction {
+    /// Starts RIE with the layer and `env` (nothing of the test's own environment but
+    /// PATH). RIE runs Init at the first invoke, as it does in a container.
+    pub fn start(layer: &Path, env: &[(&str, &str)], timeout_s: u32) -> RieFunction {
+        let invoke_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let runtime_api = format!("127.0.0.1:{}", free_port());
+        let mut command = Command::new("unshare");
+        command
+            .args(["--mount", "--pid", "--fork", "--kill-child", "--mount-proc"])
+            .args(["sh", "-c", IN_NAMESPACE, "sh"])
+            .arg(layer)
+            .arg(rie_binary())
+            .args(["--runtime-api-address", &runtime_api])
+            .args([
+                "--runtime-interface-emulator-address",
+                &invoke_addr.to_string(),
+            ])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_FUNCTION_TIMEOUT", timeout_s.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "lambda-blackbox")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_REGION", "local-1")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut unshare = command
+            .spawn()
+            .expect("unshare starts (util-linux; the RIE harness runs as root)");
+        let output = Arc::new(Mutex::new(String::new()));
+        collect(unshare.stdout.take().unwrap(), output.clone());
+        collect(unshare.stderr.take().unwrap(), output.clone());
+        let function = RieFunction {
+            unshare,
+            invoke_addr,
+            output,
+        };
+        function.wait_for_listener();
+        function
+    }
+
+    fn wait_for_listener(&self) {
+        let until = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(self.invoke_addr).is_err() {
+            assert!(
+                Instant::now() < until,
+                "RIE does not listen on {} after 10 s:\n{}",
+                self.invoke_addr,
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// RIE's lines and every process's, as they came.
+    pub fn logs(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
+    /// RIE itself (pid 1 of its namespace; this is its pid on the machine).
+    pub fn rie_pid(&self) -> i32 {
+        descendants(self.unshare.id() as i32)
+            .into_iter()
+            .next()
+            .expect("unshare has forked RIE")
+    }
+
+    /// Every process under unshare: RIE, the extension, blackbox, the bootstrap.
+    pub fn processes(&self) -> Vec<i32> {
+        descendants(self.unshare.id() as i32)
+    }
+
+    /// SIGTERM to RIE, as a container stop sends it: RIE sends SHUTDOWN to the extensions
+    /// and exits. Returns its exit status, or panics after `limit`.
+    pub fn terminate(mut self, limit: Duration) -> (ExitStatus, String) {
+        kill(Pid::from_raw(self.rie_pid()), Signal::SIGTERM).expect("RIE takes SIGTERM");
+        let until = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.unshare.try_wait().expect("wait for unshare") {
+                // The pipes close when the last process of the namespace is gone.
+                std::thread::sleep(Duration::from_millis(50));
+                return (status, self.logs());
+            }
+            assert!(
+                Instant::now() < until,
+                "RIE is still running {limit:?} after SIGTERM:\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for RieFunction {
+    fn drop(&mut self) {
+        // --kill-child: the namespace's processes go with unshare.
+        let _ = self.unshare.kill();
+        let _ = self.unshare.wait();
+    }
+}
+
+/// Every descendant of `pid`, parents before children, from /proc's ppid fields.
+pub fn descendants(pid: i32) -> Vec<i32> {
+    let parents: Vec<(i32, i32)> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+            let after = &stat[stat.rfind(')')? + 2..];
+            let ppid = after.split(' ').nth(1)?.parse().ok()?;
+            Some((p, ppid))
+        })
+        .collect();
+    let mut found = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(parent) = frontier.pop() {
+        for (child, _) in parents.iter().filter(|(_, ppid)| *ppid == parent) {
+            found.push(*child);
+            frontier.push(*child);
+        }
+    }
+    found
+}
