@@ -52,6 +52,9 @@ impl ProxyError {
     }
 }
 
+/// Idle connections kept to blackbox.
+const POOLED_CONNECTIONS: usize = 4;
+
 /// The client for blackbox's listener.
 pub struct Upstream {
     client: reqwest::Client,
@@ -65,7 +68,7 @@ impl Upstream {
         let client = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(4)
+            .pool_max_idle_per_host(POOLED_CONNECTIONS)
             .tcp_nodelay(true)
             .build()?;
         let pid_file = listen_address.pid_file();
@@ -150,6 +153,10 @@ impl Upstream {
         );
         let timed_out = || ProxyError::Timeout(timeout.as_secs_f64());
 
+        // A pooled connection to a blackbox that died while the environment was frozen is
+        // reset when it is used; the request never reached a blackbox, and GET and HEAD
+        // may be sent again, on the next connection (at most as many as the pool keeps).
+        let mut resent = 0;
         let response = loop {
             let left = timeout.saturating_sub(started.elapsed());
             if left.is_zero() {
@@ -177,6 +184,10 @@ impl Upstream {
                         waited_ms: started.elapsed().as_millis(),
                         cause: root_cause(&e),
                     })
+                }
+                Err(e) if resent < POOLED_CONNECTIONS && e.is_request() => {
+                    tracing::info!("resending on another connection: {}", root_cause(&e));
+                    resent += 1;
                 }
                 Err(e) => return Err(ProxyError::BrokenAnswer(root_cause(&e))),
             }
@@ -274,5 +285,45 @@ mod tests {
             response.headers()[header::CONTENT_TYPE],
             "text/plain; charset=utf-8"
         );
+    }
+
+    /// A blackbox that answered on a kept-alive connection and then died (as when it is
+    /// killed while the environment is frozen): the reused connection is reset; the
+    /// request goes again on a new one to the blackbox that replaced it.
+    #[tokio::test]
+    async fn a_reset_pooled_connection_is_not_a_502() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let answer =
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok";
+            let mut buffer = [0u8; 4096];
+            // First connection: one answer, then a reset when the next request comes.
+            let (mut first, _) = listener.accept().await.unwrap();
+            let _ = first.read(&mut buffer).await;
+            first.write_all(answer).await.unwrap();
+            let _ = first.read(&mut buffer).await;
+            first.set_linger(Some(Duration::ZERO)).unwrap();
+            drop(first);
+            // The replacement answers on a new connection.
+            let (mut second, _) = listener.accept().await.unwrap();
+            let _ = second.read(&mut buffer).await;
+            second.write_all(answer).await.unwrap();
+            let _ = second.read(&mut buffer).await;
+        });
+        let listen = ListenAddress::parse(&address).unwrap();
+        let upstream = Upstream::new(listen).unwrap();
+        for round in ["first", "after the reset"] {
+            let answer = upstream
+                .forward(
+                    &Method::GET,
+                    "/probe",
+                    &HeaderMap::new(),
+                    Duration::from_secs(5),
+                )
+                .await;
+            assert!(answer.is_ok(), "{round}: {answer:?}");
+        }
     }
 }
