@@ -304,7 +304,7 @@ mod tests {
             let _ = first.read(&mut buffer).await;
             first.write_all(answer).await.unwrap();
             let _ = first.read(&mut buffer).await;
-            first.set_linger(Some(Duration::ZERO)).unwrap();
+            first.set_zero_linger().unwrap();
             drop(first);
             // The replacement answers on a new connection.
             let (mut second, _) = listener.accept().await.unwrap();
