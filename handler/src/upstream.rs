@@ -54,6 +54,9 @@ impl ProxyError {
 
 /// Idle connections kept to blackbox.
 const POOLED_CONNECTIONS: usize = 4;
+/// How soon a reused connection to a dead blackbox fails (the reset answers the request
+/// at once; no probe has started by then).
+const STALE_CONNECTION_RESET: Duration = Duration::from_millis(50);
 
 /// The client for blackbox's listener.
 pub struct Upstream {
@@ -154,14 +157,16 @@ impl Upstream {
         let timed_out = || ProxyError::Timeout(timeout.as_secs_f64());
 
         // A pooled connection to a blackbox that died while the environment was frozen is
-        // reset when it is used; the request never reached a blackbox, and GET and HEAD
-        // may be sent again, on the next connection (at most as many as the pool keeps).
+        // reset as soon as it is used; the request never reached a blackbox, and GET and
+        // HEAD may be sent again, on the next connection (at most as many as the pool
+        // keeps). A reset later than that is a blackbox that died during the probe: 502.
         let mut resent = 0;
         let response = loop {
             let left = timeout.saturating_sub(started.elapsed());
             if left.is_zero() {
                 return Err(timed_out());
             }
+            let sent = Instant::now();
             let attempt = self
                 .client
                 .request(method.clone(), &url)
@@ -185,7 +190,11 @@ impl Upstream {
                         cause: root_cause(&e),
                     })
                 }
-                Err(e) if resent < POOLED_CONNECTIONS && e.is_request() => {
+                Err(e)
+                    if resent < POOLED_CONNECTIONS
+                        && e.is_request()
+                        && sent.elapsed() < STALE_CONNECTION_RESET =>
+                {
                     tracing::info!("resending on another connection: {}", root_cause(&e));
                     resent += 1;
                 }
