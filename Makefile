@@ -58,13 +58,15 @@ TEST_BLACKBOX_PREFER ?= debian
 # the target-spelling tests, unpacked without touching the system's apt sources.
 SID_ROOT := target/debian-sid/$(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 SID_BLACKBOX := $(SID_ROOT)/usr/bin/prometheus-blackbox-exporter
+# And its Prometheus 3.5 (the LTS), for the Prometheus end-to-end test beside bookworm's 2.x.
+SID_PROMETHEUS := $(SID_ROOT)/usr/bin/prometheus
 # AWS's Runtime Interface Emulator, from the SAM virtualenv test-setup installs (expanded
 # when the recipe runs, after it).
 RIE_BIN = $(firstword $(wildcard $(abspath target/aws-sam-cli)/lib/python*/site-packages/samcli/local/rapid/aws-lambda-rie-x86_64))
 test-layers: test-setup
 	BLACKBOX_PREFER=$(TEST_BLACKBOX_PREFER) DIST_DIR=$(TEST_DIST) layer/scripts/build-layer.sh x86_64 arm64
 	layer/scripts/debian-package-root.sh arm64 $(ARM64_ROOT) libc6
-	layer/scripts/debian-package-root.sh --suite sid $(notdir $(SID_ROOT)) $(SID_ROOT) prometheus-blackbox-exporter
+	layer/scripts/debian-package-root.sh --suite sid $(notdir $(SID_ROOT)) $(SID_ROOT) prometheus-blackbox-exporter prometheus
 	for a in x86_64 arm64; do \
 	  rm -rf $(ZIP_TEST_DIR)/$$a && mkdir -p $(ZIP_TEST_DIR)/$$a \
 	  && unzip -q $(TEST_DIST)/lambda-blackbox-$(VERSION)-$$a.zip -d $(ZIP_TEST_DIR)/$$a || exit 1; \
@@ -78,6 +80,7 @@ test: test-layers
 	  LAMBDA_BLACKBOX_ARM64_LAYER=$(abspath $(ZIP_TEST_DIR)/arm64) \
 	  LAMBDA_BLACKBOX_ARM64_ROOT=$(abspath $(ARM64_ROOT)) \
 	  LAMBDA_BLACKBOX_SID_BLACKBOX=$(abspath $(SID_BLACKBOX)) \
+	  LAMBDA_BLACKBOX_SID_PROMETHEUS=$(abspath $(SID_PROMETHEUS)) \
 	  LAMBDA_BLACKBOX_RIE=$(RIE_BIN) $(CARGO) test --locked --workspace
 	LAYER_ZIP_DIST=$(abspath $(TEST_DIST)) python3 -m pytest -q -p no:cacheprovider layer/tests
 	$(MAKE) --no-print-directory test-deploy DEPLOY_LAYER=$(abspath $(TEST_DIST))/lambda-blackbox-$(VERSION)-arm64.zip
