@@ -165,7 +165,7 @@ impl Drop for RieFunction {
 }
 
 /// Every descendant of `pid`, parents before children, from /proc's ppid fields.
-pub fn descendants(pid: i32) -> Vec<i32> {
+fn descendants(pid: i32) -> Vec<i32> {
     let parents: Vec<(i32, i32)> = std::fs::read_dir("/proc")
         .into_iter()
         .flatten()
