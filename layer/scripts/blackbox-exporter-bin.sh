@@ -20,7 +20,7 @@
 set -euo pipefail
 
 arch=${ARCH:-x86_64}
-version=${BLACKBOX_EXPORTER_VERSION:-0.25.0}
+version=${BLACKBOX_EXPORTER_VERSION:-0.28.0}
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${BLACKBOX_CACHE_DIR:-$(cd "$here/../.." && pwd)/target/blackbox-download}
 prefer=${BLACKBOX_PREFER:-local}
@@ -36,13 +36,21 @@ case "$arch" in
 esac
 case "$prefer" in local | upstream | debian) ;; *) fail "BLACKBOX_PREFER=$prefer: expected local, upstream or debian" ;; esac
 
-# SHA-256 of the upstream release tarballs, pinned. Read from public build recipes that pin
-# these same tarballs (three agree); the release's own sha256sums.txt could not be reached
-# where they were written, so check them against it when bumping the version.
-# Another version: set BLACKBOX_EXPORTER_VERSION and BLACKBOX_EXPORTER_SHA256 (of the tarball
-# for ARCH), or leave the sum unset to check against the release's sha256sums.txt.
+# SHA-256 of the upstream release tarballs, pinned. The release's own sha256sums.txt could not
+# be reached where these were written; they are what independent public build recipes pin for
+# the same tarballs, and they agree:
+#   0.28.0: openstack/kolla kolla/common/sources.py (commit ac049f84, 2026-03-12) and
+#           boxcutter/oci prometheus/blackbox-exporter/docker-bake.hcl (commit 22bb8466,
+#           2025-12-30, checked there by `sha256sum -c` in its image build), and a Homebrew
+#           formula (pgsty/homebrew-infra Formula/blackbox-exporter.rb at 0.28.0).
+#   0.25.0: openstack/kolla and boxcutter/oci (commit cf728a01).
+# Check them against the release's sha256sums.txt when bumping the version. Another version:
+# set BLACKBOX_EXPORTER_VERSION and BLACKBOX_EXPORTER_SHA256 (of the tarball for ARCH), or
+# leave the sum unset to check against the release's sha256sums.txt.
 pinned_sha256() {
   case "$1" in
+    0.28.0/amd64) echo caf5d242fb1cf6d5cb678f3f799f22703d4fafea26b03dcbbd7e1f1825e06329 ;;
+    0.28.0/arm64) echo 63312be0983d85e5109710a7dc93df3051157ae581853fa3655d171cc1b2806e ;;
     0.25.0/amd64) echo c651ced6405c5e0cd292a400f47ae9b34f431f16c7bb098afbcd38f710144640 ;;
     0.25.0/arm64) echo 46ec5a54a41dc1ea8a8cecee637e117de4807d3b0976482a16596e82e79ac484 ;;
   esac

@@ -12,7 +12,9 @@ import tarfile
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "layer/scripts/blackbox-exporter-bin.sh"
-PINNED_AMD64 = "c651ced6405c5e0cd292a400f47ae9b34f431f16c7bb098afbcd38f710144640"
+# The default release (0.28.0) and its pinned amd64 sum.
+DEFAULT_VERSION = "0.28.0"
+PINNED_AMD64 = "caf5d242fb1cf6d5cb678f3f799f22703d4fafea26b03dcbbd7e1f1825e06329"
 
 
 def elf(machine):
@@ -57,7 +59,7 @@ def run(tmp_path, **env):
 
 
 def test_a_tarball_that_does_not_match_the_pinned_sum_is_refused(tmp_path):
-    base, got, _ = release(tmp_path, "0.25.0")
+    base, got, _ = release(tmp_path, DEFAULT_VERSION)
     result, _ = run(tmp_path, BLACKBOX_PREFER="upstream", BLACKBOX_RELEASE_BASE=f"file://{base}")
     assert result.returncode != 0
     assert f"has SHA-256 {got}, expected {PINNED_AMD64}: not used" in result.stderr, result.stderr
@@ -65,14 +67,14 @@ def test_a_tarball_that_does_not_match_the_pinned_sum_is_refused(tmp_path):
 
 
 def test_a_tarball_matching_its_sum_is_used_with_its_license_and_notice(tmp_path):
-    base, got, _ = release(tmp_path, "0.25.0")
+    base, got, _ = release(tmp_path, DEFAULT_VERSION)
     result, fields = run(
         tmp_path, BLACKBOX_PREFER="upstream", BLACKBOX_RELEASE_BASE=f"file://{base}", BLACKBOX_EXPORTER_SHA256=got
     )
     assert result.returncode == 0, result.stderr
     binary = pathlib.Path(result.stdout.strip())
     assert binary.name == "blackbox_exporter" and binary.is_file()
-    assert fields["blackbox_source"] == "upstream" and fields["blackbox_version"] == "0.25.0"
+    assert fields["blackbox_source"] == "upstream" and fields["blackbox_version"] == DEFAULT_VERSION
     assert pathlib.Path(fields["blackbox_license"]).read_text() == "tarball licence\n"
     assert pathlib.Path(fields["blackbox_notice"]).read_text() == "tarball notice\n"
 

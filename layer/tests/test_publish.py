@@ -105,7 +105,7 @@ def make_zip(dist, arch, stamp="1", blackbox_static=True):
     base = dist / f"lambda-blackbox-{VERSION}-{arch}"
     subprocess.run(
         [sys.executable, str(ZIP_LAYER), str(src), f"{base}.zip", "--manifest", f"{base}.json",
-         "--arch", arch, "--version", VERSION, "--blackbox-version", "0.25.0", "--blackbox-source", "upstream"],
+         "--arch", arch, "--version", VERSION, "--blackbox-version", "0.28.0", "--blackbox-source", "upstream"],
         check=True, stdout=subprocess.DEVNULL,
     )
     shutil.rmtree(src)
@@ -145,7 +145,7 @@ def test_publishes_one_public_version_per_region_and_arch_and_writes_layers_json
             assert {"provided.al2023", "provided.al2", "python3.12", "python3.13", "nodejs20.x",
                     "nodejs22.x", "java21"} <= set(runtimes)
             assert len(runtimes) <= 15
-            assert "blackbox_exporter 0.25.0" in got["Description"]
+            assert "blackbox_exporter 0.28.0" in got["Description"]
             assert got["LicenseInfo"] == "Apache-2.0"
 
             policy = json.loads(client.get_layer_version_policy(LayerName=name, VersionNumber=1)["Policy"])
