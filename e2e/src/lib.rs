@@ -1,6 +1,7 @@
 //! The layer's end-to-end tests (under `tests/`) and what they share: where the layer
 //! is, starting it in the sandbox, targets on loopback, answers and metrics.
 
+pub mod harness;
 pub mod recorder;
 pub mod replay;
 pub mod rie;

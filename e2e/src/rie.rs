@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use lambda_sandbox::procs::{descendants, ProcessInfo};
+
 use crate::free_port;
 
 /// Inside the namespaces: the layer over /opt, a tmpfs over /var (so /var/task can exist
@@ -124,14 +126,14 @@ impl RieFunction {
 
     /// RIE itself (pid 1 of its namespace; this is its pid on the machine).
     pub fn rie_pid(&self) -> i32 {
-        descendants(self.unshare.id() as i32)
-            .into_iter()
-            .next()
+        self.processes()
+            .first()
+            .map(|p| p.pid)
             .expect("unshare has forked RIE")
     }
 
     /// Every process under unshare: RIE, the extension, blackbox, the bootstrap.
-    pub fn processes(&self) -> Vec<i32> {
+    pub fn processes(&self) -> Vec<ProcessInfo> {
         descendants(self.unshare.id() as i32)
     }
 
@@ -162,28 +164,4 @@ impl Drop for RieFunction {
         let _ = self.unshare.kill();
         let _ = self.unshare.wait();
     }
-}
-
-/// Every descendant of `pid`, parents before children, from /proc's ppid fields.
-fn descendants(pid: i32) -> Vec<i32> {
-    let parents: Vec<(i32, i32)> = std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(|p| {
-            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
-            let after = &stat[stat.rfind(')')? + 2..];
-            let ppid = after.split(' ').nth(1)?.parse().ok()?;
-            Some((p, ppid))
-        })
-        .collect();
-    let mut found = Vec::new();
-    let mut frontier = vec![pid];
-    while let Some(parent) = frontier.pop() {
-        for (child, _) in parents.iter().filter(|(_, ppid)| *ppid == parent) {
-            found.push(*child);
-            frontier.push(*child);
-        }
-    }
-    found
 }

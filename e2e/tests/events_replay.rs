@@ -1,26 +1,26 @@
 //! The `events/` files of `sam local invoke -e` (Function URL, API Gateway v2 and v1,
-//! ALB), replayed through the sandbox's RIE-compatible invoke endpoint with the real
-//! layer: its extension, blackbox_exporter and Rust bootstrap.
+//! ALB), replayed through the invoke endpoint of RIE and of the sandbox's copy of it, with
+//! the real layer: its extension, blackbox_exporter and Rust bootstrap.
 
+use lambda_blackbox_e2e::harness::{Function, Harness};
 use lambda_blackbox_e2e::replay::{assert_shape, event, invoke, replay_all, EVENTS, EVENT_TOKEN};
-use lambda_blackbox_e2e::{config, layer_dir, start_target};
+use lambda_blackbox_e2e::{both_harnesses, start_target};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_event_file_gets_a_probe_answer_in_its_sources_shape() {
+both_harnesses!(
+    every_event_file_gets_a_probe_answer_in_its_sources_shape,
+    a_malformed_host_header_is_a_400_with_its_reason_from_every_source,
+);
+
+async fn every_event_file_gets_a_probe_answer_in_its_sources_shape(harness: Harness) {
     let target = start_target().await;
-    let (mut cfg, _) = config(&layer_dir(), &[("BLACKBOX_AUTH_TOKEN", EVENT_TOKEN)]);
-    cfg.invoke_addr = Some("127.0.0.1:0".parse().unwrap());
-    cfg.echo_logs = std::env::var_os("SANDBOX_ECHO").is_some();
-    let sandbox = lambda_sandbox::Sandbox::start(cfg)
-        .await
-        .expect("the sandbox starts");
-    let invoke_addr = sandbox.invoke_url().expect("an invoke endpoint");
+    let function = Function::start(harness, &[("BLACKBOX_AUTH_TOKEN", EVENT_TOKEN)]).await;
+    let invoke_addr = function.invoke_addr();
 
     let live = target.addr.to_string();
     replay_all(invoke_addr, &live, 1.0).await;
     // Each probe reached the target with the path the event asked for.
     let seen = target.seen.lock().unwrap().clone();
-    assert_eq!(seen, vec!["/"; 4], "{}", sandbox.logs());
+    assert_eq!(seen, vec!["/"; 4], "{}", function.logs());
 
     // A dead target: blackbox answers, the probe fails.
     let dead = format!("127.0.0.1:{}", lambda_blackbox_e2e::free_port());
@@ -38,30 +38,28 @@ async fn every_event_file_gets_a_probe_answer_in_its_sources_shape() {
         "target 127.0.0.2:9 is not in BLACKBOX_ALLOWED_TARGETS\n"
     );
 
-    let report = sandbox.shutdown().await;
-    assert!(report.leftover.is_empty(), "{report:?}");
+    function.shutdown().await.assert_no_process_left();
 }
 
 /// lambda_http cannot build a request from these `Host` values (it panicked, and the
 /// caller got a 502 with no reason); the handler answers 400 with the part it could not
 /// read, in each source's shape, and the same runtime serves on.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_malformed_host_header_is_a_400_with_its_reason_from_every_source() {
+async fn a_malformed_host_header_is_a_400_with_its_reason_from_every_source(harness: Harness) {
     let target = start_target().await;
-    let (mut cfg, _) = config(&layer_dir(), &[("BLACKBOX_AUTH_TOKEN", EVENT_TOKEN)]);
-    cfg.invoke_addr = Some("127.0.0.1:0".parse().unwrap());
-    let sandbox = lambda_sandbox::Sandbox::start(cfg)
-        .await
-        .expect("the sandbox starts");
-    let invoke_addr = sandbox.invoke_url().expect("an invoke endpoint");
+    let function = Function::start(harness, &[("BLACKBOX_AUTH_TOKEN", EVENT_TOKEN)]).await;
+    let invoke_addr = function.invoke_addr();
     let live = target.addr.to_string();
     let runtime = || -> Vec<i32> {
-        let processes = sandbox.processes().into_iter();
+        let processes = function.processes().into_iter();
         processes
             .filter(|p| p.comm == "bootstrap")
             .map(|p| p.pid)
             .collect()
     };
+    // RIE starts the runtime at the first invoke.
+    let first = invoke(invoke_addr, &event("function-url.json", &live)).await;
+    assert_eq!(first.status, 200, "{first:?}");
+    target.seen.lock().unwrap().clear();
     let before = runtime();
     assert_eq!(before.len(), 1);
 
@@ -89,8 +87,7 @@ async fn a_malformed_host_header_is_a_400_with_its_reason_from_every_source() {
         before,
         "the same runtime process served throughout"
     );
-    let logs = sandbox.logs();
+    let logs = function.logs();
     assert!(!logs.contains("panicked"), "{logs}");
-    let report = sandbox.shutdown().await;
-    assert!(report.leftover.is_empty(), "{report:?}");
+    function.shutdown().await.assert_no_process_left();
 }

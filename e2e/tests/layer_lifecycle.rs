@@ -1,23 +1,36 @@
 //! The real layer — extension, blackbox_exporter, handler — through the Lambda
-//! lifecycle in the local sandbox. `make test` builds the layer directory and points
+//! lifecycle, each test under both harnesses: the local sandbox and AWS's RIE
+//! (`sandbox::NAME`, `rie::NAME`). `make test` builds the layer directory and points
 //! `LAMBDA_BLACKBOX_LAYER` at it.
 
 use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use lambda_blackbox_e2e::harness::{Function, Harness};
 use lambda_blackbox_e2e::*;
-use lambda_sandbox::{InitOutcome, Sandbox};
+use lambda_sandbox::InitOutcome;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_live_target_probes_successfully_through_the_function_url() {
+both_harnesses!(
+    a_live_target_probes_successfully_through_the_function_url,
+    the_query_string_reaches_blackbox_byte_for_byte,
+    a_dead_target_is_probe_success_zero_and_bad_requests_pass_through,
+    the_scrape_timeout_header_bounds_the_probe,
+    init_waits_for_the_listening_line,
+    a_slow_start_past_the_ready_timeout_is_blackbox_not_ready,
+    a_bad_config_fails_init_quoting_blackbox,
+    a_missing_binary_fails_init,
+    an_invalid_setting_fails_init_naming_the_variable,
+    blackbox_killed_between_invokes_is_back_for_the_next_probe,
+    shutdown_stops_blackbox_and_leaves_no_process,
+    a_listen_port_in_use_fails_init_naming_it,
+    a_blackbox_that_keeps_dying_ends_in_exit_error_without_a_restart_storm,
+);
+
+async fn a_live_target_probes_successfully_through_the_function_url(harness: Harness) {
     let target = start_target().await;
-    let layer = start_layer(&[]).await;
-    assert!(
-        matches!(layer.sandbox.init_outcome(), InitOutcome::Ok { .. }),
-        "{:?}",
-        layer.sandbox.init_outcome()
-    );
+    let layer = Function::start(harness, &[]).await;
+    layer.assert_initialized();
 
     let answer = layer
         .probe(&format!("http://{}/", target.addr), "http_2xx")
@@ -25,19 +38,18 @@ async fn a_live_target_probes_successfully_through_the_function_url() {
     assert_probe_succeeded(&answer);
 
     // blackbox's own lines reach the function's log stream unchanged.
-    let logs = layer.sandbox.logs();
+    let logs = layer.logs();
     assert!(
         logs.lines().any(|l| l.contains("msg=\"Listening on\"")
             && l.contains(&format!("address=127.0.0.1:{}", layer.blackbox_port))),
         "{logs}"
     );
-    layer.sandbox.shutdown().await;
+    layer.shutdown().await.assert_no_process_left();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_query_string_reaches_blackbox_byte_for_byte() {
+async fn the_query_string_reaches_blackbox_byte_for_byte(harness: Harness) {
     let target = start_target().await;
-    let layer = start_layer(&[]).await;
+    let layer = Function::start(harness, &[]).await;
     // Prometheus URL-encodes the target; re-encoding it on the way would break the
     // target's own query string.
     let encoded = format!(
@@ -55,12 +67,11 @@ async fn the_query_string_reaches_blackbox_byte_for_byte() {
         target.seen.lock().unwrap().as_slice(),
         ["/path?a=1&b=two%20words"]
     );
-    layer.sandbox.shutdown().await;
+    layer.shutdown().await.assert_no_process_left();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dead_target_is_probe_success_zero_and_bad_requests_pass_through() {
-    let layer = start_layer(&[]).await;
+async fn a_dead_target_is_probe_success_zero_and_bad_requests_pass_through(harness: Harness) {
+    let layer = Function::start(harness, &[]).await;
     let dead = format!("http://127.0.0.1:{}/", free_port());
     let answer = layer.probe(&dead, "http_2xx").await;
     assert_eq!(answer.status, 200);
@@ -81,13 +92,12 @@ async fn a_dead_target_is_probe_success_zero_and_bad_requests_pass_through() {
         "{}",
         missing.body
     );
-    layer.sandbox.shutdown().await;
+    layer.shutdown().await.assert_no_process_left();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_scrape_timeout_header_bounds_the_probe() {
+async fn the_scrape_timeout_header_bounds_the_probe(harness: Harness) {
     let target = start_target().await;
-    let layer = start_layer(&[]).await;
+    let layer = Function::start(harness, &[]).await;
     let answer = layer
         .get(
             &format!("/probe?target=http://{}/slow&module=http_2xx", target.addr),
@@ -108,43 +118,55 @@ async fn the_scrape_timeout_header_bounds_the_probe() {
         (1.3..2.0).contains(&duration),
         "probe_duration_seconds {duration}"
     );
-    layer.sandbox.shutdown().await;
+    layer.shutdown().await.assert_no_process_left();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn init_waits_for_the_listening_line() {
+async fn init_waits_for_the_listening_line(harness: Harness) {
     let dir = TempDir::new("slow-start");
     let wrapper = wrapper_binary(&dir, "sleep 1\nexec \"$REAL\" \"$@\"");
-    let layer = start_layer(&[("BLACKBOX_EXPORTER_BIN", wrapper.to_str().unwrap())]).await;
-    match layer.sandbox.init_outcome() {
-        InitOutcome::Ok { duration } => assert!(
-            duration >= Duration::from_millis(1000),
-            "Init ended after {duration:?}, before blackbox could have started"
-        ),
-        other => panic!("{other:?}"),
-    }
-    let logs = layer.sandbox.logs();
+    let layer = Function::start(
+        harness,
+        &[("BLACKBOX_EXPORTER_BIN", wrapper.to_str().unwrap())],
+    )
+    .await;
+    // Under RIE, Init runs inside the first invoke.
+    let first = layer.probe("127.0.0.1:1", "tcp_connect").await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let init_duration = match layer.sandbox() {
+        Some(sandbox) => match sandbox.init_outcome() {
+            InitOutcome::Ok { duration } => duration,
+            other => panic!("{other:?}"),
+        },
+        None => first.elapsed,
+    };
+    assert!(
+        init_duration >= Duration::from_millis(1000),
+        "Init ended after {init_duration:?}, before blackbox could have started"
+    );
+    let logs = layer.logs();
     let listening = logs
         .find("msg=\"Listening on\"")
         .expect("a Listening on line");
-    let init_report = logs.find("INIT_REPORT").expect("an INIT_REPORT line");
+    let init_report = logs
+        .find(layer.init_report_marker())
+        .expect("the platform's line that ends Init");
     assert!(listening < init_report, "{logs}");
-    let answer = layer.probe("127.0.0.1:1", "tcp_connect").await;
-    assert_eq!(answer.status, 200);
-    layer.sandbox.shutdown().await;
+    layer.shutdown().await.assert_no_process_left();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_start_past_the_ready_timeout_is_blackbox_not_ready() {
+async fn a_slow_start_past_the_ready_timeout_is_blackbox_not_ready(harness: Harness) {
     let dir = TempDir::new("too-slow");
     let wrapper = wrapper_binary(&dir, "sleep 3\nexec \"$REAL\" \"$@\"");
     let started = Instant::now();
-    let layer = start_layer(&[
-        ("BLACKBOX_EXPORTER_BIN", wrapper.to_str().unwrap()),
-        ("BLACKBOX_READY_TIMEOUT_MS", "500"),
-    ])
+    let layer = Function::start(
+        harness,
+        &[
+            ("BLACKBOX_EXPORTER_BIN", wrapper.to_str().unwrap()),
+            ("BLACKBOX_READY_TIMEOUT_MS", "500"),
+        ],
+    )
     .await;
-    let (error_type, message) = init_failure(layer.sandbox.init_outcome());
+    let (error_type, message) = layer.init_failure().await;
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "{:?}",
@@ -152,11 +174,10 @@ async fn a_slow_start_past_the_ready_timeout_is_blackbox_not_ready() {
     );
     assert_eq!(error_type, "Extension.BlackboxNotReady");
     assert!(message.contains("not ready within 500 ms"), "{message}");
-    layer.sandbox.shutdown().await;
+    layer.shutdown().await.assert_no_process_left();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bad_config_fails_init_quoting_blackbox() {
+async fn a_bad_config_fails_init_quoting_blackbox(harness: Harness) {
     let dir = TempDir::new("bad-config");
     let config = dir.join("blackbox.yml");
     std::fs::write(
@@ -164,8 +185,8 @@ async fn a_bad_config_fails_init_quoting_blackbox() {
         "modules:\n  http_2xx:\n    prober: http\n    timeout: [5s]\n",
     )
     .unwrap();
-    let layer = start_layer(&[("BLACKBOX_CONFIG", config.to_str().unwrap())]).await;
-    let (error_type, message) = init_failure(layer.sandbox.init_outcome());
+    let layer = Function::start(harness, &[("BLACKBOX_CONFIG", config.to_str().unwrap())]).await;
+    let (error_type, message) = layer.init_failure().await;
     assert_eq!(error_type, "Extension.BlackboxExited");
     assert!(
         message.contains("exited (exit code 1) before it was ready"),
@@ -175,44 +196,49 @@ async fn a_bad_config_fails_init_quoting_blackbox() {
     assert!(message.contains("line 4: cannot unmarshal"), "{message}");
 
     // An invoke after a failed Init is an error naming the cause, not a hang.
-    let outcome = layer.sandbox.invoke(b"{}".to_vec()).await;
-    let error = outcome.result.expect_err("the invoke fails");
-    assert!(
-        error.error_type.contains("Extension.BlackboxExited")
-            || error.body.contains("Extension.BlackboxExited"),
-        "{error:?}"
+    let answer = layer.invoke(b"{}".to_vec()).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(
+        answer.function_error.as_deref(),
+        Some("Unhandled"),
+        "{answer:?}"
     );
-    layer.sandbox.shutdown().await;
+    assert!(
+        answer.body.contains("Extension.BlackboxExited"),
+        "{answer:?}"
+    );
+    layer.shutdown().await.assert_no_process_left();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_missing_binary_fails_init() {
-    let layer = start_layer(&[("BLACKBOX_EXPORTER_BIN", "/nonexistent/blackbox_exporter")]).await;
-    let (error_type, message) = init_failure(layer.sandbox.init_outcome());
+async fn a_missing_binary_fails_init(harness: Harness) {
+    let layer = Function::start(
+        harness,
+        &[("BLACKBOX_EXPORTER_BIN", "/nonexistent/blackbox_exporter")],
+    )
+    .await;
+    let (error_type, message) = layer.init_failure().await;
     assert_eq!(error_type, "Extension.BlackboxBinaryMissing");
     assert!(
         message.contains("/nonexistent/blackbox_exporter does not exist"),
         "{message}"
     );
-    layer.sandbox.shutdown().await;
+    layer.shutdown().await.assert_no_process_left();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_invalid_setting_fails_init_naming_the_variable() {
-    let layer = start_layer(&[("BLACKBOX_READY_TIMEOUT_MS", "soon")]).await;
-    let (error_type, message) = init_failure(layer.sandbox.init_outcome());
+async fn an_invalid_setting_fails_init_naming_the_variable(harness: Harness) {
+    let layer = Function::start(harness, &[("BLACKBOX_READY_TIMEOUT_MS", "soon")]).await;
+    let (error_type, message) = layer.init_failure().await;
     assert_eq!(error_type, "Extension.InvalidSetting");
     assert_eq!(
         message,
         "BLACKBOX_READY_TIMEOUT_MS: \"soon\" is not a whole number of milliseconds"
     );
-    layer.sandbox.shutdown().await;
+    layer.shutdown().await.assert_no_process_left();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn blackbox_killed_between_invokes_is_back_for_the_next_probe() {
+async fn blackbox_killed_between_invokes_is_back_for_the_next_probe(harness: Harness) {
     let target = start_target().await;
-    let layer = start_layer(&[]).await;
+    let layer = Function::start(harness, &[]).await;
     let first = layer
         .probe(&format!("http://{}/", target.addr), "http_2xx")
         .await;
@@ -220,8 +246,9 @@ async fn blackbox_killed_between_invokes_is_back_for_the_next_probe() {
 
     layer.wait_for_reports(1).await;
     let before = layer.blackbox_pids();
-    assert_eq!(before.len(), 1, "{:?}", layer.sandbox.processes());
-    // The sandbox is frozen now, as Lambda freezes it between invokes.
+    assert_eq!(before.len(), 1, "{:?}", layer.processes());
+    // The sandbox is frozen now, as Lambda freezes it between invokes (RIE does not
+    // freeze: there the extension sees the death at once).
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(before[0]),
         nix::sys::signal::Signal::SIGKILL,
@@ -239,17 +266,44 @@ async fn blackbox_killed_between_invokes_is_back_for_the_next_probe() {
         second.body
     );
     let after = layer.blackbox_pids();
-    assert_eq!(after.len(), 1, "{:?}", layer.sandbox.processes());
+    assert_eq!(after.len(), 1, "{:?}", layer.processes());
     assert_ne!(after, before, "blackbox was restarted");
     assert!(layer
-        .sandbox
         .logs()
         .contains("blackbox_exporter died; restarting it"));
-    layer.sandbox.shutdown().await;
+    layer.shutdown().await.assert_no_process_left();
 }
 
+async fn shutdown_stops_blackbox_and_leaves_no_process(harness: Harness) {
+    let layer = Function::start(harness, &[]).await;
+    let answer = layer.probe("127.0.0.1:1", "tcp_connect").await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(layer.blackbox_pids().len(), 1, "{:?}", layer.processes());
+    let ended = layer.shutdown().await;
+    // The sandbox's Shutdown phase says spindown; RIE on SIGTERM says SandboxTerminated.
+    let reason = match harness {
+        Harness::Sandbox => "spindown",
+        Harness::Rie => "sandboxterminated",
+    };
+    assert!(
+        ended
+            .logs
+            .contains(&format!("SHUTDOWN reason=\"{reason}\"")),
+        "the extension got SHUTDOWN:\n{}",
+        ended.logs
+    );
+    assert!(
+        ended.logs.contains("blackbox_exporter stopped"),
+        "the extension stopped blackbox:\n{}",
+        ended.logs
+    );
+    ended.assert_no_process_left();
+}
+
+/// What only the sandbox reports of the Shutdown phase: when each extension exited, what
+/// had to be killed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_reaps_blackbox_and_leaves_no_process() {
+async fn the_extension_exits_well_before_the_shutdown_deadline_in_the_sandbox() {
     let layer = start_layer(&[]).await;
     let answer = layer.probe("127.0.0.1:1", "tcp_connect").await;
     assert_eq!(answer.status, 200);
@@ -279,24 +333,18 @@ async fn shutdown_reaps_blackbox_and_leaves_no_process() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_listen_port_in_use_fails_init_naming_it() {
+async fn a_listen_port_in_use_fails_init_naming_it(harness: Harness) {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = taken.local_addr().unwrap().to_string();
-    let (mut config, _) = config(&layer_dir(), &[]);
-    config
-        .env
-        .push(("BLACKBOX_LISTEN_ADDRESS".into(), address.clone()));
-    let sandbox = Sandbox::start(config).await.unwrap();
-    let (error_type, message) = init_failure(sandbox.init_outcome());
+    let layer = Function::start(harness, &[("BLACKBOX_LISTEN_ADDRESS", &address)]).await;
+    let (error_type, message) = layer.init_failure().await;
     assert_eq!(error_type, "Extension.BlackboxExited");
     assert!(message.contains("address already in use"), "{message}");
     assert!(message.contains(&address), "{message}");
-    sandbox.shutdown().await;
+    layer.shutdown().await.assert_no_process_left();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_blackbox_that_keeps_dying_ends_in_exit_error_without_a_restart_storm() {
+async fn a_blackbox_that_keeps_dying_ends_in_exit_error_without_a_restart_storm(harness: Harness) {
     let dir = TempDir::new("crash-loop");
     let marker = dir.join("started-once");
     let starts = dir.join("starts");
@@ -309,11 +357,14 @@ async fn a_blackbox_that_keeps_dying_ends_in_exit_error_without_a_restart_storm(
             m = marker.display()
         ),
     );
-    let layer = start_layer(&[("BLACKBOX_EXPORTER_BIN", wrapper.to_str().unwrap())]).await;
-    assert!(matches!(
-        layer.sandbox.init_outcome(),
-        InitOutcome::Ok { .. }
-    ));
+    let layer = Function::start(
+        harness,
+        &[("BLACKBOX_EXPORTER_BIN", wrapper.to_str().unwrap())],
+    )
+    .await;
+    let first = layer.probe("127.0.0.1:1", "tcp_connect").await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    layer.wait_for_reports(1).await;
     let pids = layer.blackbox_pids();
     assert_eq!(pids.len(), 1);
     nix::sys::signal::kill(
@@ -321,31 +372,31 @@ async fn a_blackbox_that_keeps_dying_ends_in_exit_error_without_a_restart_storm(
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-
-    // The invoke thaws the sandbox; the extension retries with backoff, then gives up.
     let started = Instant::now();
+
+    // The invoke thaws the sandbox (RIE never froze it); the extension retries with
+    // backoff, then gives up.
     let answer = layer.probe("127.0.0.1:1", "tcp_connect").await;
     assert!(answer.status >= 500, "{} {}", answer.status, answer.body);
     assert!(
         layer
-            .sandbox
             .wait_for_log(
                 |l| l.contains("Extension.BlackboxRestartFailed"),
                 Duration::from_secs(10)
             )
             .await,
         "{}",
-        layer.sandbox.logs()
+        layer.logs()
     );
     let elapsed = started.elapsed();
     let restarts = std::fs::read_to_string(&starts).unwrap().lines().count() - 1;
     assert_eq!(restarts, 5, "one start, then exactly 5 failed restarts");
     // 0 + 100 + 200 + 400 + 800 ms of backoff: no storm.
     assert!(elapsed >= Duration::from_millis(1400), "{elapsed:?}");
-    let logs = layer.sandbox.logs();
+    let logs = layer.logs();
     assert!(
         logs.contains("5 restarts in a row failed") && logs.contains("simulated crash"),
         "{logs}"
     );
-    layer.sandbox.shutdown().await;
+    layer.shutdown().await.assert_no_process_left();
 }

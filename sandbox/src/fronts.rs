@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
@@ -15,9 +15,10 @@ use tokio::sync::oneshot;
 
 use crate::environment::{with_headers, Environment, Fatal, BODY_LIMIT};
 use crate::function_url::{
-    function_url_error_response, function_url_event, function_url_response, UrlContext,
+    add_front_headers, function_url_error_response, function_url_event, function_url_response,
+    UrlContext,
 };
-use crate::util::{epoch_ms, trace_id};
+use crate::util::epoch_ms;
 
 /// Every path and method of the Function URL on `port`.
 pub(crate) fn function_url_router(environment: Arc<Environment>, port: u16) -> Router {
@@ -43,20 +44,8 @@ async fn function_url(
         return (StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large").into_response();
     };
     let request_id = uuid::Uuid::new_v4().to_string();
-    // Headers the function URL front adds before the event reaches the function.
-    let trace = trace_id();
-    let port = port.to_string();
     let ip = peer.ip().to_string();
-    for (name, value) in [
-        ("x-amzn-trace-id", trace.as_str()),
-        ("x-forwarded-for", ip.as_str()),
-        ("x-forwarded-proto", "http"),
-        ("x-forwarded-port", port.as_str()),
-    ] {
-        if let Ok(value) = HeaderValue::from_str(value) {
-            parts.headers.insert(HeaderName::from_static(name), value);
-        }
-    }
+    add_front_headers(&mut parts.headers, &ip, port);
     let context = UrlContext {
         account_id: "anonymous".to_string(),
         api_id: environment.api_id().to_string(),

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::http::{request::Parts, HeaderMap, Version};
+use axum::http::{request::Parts, HeaderMap, HeaderName, HeaderValue, Version};
 use base64::Engine as _;
 use serde::Serialize;
 use serde_json::Value;
@@ -135,6 +135,23 @@ pub fn is_text_content_type(ct: Option<&str>) -> bool {
         ]
         .iter()
         .any(|t| essence.contains(t))
+}
+
+/// The headers a function URL adds to the request before it becomes the event: a trace id
+/// and where the request came from.
+pub fn add_front_headers(headers: &mut HeaderMap, source_ip: &str, port: u16) {
+    let trace = crate::util::trace_id();
+    let port = port.to_string();
+    for (name, value) in [
+        ("x-amzn-trace-id", trace.as_str()),
+        ("x-forwarded-for", source_ip),
+        ("x-forwarded-proto", "http"),
+        ("x-forwarded-port", port.as_str()),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    }
 }
 
 /// Builds the payload format 2.0 event (compact JSON) for an HTTP request.

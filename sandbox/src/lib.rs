@@ -15,7 +15,8 @@ pub mod util;
 
 pub use config::{parse_env_file, parse_kv, SandboxConfig};
 pub use function_url::{
-    function_url_error_response, function_url_event, function_url_response, UrlContext, UrlResponse,
+    add_front_headers, function_url_error_response, function_url_event, function_url_response,
+    UrlContext, UrlResponse,
 };
 pub use outcomes::{FunctionError, InitOutcome, InvokeOutcome, ShutdownReport};
 pub use procs::ProcessInfo;

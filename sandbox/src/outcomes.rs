@@ -46,4 +46,6 @@ pub struct ShutdownReport {
     pub killed: Vec<i32>,
     /// Processes of the sandbox still present at the end (should be empty).
     pub leftover: Vec<i32>,
+    /// Everything printed up to the end of the phase (the handle is gone after it).
+    pub logs: String,
 }

@@ -68,6 +68,21 @@ pub fn all_processes() -> Vec<ProcessInfo> {
         .collect()
 }
 
+/// Every process below `root` by parent links, parents before children (`root` itself
+/// not included).
+pub fn descendants(root: i32) -> Vec<ProcessInfo> {
+    let all = all_processes();
+    let mut found: Vec<ProcessInfo> = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for child in all.iter().filter(|p| p.ppid == parent) {
+            frontier.push(child.pid);
+            found.push(child.clone());
+        }
+    }
+    found
+}
+
 /// The processes that belong to the trees rooted at `roots` (see module doc).
 ///
 /// `known` holds (pid, start time) of the processes found by earlier calls and is

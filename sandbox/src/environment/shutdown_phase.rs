@@ -130,6 +130,7 @@ impl Environment {
             extensions,
             killed,
             leftover,
+            logs: self.logs().text(),
         }
     }
 }

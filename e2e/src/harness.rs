@@ -1,0 +1,413 @@
+//! One test body, two harnesses: the home-made sandbox (which freezes the environment and
+//! fronts a Function URL) and AWS's own Runtime Interface Emulator (the reference where
+//! both implement a thing). A test takes the [`Harness`] as a parameter and drives the
+//! function through [`Function`]; [`both_harnesses!`](crate::both_harnesses) makes one
+//! `#[tokio::test]` per harness of it.
+//!
+//! RIE has no Function URL: a request is turned into the payload format 2.0 event with the
+//! sandbox's own translation (the same headers a Function URL adds), posted to RIE's invoke
+//! endpoint, and the answer mapped back as a Function URL maps it (a function error is a
+//! 502). RIE runs Init at the first invoke, so an Init failure is read from that invoke's
+//! answer, where the sandbox reports it when it starts.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use axum::http::{self, Method};
+use lambda_sandbox::procs::ProcessInfo;
+use lambda_sandbox::{
+    add_front_headers, function_url_error_response, function_url_event, function_url_response,
+    InitOutcome, Sandbox, UrlContext, UrlResponse,
+};
+use serde_json::Value;
+
+use crate::rie::RieFunction;
+use crate::{config, init_failure, layer_dir, Answer};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Harness {
+    Sandbox,
+    Rie,
+}
+
+/// Makes `#[tokio::test]`s `sandbox::NAME` and `rie::NAME` of each `async fn NAME(Harness)`.
+#[macro_export]
+macro_rules! both_harnesses {
+    ($($name:ident),+ $(,)?) => {
+        mod sandbox {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::harness::Harness::Sandbox).await
+                }
+            )+
+        }
+        mod rie {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::harness::Harness::Rie).await
+                }
+            )+
+        }
+    };
+}
+
+/// The function under test, in either harness.
+pub struct Function {
+    pub harness: Harness,
+    /// BLACKBOX_LISTEN_ADDRESS's port.
+    pub blackbox_port: u16,
+    front: Front,
+}
+
+enum Front {
+    Sandbox(Sandbox),
+    Rie(RieFunction),
+}
+
+/// What the invoke endpoint (RIE's, or the sandbox's copy of it) answered.
+#[derive(Debug)]
+pub struct InvokeAnswer {
+    pub status: u16,
+    /// `X-Amz-Function-Error`, when the function failed.
+    pub function_error: Option<String>,
+    pub body: String,
+}
+
+/// How the environment ended: its whole log, and the processes that were there before.
+pub struct Ended {
+    pub logs: String,
+    pub processes_before: Vec<ProcessInfo>,
+}
+
+impl Function {
+    /// The layer with `env`; BLACKBOX_LISTEN_ADDRESS is a free loopback port and
+    /// BLACKBOX_ALLOWED_TARGETS 127.0.0.1 unless `env` sets them.
+    pub async fn start(harness: Harness, env: &[(&str, &str)]) -> Function {
+        Function::start_layer(harness, &layer_dir(), env).await
+    }
+
+    pub async fn start_layer(harness: Harness, layer: &Path, env: &[(&str, &str)]) -> Function {
+        let (mut sandbox_config, blackbox_port) = config(layer, env);
+        sandbox_config.invoke_addr = Some("127.0.0.1:0".parse().unwrap());
+        let front = match harness {
+            Harness::Sandbox => Front::Sandbox(
+                Sandbox::start(sandbox_config)
+                    .await
+                    .expect("the sandbox starts"),
+            ),
+            Harness::Rie => {
+                // The same variables, in the order the sandbox would apply them (the
+                // later one wins).
+                let mut vars = vec![("AWS_REGION".to_string(), sandbox_config.region.clone())];
+                for (name, value) in sandbox_config.env.drain(..) {
+                    vars.retain(|(n, _)| *n != name);
+                    vars.push((name, value));
+                }
+                let layer = layer.to_path_buf();
+                let timeout_s = sandbox_config.function_timeout.as_secs().max(1) as u32;
+                Front::Rie(
+                    tokio::task::spawn_blocking(move || {
+                        let vars: Vec<(&str, &str)> =
+                            vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                        RieFunction::start(&layer, &vars, timeout_s)
+                    })
+                    .await
+                    .expect("RIE starts"),
+                )
+            }
+        };
+        Function {
+            harness,
+            blackbox_port,
+            front,
+        }
+    }
+
+    /// The sandbox, for what only it does (freezing, its reports).
+    pub fn sandbox(&self) -> Option<&Sandbox> {
+        match &self.front {
+            Front::Sandbox(sandbox) => Some(sandbox),
+            Front::Rie(_) => None,
+        }
+    }
+
+    /// Init's error type and message. The sandbox ran Init at start; RIE runs it at the
+    /// first invoke and answers that invoke with the error document.
+    pub async fn init_failure(&self) -> (String, String) {
+        match &self.front {
+            Front::Sandbox(sandbox) => init_failure(sandbox.init_outcome()),
+            Front::Rie(_) => {
+                let answer = self.invoke(b"{}".to_vec()).await;
+                let document: Value = serde_json::from_str(&answer.body)
+                    .unwrap_or_else(|e| panic!("{e}: RIE answered {answer:?}\n{}", self.logs()));
+                let field = |name: &str| document[name].as_str().unwrap_or_default().to_string();
+                (field("errorType"), field("errorMessage"))
+            }
+        }
+    }
+
+    /// Asserts that Init went well (the sandbox's outcome; under RIE, Init runs at the
+    /// first invoke and a failure shows in that invoke's answer).
+    pub fn assert_initialized(&self) {
+        if let Front::Sandbox(sandbox) = &self.front {
+            assert!(
+                matches!(sandbox.init_outcome(), InitOutcome::Ok { .. }),
+                "{:?}\n{}",
+                sandbox.init_outcome(),
+                sandbox.logs()
+            );
+        }
+    }
+
+    /// The platform's line that ends Init.
+    pub fn init_report_marker(&self) -> &'static str {
+        match self.harness {
+            Harness::Sandbox => "INIT_REPORT",
+            Harness::Rie => "INIT REPORT",
+        }
+    }
+
+    /// The invoke endpoint: RIE's, or the sandbox's copy of it.
+    pub fn invoke_addr(&self) -> SocketAddr {
+        match &self.front {
+            Front::Sandbox(sandbox) => sandbox
+                .invoke_url()
+                .expect("the sandbox serves the invoke endpoint"),
+            Front::Rie(rie) => rie.invoke_addr,
+        }
+    }
+
+    /// Posts `payload` to the invoke endpoint, as `sam local invoke` and the Lambda Invoke
+    /// API would.
+    pub async fn invoke(&self, payload: Vec<u8>) -> InvokeAnswer {
+        let address = self.invoke_addr();
+        let response = reqwest::Client::new()
+            .post(format!(
+                "http://{address}/2015-03-31/functions/function/invocations"
+            ))
+            .body(payload)
+            .timeout(Duration::from_secs(60))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("the invoke endpoint answers: {e}\n{}", self.logs()));
+        let status = response.status().as_u16();
+        let function_error = response
+            .headers()
+            .get("x-amz-function-error")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = response.text().await.unwrap_or_default();
+        InvokeAnswer {
+            status,
+            function_error,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path_and_query: &str, headers: &[(&str, &str)]) -> Answer {
+        self.request(Method::GET, path_and_query, headers).await
+    }
+
+    pub async fn probe(&self, target: &str, module: &str) -> Answer {
+        self.get(&format!("/probe?target={target}&module={module}"), &[])
+            .await
+    }
+
+    /// An HTTP request as a Function URL client sends it, and the answer it gets.
+    pub async fn request(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let started = Instant::now();
+        let response = match &self.front {
+            Front::Sandbox(sandbox) => {
+                let url = format!(
+                    "http://{}{path_and_query}",
+                    sandbox.function_url().expect("a Function URL")
+                );
+                let mut request = reqwest::Client::new()
+                    .request(method, url)
+                    .timeout(Duration::from_secs(30));
+                for (name, value) in headers {
+                    request = request.header(*name, *value);
+                }
+                let response = request.send().await.expect("the Function URL answers");
+                let status = response.status().as_u16();
+                let headers = response
+                    .headers()
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.as_str().to_string(),
+                            v.to_str().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect();
+                let body = response.bytes().await.unwrap_or_default().to_vec();
+                UrlResponse {
+                    status,
+                    headers,
+                    body,
+                }
+            }
+            Front::Rie(rie) => {
+                let event = function_url_request_event(
+                    method,
+                    path_and_query,
+                    headers,
+                    rie.invoke_addr.port(),
+                );
+                let answer = self.invoke(event).await;
+                if answer.status == 200 && answer.function_error.is_none() {
+                    function_url_response(answer.body.as_bytes())
+                } else {
+                    function_url_error_response()
+                }
+            }
+        };
+        let header = |name: &str| {
+            response
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        Answer {
+            status: response.status,
+            content_type: header("content-type"),
+            www_authenticate: header("www-authenticate"),
+            allow: header("allow"),
+            body: String::from_utf8_lossy(&response.body).into_owned(),
+            elapsed: started.elapsed(),
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        match &self.front {
+            Front::Sandbox(sandbox) => sandbox.logs(),
+            Front::Rie(rie) => rie.logs(),
+        }
+    }
+
+    /// Waits until a log line satisfies `pred`; false after `timeout`.
+    pub async fn wait_for_log(&self, pred: impl Fn(&str) -> bool, timeout: Duration) -> bool {
+        let until = Instant::now() + timeout;
+        loop {
+            if self.logs().lines().any(&pred) {
+                return true;
+            }
+            if Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Every process of the environment: the extension, blackbox, the bootstrap (and RIE).
+    pub fn processes(&self) -> Vec<ProcessInfo> {
+        match &self.front {
+            Front::Sandbox(sandbox) => sandbox.processes(),
+            Front::Rie(rie) => rie.processes(),
+        }
+    }
+
+    pub fn blackbox_pids(&self) -> Vec<i32> {
+        self.processes()
+            .into_iter()
+            .filter(|p| p.comm.starts_with("blackbox_export") && p.state != 'Z')
+            .map(|p| p.pid)
+            .collect()
+    }
+
+    /// Waits until `count` invokes have ended: the sandbox prints REPORT after it froze
+    /// the environment again, RIE when the runtime asked for the next event.
+    pub async fn wait_for_reports(&self, count: usize) {
+        let started = Instant::now();
+        while self.logs().matches("REPORT RequestId").count() < count {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "invoke {count} did not end:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Ends the environment as its platform does when it is done with it: the sandbox's
+    /// Shutdown phase (`spindown`), SIGTERM to RIE (`SandboxTerminated`, as a container
+    /// stop). Asserts that it ended within the 2 s Shutdown deadline plus slack.
+    pub async fn shutdown(self) -> Ended {
+        let processes_before = self.processes();
+        let logs = match self.front {
+            Front::Sandbox(sandbox) => sandbox.shutdown().await.logs,
+            Front::Rie(rie) => {
+                let (status, logs) =
+                    tokio::task::spawn_blocking(move || rie.terminate(Duration::from_secs(5)))
+                        .await
+                        .expect("RIE ends");
+                assert!(status.success(), "RIE exits 0 on SIGTERM: {status}\n{logs}");
+                logs
+            }
+        };
+        Ended {
+            logs,
+            processes_before,
+        }
+    }
+}
+
+impl Ended {
+    /// Asserts that none of the environment's processes is left (a pid reused by an
+    /// unrelated process does not count: the start time tells them apart).
+    pub fn assert_no_process_left(&self) {
+        for before in &self.processes_before {
+            let now = lambda_sandbox::procs::read_process(before.pid);
+            assert!(
+                now.is_none_or(|p| p.start_time != before.start_time),
+                "{} ({}) is left:\n{}",
+                before.pid,
+                before.comm,
+                self.logs
+            );
+        }
+    }
+}
+
+/// The Function URL event for a request to `path_and_query`, with the headers a Function
+/// URL adds; its host is the invoke endpoint's (port `port`).
+fn function_url_request_event(
+    method: Method,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+    port: u16,
+) -> Vec<u8> {
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(path_and_query)
+        .header("host", format!("127.0.0.1:{port}"))
+        .header("user-agent", "lambda-blackbox-e2e")
+        .header("accept", "*/*");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let (mut parts, ()) = request
+        .body(())
+        .expect("a request the test can build")
+        .into_parts();
+    add_front_headers(&mut parts.headers, "127.0.0.1", port);
+    let context = UrlContext {
+        account_id: "anonymous".to_string(),
+        api_id: "rie".to_string(),
+        region: "local-1".to_string(),
+        request_id: lambda_sandbox::util::hex_id(32),
+        source_ip: "127.0.0.1".to_string(),
+        time_epoch_ms: lambda_sandbox::util::epoch_ms(),
+    };
+    function_url_event(&parts, &[], &context)
+}
