@@ -23,7 +23,7 @@ use lambda_sandbox::{
 use serde_json::Value;
 
 use crate::rie::RieFunction;
-use crate::{config, init_failure, layer_dir, Answer};
+use crate::{config, init_failure, layer_dir, Answer, InitFailure};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Harness {
@@ -134,19 +134,55 @@ impl Function {
         }
     }
 
-    /// Init's error type and message. The sandbox ran Init at start; RIE runs it at the
-    /// first invoke and answers that invoke with the error document.
-    pub async fn init_failure(&self) -> (String, String) {
+    /// How Init failed. The sandbox ran Init at start; RIE runs it at the first invoke,
+    /// records the platform's type in its log ("First fatal error stored in appctx"),
+    /// and answers with the runtime's error document, or with a bare 502 when an
+    /// extension failed (its retry of Init in the invoke trips over the extension it
+    /// already registered: ErrAgentNameCollision). The extension's own type and message
+    /// are then read from its log line, as a user would read them in CloudWatch.
+    pub async fn init_failure(&self) -> InitFailure {
         match &self.front {
             Front::Sandbox(sandbox) => init_failure(sandbox.init_outcome()),
             Front::Rie(_) => {
                 let answer = self.invoke(b"{}".to_vec()).await;
-                let document: Value = serde_json::from_str(&answer.body)
-                    .unwrap_or_else(|e| panic!("{e}: RIE answered {answer:?}\n{}", self.logs()));
-                let field = |name: &str| document[name].as_str().unwrap_or_default().to_string();
-                (field("errorType"), field("errorMessage"))
+                let logs = self.logs();
+                let platform_type = logs
+                    .lines()
+                    .find_map(|l| l.split("First fatal error stored in appctx: ").nth(1))
+                    .unwrap_or_else(|| panic!("RIE recorded no Init failure:\n{logs}"))
+                    .trim()
+                    .to_string();
+                let document = serde_json::from_str::<Value>(&answer.body).ok();
+                let (reported_type, message) = match document {
+                    Some(document) => {
+                        let field =
+                            |name: &str| document[name].as_str().unwrap_or_default().to_string();
+                        (field("errorType"), field("errorMessage"))
+                    }
+                    None => extension_error_line(&logs)
+                        .unwrap_or_else(|| panic!("{answer:?}: no extension error line:\n{logs}")),
+                };
+                InitFailure {
+                    platform_type,
+                    reported_type,
+                    message,
+                }
             }
         }
+    }
+
+    /// Asserts that an extension failed Init with `reported_type` and the platform
+    /// recorded `Extension.InitError`; returns the extension's message.
+    pub async fn extension_init_failure(&self, reported_type: &str) -> String {
+        let failure = self.init_failure().await;
+        assert_eq!(
+            failure.platform_type,
+            "Extension.InitError",
+            "{failure:?}\n{}",
+            self.logs()
+        );
+        assert_eq!(failure.reported_type, reported_type, "{failure:?}");
+        failure.message
     }
 
     /// Asserts that Init went well (the sandbox's outcome; under RIE, Init runs at the
@@ -410,4 +446,19 @@ fn function_url_request_event(
         time_epoch_ms: lambda_sandbox::util::epoch_ms(),
     };
     function_url_event(&parts, &[], &context)
+}
+
+/// The extension's own report of a failure, from its log line
+/// `ERROR blackbox_extension::…: MESSAGE error_type="TYPE"`: (TYPE, MESSAGE).
+fn extension_error_line(logs: &str) -> Option<(String, String)> {
+    logs.lines()
+        .filter(|l| l.contains("ERROR blackbox_extension"))
+        .find_map(|line| {
+            let (head, error_type) = line.rsplit_once(" error_type=\"")?;
+            let (_, message) = head.split_once(": ")?;
+            Some((
+                error_type.trim_end_matches('"').to_string(),
+                message.to_string(),
+            ))
+        })
 }

@@ -287,13 +287,36 @@ pub fn metric(body: &str, name: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
-pub fn init_failure(outcome: InitOutcome) -> (String, String) {
+/// A failed Init as the platform records it and as the failing process reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitFailure {
+    /// The platform's type: `Extension.InitError` when an extension called init/error
+    /// (RIE's rapid records that, whatever the extension's own type), else the
+    /// runtime's type or the platform's own (`Extension.Crash`, `Sandbox.Timedout`).
+    pub platform_type: String,
+    /// The type the failing process reported (the platform's when it reported none).
+    pub reported_type: String,
+    pub message: String,
+}
+
+/// The sandbox's Init outcome as an [`InitFailure`]; panics when Init went well.
+pub fn init_failure(outcome: InitOutcome) -> InitFailure {
     match outcome {
         InitOutcome::Failed {
             error_type,
             error_message,
-            ..
-        } => (error_type, error_message),
+            body,
+        } => {
+            let reported_type = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|document| document["errorType"].as_str().map(str::to_string))
+                .unwrap_or_else(|| error_type.clone());
+            InitFailure {
+                platform_type: error_type,
+                reported_type,
+                message: error_message,
+            }
+        }
         other => panic!("Init should have failed, got {other:?}"),
     }
 }

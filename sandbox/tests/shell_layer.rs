@@ -197,9 +197,14 @@ async fn extension_init_error_fails_init() {
             error_message,
             body,
         } => {
-            assert_eq!(error_type, "Extension.BlackboxExited");
+            // The platform's type, as RIE records it; the extension's own type and
+            // message are in the document it posted.
+            assert_eq!(error_type, "Extension.InitError");
             assert_eq!(error_message, "blackbox_exporter exited");
-            assert!(body.contains("blackbox_exporter exited"));
+            assert!(
+                body.contains("\"errorType\":\"Extension.BlackboxExited\""),
+                "{body}"
+            );
         }
         o => panic!("{o:?}\n{}", sb.logs()),
     }
@@ -207,11 +212,13 @@ async fn extension_init_error_fails_init() {
     assert!(sb.processes().is_empty(), "{:?}", sb.processes());
     assert!(sb
         .logs()
-        .contains("Status: error\tError Type: Extension.BlackboxExited"));
+        .contains("Status: error\tError Type: Extension.InitError"));
     let out = sb.invoke(b"{}".to_vec()).await;
     let err = out.result.expect_err("invoke after failed init");
-    assert_eq!(err.error_type, "Extension.BlackboxExited");
-    assert!(err.body.contains("blackbox_exporter exited"));
+    assert_eq!(err.error_type, "Extension.InitError");
+    let document: serde_json::Value = serde_json::from_str(&err.body).unwrap();
+    assert_eq!(document["errorType"], "Extension.InitError", "{}", err.body);
+    assert_eq!(document["errorMessage"], "blackbox_exporter exited");
     let report = sb.shutdown().await;
     assert!(report.leftover.is_empty());
 }

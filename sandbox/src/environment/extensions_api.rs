@@ -230,7 +230,7 @@ async fn report_error(
         Ok(id) => id,
         Err(refused) => return refused.response(),
     };
-    let Some(error_type) = header(&headers, "Lambda-Extension-Function-Error-Type") else {
+    if header(&headers, "Lambda-Extension-Function-Error-Type").is_none() {
         // Header "Required: yes"; RIE answers Extension.MissingHeader.
         return forbidden(
             "Extension.MissingHeader",
@@ -261,7 +261,14 @@ async fn report_error(
         extension.pending = None;
         let live = matches!(phase, Phase::Init | Phase::Idle | Phase::Invoking);
         if live && state.fatal.is_none() {
-            state.fatal = Some(Fatal::reported(Some(error_type), &body, error_type));
+            // The platform records its own type for the phase's failure, as RIE's rapid
+            // does (fatalerror.AgentInitError/AgentExitError); the extension's type and
+            // message stay in the document it posted.
+            let platform_type = match report {
+                ErrorReport::Init => "Extension.InitError",
+                ErrorReport::Exit => "Extension.ExitError",
+            };
+            state.fatal = Some(Fatal::reported(Some(platform_type), &body, platform_type));
         }
     }
     environment.bump();
