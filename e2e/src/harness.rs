@@ -71,9 +71,24 @@ enum Front {
 #[derive(Debug)]
 pub struct InvokeAnswer {
     pub status: u16,
-    /// `X-Amz-Function-Error`, when the function failed.
-    pub function_error: Option<String>,
     pub body: String,
+}
+
+impl InvokeAnswer {
+    /// The function's answer, or `Err` with the error document when it failed. RIE marks
+    /// a function error only by its document (`errorType`, and no `statusCode` here: our
+    /// handler answers HTTP events with one).
+    pub fn result(&self) -> Result<&str, &str> {
+        let document = serde_json::from_str::<Value>(&self.body).ok();
+        let is_error_document = document
+            .as_ref()
+            .is_some_and(|d| d.get("errorType").is_some() && d.get("statusCode").is_none());
+        if self.status == 200 && !is_error_document {
+            Ok(&self.body)
+        } else {
+            Err(&self.body)
+        }
+    }
 }
 
 /// How the environment ended: its whole log, and the processes that were there before.
@@ -230,17 +245,14 @@ impl Function {
             .await
             .unwrap_or_else(|e| panic!("the invoke endpoint answers: {e}\n{}", self.logs()));
         let status = response.status().as_u16();
-        let function_error = response
-            .headers()
-            .get("x-amz-function-error")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        // RIE never sends it: the sandbox's copy of its endpoint must not either.
+        assert!(
+            response.headers().get("x-amz-function-error").is_none(),
+            "{:?}",
+            response.headers()
+        );
         let body = response.text().await.unwrap_or_default();
-        InvokeAnswer {
-            status,
-            function_error,
-            body,
-        }
+        InvokeAnswer { status, body }
     }
 
     pub async fn get(&self, path_and_query: &str, headers: &[(&str, &str)]) -> Answer {
@@ -298,11 +310,10 @@ impl Function {
                     headers,
                     rie.invoke_addr.port(),
                 );
-                let answer = self.invoke(event).await;
-                if answer.status == 200 && answer.function_error.is_none() {
-                    function_url_response(answer.body.as_bytes())
-                } else {
-                    function_url_error_response()
+                match self.invoke(event).await.result() {
+                    Ok(answer) => function_url_response(answer.as_bytes()),
+                    // A Function URL answers a function error with a 502.
+                    Err(_) => function_url_error_response(),
                 }
             }
         };
@@ -359,6 +370,27 @@ impl Function {
             .filter(|p| p.comm.starts_with("blackbox_export") && p.state != 'Z')
             .map(|p| p.pid)
             .collect()
+    }
+
+    /// AWS_LAMBDA_RUNTIME_API's port.
+    pub fn runtime_api_port(&self) -> u16 {
+        match &self.front {
+            Front::Sandbox(sandbox) => sandbox.runtime_api().port(),
+            Front::Rie(rie) => rie.runtime_api.port(),
+        }
+    }
+
+    /// Waits until `count` invokes have started.
+    pub async fn wait_for_invokes(&self, count: usize) {
+        let started = Instant::now();
+        while self.logs().matches("START RequestId").count() < count {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no invoke {count} started:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
     }
 
     /// Waits until `count` invokes have ended: the sandbox prints REPORT after it froze

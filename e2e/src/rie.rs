@@ -51,6 +51,8 @@ pub fn rie_binary() -> PathBuf {
 pub struct RieFunction {
     unshare: Child,
     pub invoke_addr: SocketAddr,
+    /// AWS_LAMBDA_RUNTIME_API (RIE serves the Runtime and Extensions APIs there).
+    pub runtime_api: SocketAddr,
     output: Arc<Mutex<String>>,
 }
 
@@ -69,14 +71,14 @@ impl RieFunction {
     /// PATH). RIE runs Init at the first invoke, as it does in a container.
     pub fn start(layer: &Path, env: &[(&str, &str)], timeout_s: u32) -> RieFunction {
         let invoke_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let runtime_api = format!("127.0.0.1:{}", free_port());
+        let runtime_api: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let mut command = Command::new("unshare");
         command
             .args(["--mount", "--pid", "--fork", "--kill-child", "--mount-proc"])
             .args(["sh", "-c", IN_NAMESPACE, "sh"])
             .arg(layer)
             .arg(rie_binary())
-            .args(["--runtime-api-address", &runtime_api])
+            .args(["--runtime-api-address", &runtime_api.to_string()])
             .args([
                 "--runtime-interface-emulator-address",
                 &invoke_addr.to_string(),
@@ -100,6 +102,7 @@ impl RieFunction {
         let function = RieFunction {
             unshare,
             invoke_addr,
+            runtime_api,
             output,
         };
         function.wait_for_listener();

@@ -1,17 +1,27 @@
 //! Safe to expose: auth, what may be asked, the target policy against SSRF, bad input,
-//! and faults, all through the real layer in the sandbox.
+//! and faults, all through the real layer, under both harnesses (the sandbox and RIE)
+//! but for what only the sandbox does (replacing a broken environment, Ctrl-C).
 
 use std::time::{Duration, Instant};
 
+use lambda_blackbox_e2e::harness::{Function, Harness};
 use lambda_blackbox_e2e::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-const TOKEN: &str = "tok-3f9c2d7e-5b1a";
+both_harnesses!(
+    requests_need_the_bearer_token,
+    iam_authenticated_requests_skip_the_token_only_when_trusted,
+    only_probe_is_served_by_default,
+    ssrf_bypass_forms_are_refused_by_default,
+    the_default_modules_do_not_follow_redirects,
+    the_allow_list_admits_only_its_entries_and_never_the_runtime_api,
+    a_malformed_event_is_an_error_invocation_and_the_handler_lives_on,
+    blackbox_killed_during_a_probe_is_a_502_and_the_next_probe_succeeds,
+    a_hung_blackbox_is_a_504_within_the_scrape_timeout_and_is_replaced,
+);
 
-fn runtime_api_port(layer: &Layer) -> u16 {
-    layer.sandbox.runtime_api().port()
-}
+const TOKEN: &str = "tok-3f9c2d7e-5b1a";
 
 /// A host name other than `localhost` that the system resolver maps to loopback
 /// (Debian puts the machine's name on 127.0.1.1; CI adds one to /etc/hosts).
@@ -26,8 +36,7 @@ fn loopback_alias() -> String {
         .expect("/etc/hosts has no name for a loopback address besides localhost; add one, e.g. `127.0.1.1 lambda-blackbox-loopback.test`")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requests_need_the_bearer_token() {
+async fn requests_need_the_bearer_token(harness: Harness) {
     let target = start_target().await;
     // Every component at its most talkative, and a module with secret header values.
     let dir = TempDir::new("secrets");
@@ -37,13 +46,16 @@ async fn requests_need_the_bearer_token() {
         "modules:\n  http_2xx:\n    prober: http\n    http:\n      headers:\n        X-Api-Key: module-header-s3cret\n      basic_auth:\n        username: prom\n        password: basic-auth-s3cret\n",
     )
     .unwrap();
-    let layer = start_layer(&[
-        ("BLACKBOX_AUTH_TOKEN", TOKEN),
-        ("BLACKBOX_CONFIG", config.to_str().unwrap()),
-        ("BLACKBOX_ARGS", "--log.level=debug"),
-        ("BLACKBOX_HANDLER_LOG", "trace"),
-        ("BLACKBOX_EXTENSION_LOG", "trace"),
-    ])
+    let layer = Function::start(
+        harness,
+        &[
+            ("BLACKBOX_AUTH_TOKEN", TOKEN),
+            ("BLACKBOX_CONFIG", config.to_str().unwrap()),
+            ("BLACKBOX_ARGS", "--log.level=debug"),
+            ("BLACKBOX_HANDLER_LOG", "trace"),
+            ("BLACKBOX_EXTENSION_LOG", "trace"),
+        ],
+    )
     .await;
     let path = format!("/probe?target=http://{}/&module=http_2xx", target.addr);
 
@@ -82,7 +94,7 @@ async fn requests_need_the_bearer_token() {
     );
 
     // Nothing secret reaches the logs: not the token, not the header, not module secrets.
-    let logs = layer.sandbox.logs();
+    let logs = layer.logs();
     assert!(
         logs.contains("Beginning probe"),
         "blackbox logs at debug level: {logs}"
@@ -94,7 +106,7 @@ async fn requests_need_the_bearer_token() {
         !logs.contains(TOKEN) && !logs.contains("tok-3f9c2d7e"),
         "{logs}"
     );
-    layer.sandbox.shutdown().await;
+    layer.shutdown().await.assert_no_process_left();
 }
 
 fn iam_event(path: &str, query: &str) -> Vec<u8> {
@@ -120,34 +132,34 @@ fn status_of(answer: &[u8]) -> u64 {
     value["statusCode"].as_u64().expect("a statusCode")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn iam_authenticated_requests_skip_the_token_only_when_trusted() {
+async fn iam_authenticated_requests_skip_the_token_only_when_trusted(harness: Harness) {
     let target = start_target().await;
     let query = format!("target=http://{}/&module=http_2xx", target.addr);
     for (trust, want) in [("false", 401), ("true", 200)] {
-        let layer = start_layer(&[
-            ("BLACKBOX_AUTH_TOKEN", TOKEN),
-            ("BLACKBOX_AUTH_TRUST_IAM", trust),
-        ])
+        let layer = Function::start(
+            harness,
+            &[
+                ("BLACKBOX_AUTH_TOKEN", TOKEN),
+                ("BLACKBOX_AUTH_TRUST_IAM", trust),
+            ],
+        )
         .await;
-        let outcome = layer.sandbox.invoke(iam_event("/probe", &query)).await;
-        let answer = outcome.result.expect("the invoke succeeds");
+        let outcome = layer.invoke(iam_event("/probe", &query)).await;
+        let answer = outcome.result().expect("the invoke succeeds");
         assert_eq!(
-            status_of(&answer),
+            status_of(answer.as_bytes()),
             want,
-            "trust {trust}: {}",
-            String::from_utf8_lossy(&answer)
+            "trust {trust}: {answer}"
         );
         // Without the IAM context the token is still needed.
         let plain = layer.get(&format!("/probe?{query}"), &[]).await;
         assert_eq!(plain.status, 401);
-        layer.sandbox.shutdown().await;
+        layer.shutdown().await.assert_no_process_left();
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn only_probe_is_served_by_default() {
-    let layer = start_layer(&[]).await;
+async fn only_probe_is_served_by_default(harness: Harness) {
+    let layer = Function::start(harness, &[]).await;
     for path in [
         "/config",
         "/logs",
@@ -201,12 +213,15 @@ async fn only_probe_is_served_by_default() {
         )
         .await;
     assert_eq!(oversized.status, 400, "{}", oversized.body);
-    layer.sandbox.shutdown().await;
+    layer.shutdown().await.assert_no_process_left();
 
-    let open = start_layer(&[
-        ("BLACKBOX_EXPOSE_METRICS", "true"),
-        ("BLACKBOX_ALLOW_DEBUG", "true"),
-    ])
+    let open = Function::start(
+        harness,
+        &[
+            ("BLACKBOX_EXPOSE_METRICS", "true"),
+            ("BLACKBOX_ALLOW_DEBUG", "true"),
+        ],
+    )
     .await;
     let metrics = open.get("/metrics", &[]).await;
     assert_eq!(metrics.status, 200);
@@ -229,14 +244,13 @@ async fn only_probe_is_served_by_default() {
         .await;
     assert_eq!(debug.status, 200);
     assert!(debug.body.contains("Logs for the probe"), "{}", debug.body);
-    open.sandbox.shutdown().await;
+    open.shutdown().await.assert_no_process_left();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ssrf_bypass_forms_are_refused_by_default() {
+async fn ssrf_bypass_forms_are_refused_by_default(harness: Harness) {
     // No allow list: the default deny list applies.
-    let layer = start_layer(&[("BLACKBOX_ALLOWED_TARGETS", "")]).await;
-    let api = runtime_api_port(&layer);
+    let layer = Function::start(harness, &[("BLACKBOX_ALLOWED_TARGETS", "")]).await;
+    let api = layer.runtime_api_port();
     let bb = layer.blackbox_port;
     let alias = loopback_alias();
     let forms: Vec<(String, &str)> = vec![
@@ -321,7 +335,7 @@ async fn ssrf_bypass_forms_are_refused_by_default() {
         }
     }
     // The Runtime API saw none of it.
-    let logs = layer.sandbox.logs();
+    let logs = layer.logs();
     assert!(
         !logs.contains("Beginning probe"),
         "a refused probe reached blackbox"
@@ -344,14 +358,13 @@ async fn ssrf_bypass_forms_are_refused_by_default() {
     // An ordinary public target is still admitted (it fails here: there is no network).
     let public = layer.probe("http://192.0.2.1:81/", "http_2xx").await;
     assert_ne!(public.status, 403, "{}", public.body);
-    layer.sandbox.shutdown().await;
+    layer.shutdown().await.assert_no_process_left();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_default_modules_do_not_follow_redirects() {
+async fn the_default_modules_do_not_follow_redirects(harness: Harness) {
     // A redirect could lead the probe past the target policy, to the Runtime API.
     let target = start_target().await;
-    let layer = start_layer(&[]).await;
+    let layer = Function::start(harness, &[]).await;
     let to = format!("http://{}/landed", target.addr);
     let answer = layer
         .probe(
@@ -371,19 +384,21 @@ async fn the_default_modules_do_not_follow_redirects() {
         target.seen.lock().unwrap().is_empty(),
         "the redirect was followed"
     );
-    layer.sandbox.shutdown().await;
+    layer.shutdown().await.assert_no_process_left();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_allow_list_admits_only_its_entries_and_never_the_runtime_api() {
+async fn the_allow_list_admits_only_its_entries_and_never_the_runtime_api(harness: Harness) {
     let target = start_target().await;
     let allowed_port = target.addr.port();
-    let layer = start_layer(&[(
-        "BLACKBOX_ALLOWED_TARGETS",
-        &format!("127.0.0.1:{allowed_port}, *.example.com, 10.0.0.0/8:443"),
-    )])
+    let layer = Function::start(
+        harness,
+        &[(
+            "BLACKBOX_ALLOWED_TARGETS",
+            &format!("127.0.0.1:{allowed_port}, *.example.com, 10.0.0.0/8:443"),
+        )],
+    )
     .await;
-    let api = runtime_api_port(&layer);
+    let api = layer.runtime_api_port();
     let ok = layer
         .probe(&format!("http://127.0.0.1:{allowed_port}/"), "http_2xx")
         .await;
@@ -407,11 +422,11 @@ async fn the_allow_list_admits_only_its_entries_and_never_the_runtime_api() {
         let answer = layer.probe(&encode(&target), module).await;
         assert_eq!(answer.status, 403, "{target}: {}", answer.body);
     }
-    layer.sandbox.shutdown().await;
+    layer.shutdown().await.assert_no_process_left();
 
     // Even listed whole, loopback never reaches the Runtime API or blackbox itself.
-    let layer = start_layer(&[("BLACKBOX_ALLOWED_TARGETS", "127.0.0.0/8")]).await;
-    let api = runtime_api_port(&layer);
+    let layer = Function::start(harness, &[("BLACKBOX_ALLOWED_TARGETS", "127.0.0.0/8")]).await;
+    let api = layer.runtime_api_port();
     for target in [
         format!("127.0.0.1:{api}"),
         format!("127.0.0.2:{api}"),
@@ -425,22 +440,22 @@ async fn the_allow_list_admits_only_its_entries_and_never_the_runtime_api() {
             answer.body
         );
     }
-    layer.sandbox.shutdown().await;
+    layer.shutdown().await.assert_no_process_left();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_malformed_event_is_an_error_invocation_and_the_handler_lives_on() {
+async fn a_malformed_event_is_an_error_invocation_and_the_handler_lives_on(harness: Harness) {
     let target = start_target().await;
-    let layer = start_layer(&[]).await;
-    let bootstrap = |layer: &Layer| -> Vec<i32> {
+    let layer = Function::start(harness, &[]).await;
+    let bootstrap = |layer: &Function| -> Vec<i32> {
         layer
-            .sandbox
             .processes()
             .into_iter()
             .filter(|p| p.comm == "bootstrap")
             .map(|p| p.pid)
             .collect()
     };
+    // RIE starts the runtime at the first invoke.
+    assert_eq!(layer.probe("127.0.0.1:1", "tcp_connect").await.status, 200);
     let before = bootstrap(&layer);
     assert_eq!(before.len(), 1);
     // Not an event lambda_http reads: an error invocation, and the runtime lives on.
@@ -451,10 +466,10 @@ async fn a_malformed_event_is_an_error_invocation_and_the_handler_lives_on() {
         b"{\"rawPath\": 5}",
     ];
     for event in unreadable {
-        let outcome = layer.sandbox.invoke(event.to_vec()).await;
+        let outcome = layer.invoke(event.to_vec()).await;
         assert!(
-            outcome.result.is_err(),
-            "{:?}",
+            outcome.result().is_err(),
+            "{:?}: {outcome:?}",
             String::from_utf8_lossy(event)
         );
     }
@@ -480,9 +495,9 @@ async fn a_malformed_event_is_an_error_invocation_and_the_handler_lives_on() {
         ),
     ];
     for (event, reason) in unbuildable {
-        let outcome = layer.sandbox.invoke(event.to_vec()).await;
+        let outcome = layer.invoke(event.to_vec()).await;
         let answer: serde_json::Value =
-            serde_json::from_slice(&outcome.result.expect("an answer")).expect("JSON");
+            serde_json::from_str(outcome.result().expect("an answer")).expect("JSON");
         assert_eq!(answer["statusCode"], 400, "{answer}");
         assert_eq!(answer["body"], format!("{reason}\n"), "{answer}");
     }
@@ -503,20 +518,18 @@ async fn a_malformed_event_is_an_error_invocation_and_the_handler_lives_on() {
         before,
         "the same runtime process served throughout"
     );
-    assert!(!layer.sandbox.logs().contains("Runtime.ExitError"));
-    layer.sandbox.shutdown().await;
+    assert!(!layer.logs().contains("Runtime.ExitError"));
+    layer.shutdown().await.assert_no_process_left();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn blackbox_killed_during_a_probe_is_a_502_and_the_next_probe_succeeds() {
+async fn blackbox_killed_during_a_probe_is_a_502_and_the_next_probe_succeeds(harness: Harness) {
     let target = start_target().await;
-    let layer = start_layer(&[]).await;
+    let layer = Function::start(harness, &[]).await;
     let slow = format!("/probe?target=http://{}/slow&module=http_2xx", target.addr);
     let in_flight = layer.get(&slow, &[]);
     let killer = async {
         assert!(
             layer
-                .sandbox
                 .wait_for_log(|l| l.contains("START RequestId"), Duration::from_secs(5))
                 .await
         );
@@ -539,13 +552,12 @@ async fn blackbox_killed_during_a_probe_is_a_502_and_the_next_probe_succeeds() {
         .await;
     assert_eq!(next.status, 200, "{}", next.body);
     assert_eq!(metric(&next.body, "probe_success"), Some(1.0));
-    layer.sandbox.shutdown().await;
+    layer.shutdown().await.assert_no_process_left();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hung_blackbox_is_a_504_within_the_scrape_timeout_and_is_replaced() {
+async fn a_hung_blackbox_is_a_504_within_the_scrape_timeout_and_is_replaced(harness: Harness) {
     let target = start_target().await;
-    let layer = start_layer(&[]).await;
+    let layer = Function::start(harness, &[]).await;
     assert_eq!(layer.probe("127.0.0.1:1", "tcp_connect").await.status, 200);
     let hung = layer.blackbox_pids();
     // SIGSTOP now would be undone by the sandbox's thaw; stop it once the invoke runs,
@@ -567,21 +579,20 @@ async fn a_hung_blackbox_is_a_504_within_the_scrape_timeout_and_is_replaced() {
     assert!(elapsed < Duration::from_millis(3500), "{elapsed:?}");
     assert!(
         layer
-            .sandbox
             .wait_for_log(
                 |l| l.contains("not answering; replacing it"),
                 Duration::from_secs(5)
             )
             .await,
         "{}",
-        layer.sandbox.logs()
+        layer.logs()
     );
     let next = layer
         .probe(&format!("http://{}/", target.addr), "http_2xx")
         .await;
     assert_eq!(next.status, 200, "{}", next.body);
     assert_ne!(layer.blackbox_pids(), hung);
-    layer.sandbox.shutdown().await;
+    layer.shutdown().await.assert_no_process_left();
 }
 
 /// Lambda notices a dead extension when it thaws the environment: that invoke fails

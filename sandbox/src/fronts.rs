@@ -93,27 +93,22 @@ async fn function_url(
     with_headers(response, &headers)
 }
 
-/// Lambda Invoke API: a function error is a 200 with `X-Amz-Function-Error: Unhandled`.
+/// RIE's invoke endpoint: 200 with the function's answer, or with the error document when
+/// the function failed. RIE sets no `X-Amz-Function-Error` (the Lambda Invoke API does):
+/// `sam local invoke` and RIE's callers read the document.
 async fn invoke(State(environment): State<Arc<Environment>>, body: Bytes) -> Response {
     let outcome = environment.invoke(body.to_vec()).await;
     let id = outcome.request_id.clone();
-    match outcome.result {
-        Ok(answer) => with_headers(
-            (StatusCode::OK, answer).into_response(),
-            &[
-                ("Content-Type", "application/json"),
-                ("X-Amzn-RequestId", &id),
-                ("X-Amz-Executed-Version", "$LATEST"),
-            ],
-        ),
-        Err(error) => with_headers(
-            (StatusCode::OK, error.body).into_response(),
-            &[
-                ("Content-Type", "application/json"),
-                ("X-Amz-Function-Error", "Unhandled"),
-                ("X-Amzn-RequestId", &id),
-                ("X-Amz-Executed-Version", "$LATEST"),
-            ],
-        ),
-    }
+    let body = match outcome.result {
+        Ok(answer) => answer,
+        Err(error) => error.body.into_bytes(),
+    };
+    with_headers(
+        (StatusCode::OK, body).into_response(),
+        &[
+            ("Content-Type", "application/json"),
+            ("X-Amzn-RequestId", &id),
+            ("X-Amz-Executed-Version", "$LATEST"),
+        ],
+    )
 }
