@@ -1,7 +1,10 @@
 //! blackbox_exporter runs without the layer's secrets: what its process environment
-//! holds, read from /proc as anything on the host could.
+//! holds, read from /proc as anything on the host could, under both harnesses.
 
+use lambda_blackbox_e2e::harness::{Function, Harness};
 use lambda_blackbox_e2e::*;
+
+both_harnesses!(blackbox_s_environment_holds_none_of_our_secrets);
 
 const TOKEN: &str = "environ-test-token-4f1d";
 const SESSION: &str = "environ-test-session-9a2c";
@@ -11,13 +14,15 @@ fn environ(pid: i32) -> String {
     String::from_utf8_lossy(&raw).replace('\0', "\n")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn blackbox_s_environment_holds_none_of_our_secrets() {
-    let layer = start_layer(&[
-        ("BLACKBOX_AUTH_TOKEN", TOKEN),
-        ("AWS_SESSION_TOKEN", SESSION),
-        ("AWS_SECRET_ACCESS_KEY", SESSION),
-    ])
+async fn blackbox_s_environment_holds_none_of_our_secrets(harness: Harness) {
+    let layer = Function::start(
+        harness,
+        &[
+            ("BLACKBOX_AUTH_TOKEN", TOKEN),
+            ("AWS_SESSION_TOKEN", SESSION),
+            ("AWS_SECRET_ACCESS_KEY", SESSION),
+        ],
+    )
     .await;
     let answer = layer
         .get(
@@ -29,7 +34,6 @@ async fn blackbox_s_environment_holds_none_of_our_secrets() {
 
     // The extension was given the secrets: the check below can fail.
     let extension = layer
-        .sandbox
         .processes()
         .into_iter()
         .find(|p| p.comm == "blackbox-extens")
@@ -49,5 +53,5 @@ async fn blackbox_s_environment_holds_none_of_our_secrets() {
         env.contains("AWS_REGION="),
         "the rest of the environment is kept:\n{env}"
     );
-    layer.sandbox.shutdown().await;
+    layer.shutdown().await.assert_no_process_left();
 }

@@ -3,12 +3,14 @@
 //! real layer (Debian sid's blackbox_exporter 0.28, which has the grpc prober) to every
 //! default module and two grpc modules, with listeners on loopback recording every
 //! connection. None may get through; the same listeners do see the probes the allow
-//! list admits, so a recorder that saw nothing is proof, not a deaf ear.
+//! list admits, so a recorder that saw nothing is proof, not a deaf ear. The sandbox and
+//! RIE take it in turn.
 
 use std::time::Duration;
 
+use lambda_blackbox_e2e::harness::{Function, Harness};
 use lambda_blackbox_e2e::recorder::Recorder;
-use lambda_blackbox_e2e::{config, encode, layer_dir, metric, sid_blackbox, Layer, TempDir};
+use lambda_blackbox_e2e::{encode, layer_dir, metric, sid_blackbox, TempDir};
 
 const MODULES: [&str; 7] = [
     "http_2xx",
@@ -37,7 +39,7 @@ const GRPC_MODULES: &str = r#"
 "#;
 
 /// The layer's own blackbox.yml with the grpc modules added, run by sid's blackbox.
-async fn start(dir: &TempDir, allowed: &str) -> Layer {
+async fn start(harness: Harness, dir: &TempDir, allowed: &str) -> Function {
     let shipped = std::fs::read_to_string(layer_dir().join("blackbox/blackbox.yml"))
         .expect("the layer's blackbox.yml");
     let config_path = dir.join("blackbox.yml");
@@ -48,14 +50,7 @@ async fn start(dir: &TempDir, allowed: &str) -> Layer {
         ("BLACKBOX_CONFIG", config_path.to_str().unwrap()),
         ("BLACKBOX_EXPORTER_BIN", blackbox.to_str().unwrap()),
     ];
-    let (config, blackbox_port) = config(&layer_dir(), &env);
-    let sandbox = lambda_sandbox::Sandbox::start(config)
-        .await
-        .expect("the sandbox starts with sid's blackbox_exporter");
-    Layer {
-        sandbox,
-        blackbox_port,
-    }
+    Function::start(harness, &env).await
 }
 
 /// At least 20 spellings of loopback and the metadata address in this class: unbracketed
@@ -98,19 +93,24 @@ fn spellings(port: u16) -> Vec<String> {
     .into()
 }
 
-/// One test, not two: the recorder holds the fixed default ports, and the control's
+/// One test, not four: the recorder holds the fixed default ports, and the control's
 /// contacts must not land in the refusals' record.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_spelling_of_loopback_reaches_it_and_the_allowed_probes_do() {
     let recorder = Recorder::start().await;
-    nothing_gets_through(&recorder).await;
-    the_recorder_hears_each_module_when_the_allow_list_admits_it(&recorder).await;
+    for harness in [Harness::Sandbox, Harness::Rie] {
+        nothing_gets_through(harness, &recorder).await;
+        the_recorder_hears_each_module_when_the_allow_list_admits_it(harness, &recorder).await;
+    }
 }
 
-async fn nothing_gets_through(recorder: &Recorder) {
+async fn nothing_gets_through(harness: Harness, recorder: &Recorder) {
+    // What the previous harness's control probes sent is not this harness's record.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    recorder.clear();
     let dir = TempDir::new("target-spellings");
     // The production default: no allow list, so the default deny list applies.
-    let layer = start(&dir, "").await;
+    let layer = start(harness, &dir, "").await;
     let forms = spellings(recorder.port);
     assert!(forms.len() >= 20);
     let mut refusals = Vec::new();
@@ -173,15 +173,18 @@ async fn nothing_gets_through(recorder: &Recorder) {
     );
     // Let any probe that slipped through arrive before looking.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(recorder.contacts(), vec![], "{}", layer.sandbox.logs());
-    layer.sandbox.shutdown().await;
+    assert_eq!(recorder.contacts(), vec![], "{harness:?}: {}", layer.logs());
+    layer.shutdown().await.assert_no_process_left();
 }
 
 /// The control: with the listener's address allowed, each module's probe reaches it,
 /// so the recorder hears what these modules send.
-async fn the_recorder_hears_each_module_when_the_allow_list_admits_it(recorder: &Recorder) {
+async fn the_recorder_hears_each_module_when_the_allow_list_admits_it(
+    harness: Harness,
+    recorder: &Recorder,
+) {
     let dir = TempDir::new("target-spellings-allowed");
-    let layer = start(&dir, "127.0.0.1").await;
+    let layer = start(harness, &dir, "127.0.0.1").await;
     let p = recorder.port;
     let controls = [
         ("http_2xx", format!("http://127.0.0.1:{p}/"), "tcp"),
@@ -213,7 +216,7 @@ async fn the_recorder_hears_each_module_when_the_allow_list_admits_it(recorder: 
             contacts
                 .iter()
                 .any(|c| c.listener.port() == p && c.transport == transport),
-            "{module} {target}: {contacts:?}"
+            "{harness:?} {module} {target}: {contacts:?}"
         );
     }
     // The unbracketed form stays refused even where its loopback reading is allowed.
@@ -221,5 +224,5 @@ async fn the_recorder_hears_each_module_when_the_allow_list_admits_it(recorder: 
         .probe(&format!("::ffff:7f00:1:{p}"), "tcp_connect")
         .await;
     assert_eq!(unbracketed.status, 400, "{}", unbracketed.body);
-    layer.sandbox.shutdown().await;
+    layer.shutdown().await.assert_no_process_left();
 }
