@@ -105,7 +105,19 @@ impl Function {
     }
 
     pub async fn start_layer(harness: Harness, layer: &Path, env: &[(&str, &str)]) -> Function {
+        Function::start_with_task(harness, layer, None, env).await
+    }
+
+    /// The layer with a function package of its own (`task`, the function's /var/task,
+    /// holding its `bootstrap`), as when the layer is attached to an existing function.
+    pub async fn start_with_task(
+        harness: Harness,
+        layer: &Path,
+        task: Option<&Path>,
+        env: &[(&str, &str)],
+    ) -> Function {
         let (mut sandbox_config, blackbox_port) = config(layer, env);
+        sandbox_config.task_dir = task.map(Path::to_path_buf);
         sandbox_config.invoke_addr = Some("127.0.0.1:0".parse().unwrap());
         let front = match harness {
             Harness::Sandbox => Front::Sandbox(
@@ -122,12 +134,13 @@ impl Function {
                     vars.push((name, value));
                 }
                 let layer = layer.to_path_buf();
+                let task = task.map(Path::to_path_buf);
                 let timeout_s = sandbox_config.function_timeout.as_secs().max(1) as u32;
                 Front::Rie(
                     tokio::task::spawn_blocking(move || {
                         let vars: Vec<(&str, &str)> =
                             vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                        RieFunction::start(&layer, &vars, timeout_s)
+                        RieFunction::start(&layer, task.as_deref(), &vars, timeout_s)
                     })
                     .await
                     .expect("RIE starts"),

@@ -19,17 +19,19 @@ use lambda_sandbox::procs::{descendants, ProcessInfo};
 use crate::free_port;
 
 /// Inside the namespaces: the layer over /opt, a tmpfs over /var (so /var/task can exist
-/// without creating it on the machine), then RIE in /var/task, its stderr on its stdout
-/// so that the log keeps the order the processes wrote in. $1 layer, $2 RIE, then RIE's
-/// arguments.
+/// without creating it on the machine), the function's own package over /var/task when
+/// there is one, then RIE in /var/task, its stderr on its stdout so that the log keeps
+/// the order the processes wrote in. $1 layer, $2 task directory or "", $3 RIE, then
+/// RIE's arguments.
 const IN_NAMESPACE: &str = r#"set -e
 mount --make-rprivate /
 mount --bind "$1" /opt
 mount -t tmpfs tmpfs /var
 mkdir /var/task
+if [ -n "$2" ]; then mount --bind "$2" /var/task; fi
 cd /var/task
-rie=$2
-shift 2
+rie=$3
+shift 3
 exec "$rie" "$@" 2>&1
 "#;
 
@@ -67,9 +69,15 @@ fn collect(pipe: impl Read + Send + 'static, output: Arc<Mutex<String>>) {
 }
 
 impl RieFunction {
-    /// Starts RIE with the layer and `env` (nothing of the test's own environment but
-    /// PATH). RIE runs Init at the first invoke, as it does in a container.
-    pub fn start(layer: &Path, env: &[(&str, &str)], timeout_s: u32) -> RieFunction {
+    /// Starts RIE with the layer, the function's package (`task`, at /var/task; else an
+    /// empty /var/task) and `env` (nothing of the test's own environment but PATH). RIE
+    /// runs Init at the first invoke, as it does in a container.
+    pub fn start(
+        layer: &Path,
+        task: Option<&Path>,
+        env: &[(&str, &str)],
+        timeout_s: u32,
+    ) -> RieFunction {
         let invoke_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let runtime_api: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let mut command = Command::new("unshare");
@@ -77,6 +85,7 @@ impl RieFunction {
             .args(["--mount", "--pid", "--fork", "--kill-child", "--mount-proc"])
             .args(["sh", "-c", IN_NAMESPACE, "sh"])
             .arg(layer)
+            .arg(task.map(Path::as_os_str).unwrap_or_default())
             .arg(rie_binary())
             .args(["--runtime-api-address", &runtime_api.to_string()])
             .args([

@@ -1,14 +1,22 @@
 //! "Attach the layer to an existing Python function": handler/python/blackbox_proxy.py
 //! under AWS's Python runtime interface client (`awslambdaric`) as the function's own
 //! bootstrap, with the real layer's extension and blackbox_exporter. The same event
-//! files as the Rust bootstrap must get the same answers.
+//! files as the Rust bootstrap must get the same answers, under the sandbox and RIE.
 
 use std::path::Path;
 use std::time::Duration;
 
+use lambda_blackbox_e2e::harness::{Function, Harness};
 use lambda_blackbox_e2e::replay::{replay_all, EVENT_TOKEN};
-use lambda_blackbox_e2e::{config, free_port, layer_dir, metric, start_target, Layer, TempDir};
-use lambda_sandbox::{InitOutcome, Sandbox};
+use lambda_blackbox_e2e::{
+    both_harnesses, free_port, init_failure, layer_dir, metric, start_target, TempDir,
+};
+use lambda_sandbox::InitOutcome;
+
+both_harnesses!(
+    the_python_handler_answers_every_event_file_like_the_rust_one,
+    the_python_handler_refuses_a_target_policy_it_cannot_enforce,
+);
 
 /// The interpreter that has awslambdaric; FAILS (not skips) when there is none.
 fn python_with_awslambdaric() -> String {
@@ -44,28 +52,17 @@ fn python_task(name: &str) -> TempDir {
     task
 }
 
-async fn start_python(name: &str, env: &[(&str, &str)]) -> (Layer, TempDir) {
+async fn start_python(harness: Harness, name: &str, env: &[(&str, &str)]) -> (Function, TempDir) {
     let task = python_task(name);
-    let (mut cfg, blackbox_port) = config(&layer_dir(), env);
-    cfg.task_dir = Some(task.path().to_path_buf());
-    cfg.handler = "blackbox_proxy.handler".into();
-    cfg.invoke_addr = Some("127.0.0.1:0".parse().unwrap());
-    cfg.echo_logs = std::env::var_os("SANDBOX_ECHO").is_some();
-    let sandbox = Sandbox::start(cfg).await.expect("the sandbox starts");
-    (
-        Layer {
-            sandbox,
-            blackbox_port,
-        },
-        task,
-    )
+    let function = Function::start_with_task(harness, &layer_dir(), Some(task.path()), env).await;
+    (function, task)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_python_handler_answers_every_event_file_like_the_rust_one() {
+async fn the_python_handler_answers_every_event_file_like_the_rust_one(harness: Harness) {
     let target = start_target().await;
     // The Python handler has no target policy: it refuses to start with one set.
     let (layer, task) = start_python(
+        harness,
         "py-handler",
         &[
             ("BLACKBOX_AUTH_TOKEN", EVENT_TOKEN),
@@ -73,14 +70,8 @@ async fn the_python_handler_answers_every_event_file_like_the_rust_one() {
         ],
     )
     .await;
-    let sandbox = &layer.sandbox;
-    assert!(
-        matches!(sandbox.init_outcome(), InitOutcome::Ok { .. }),
-        "{:?}\n{}",
-        sandbox.init_outcome(),
-        sandbox.logs()
-    );
-    let invoke_addr = sandbox.invoke_url().expect("an invoke endpoint");
+    layer.assert_initialized();
+    let invoke_addr = layer.invoke_addr();
 
     replay_all(invoke_addr, &target.addr.to_string(), 1.0).await;
     assert_eq!(target.seen.lock().unwrap().clone(), vec!["/"; 4]);
@@ -150,20 +141,19 @@ async fn the_python_handler_answers_every_event_file_like_the_rust_one() {
     );
     assert!(slow.elapsed < Duration::from_secs(3), "{:?}", slow.elapsed);
 
-    // blackbox killed while the environment is frozen: the extension restarts it on the
-    // thaw, the handler waits for it, the probe succeeds.
-    let started = sandbox.logs().matches("START RequestId").count();
+    // blackbox killed while the environment is frozen (RIE: between invokes): the
+    // extension restarts it, the handler waits for it, the probe succeeds.
+    let started = layer.logs().matches("START RequestId").count();
     layer.wait_for_reports(started).await;
-    // The sandbox is frozen now, as Lambda freezes it between invokes.
     let before = layer.blackbox_pids();
-    assert_eq!(before.len(), 1, "{:?}", sandbox.processes());
+    assert_eq!(before.len(), 1, "{:?}", layer.processes());
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(before[0]),
         nix::sys::signal::SIGKILL,
     )
     .unwrap();
     let after = layer.get(&probe, &[("authorization", &auth)]).await;
-    assert_eq!(after.status, 200, "{}\n{}", after.body, sandbox.logs());
+    assert_eq!(after.status, 200, "{}\n{}", after.body, layer.logs());
     assert_eq!(
         metric(&after.body, "probe_success"),
         Some(1.0),
@@ -172,37 +162,34 @@ async fn the_python_handler_answers_every_event_file_like_the_rust_one() {
     );
     assert_ne!(layer.blackbox_pids(), before, "blackbox was restarted");
 
-    let logs = sandbox.logs();
+    let logs = layer.logs();
     assert!(!logs.contains(EVENT_TOKEN), "the token reached a log line");
     assert!(
         logs.contains("does not enforce a target policy"),
         "the missing target policy is announced at Init:\n{logs}"
     );
-    let report = layer.sandbox.shutdown().await;
-    assert!(report.leftover.is_empty(), "{report:?}");
+    layer.shutdown().await.assert_no_process_left();
     drop(task);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_python_handler_refuses_a_target_policy_it_cannot_enforce() {
+async fn the_python_handler_refuses_a_target_policy_it_cannot_enforce(harness: Harness) {
     let (layer, task) = start_python(
+        harness,
         "py-handler-policy",
         &[("BLACKBOX_ALLOWED_TARGETS", "example.com")],
     )
     .await;
-    let sandbox = &layer.sandbox;
     // awslambdaric reports an import-time failure during Init or on the first invoke,
     // depending on its version; either way it names the variable.
-    let (error_type, message) = match sandbox.init_outcome() {
-        InitOutcome::Failed {
-            error_type,
-            error_message,
-            ..
-        } => (error_type, error_message),
-        InitOutcome::Ok { .. } => {
-            let out = sandbox.invoke(b"{}".to_vec()).await;
-            let error = out.result.expect_err("the import fails");
-            (error.error_type, error.body)
+    let (error_type, message) = match layer.sandbox().map(|s| s.init_outcome()) {
+        Some(outcome @ InitOutcome::Failed { .. }) => {
+            let failure = init_failure(outcome);
+            (failure.platform_type, failure.message)
+        }
+        _ => {
+            let answer = layer.invoke(b"{}".to_vec()).await;
+            let document = answer.result().expect_err("the import fails");
+            (String::new(), document.to_string())
         }
     };
     assert!(
@@ -210,9 +197,8 @@ async fn the_python_handler_refuses_a_target_policy_it_cannot_enforce() {
             "BLACKBOX_ALLOWED_TARGETS: this Python handler does not enforce the target policy"
         ),
         "{error_type}: {message}\n{}",
-        sandbox.logs()
+        layer.logs()
     );
-    let report = layer.sandbox.shutdown().await;
-    assert!(report.leftover.is_empty(), "{report:?}");
+    layer.shutdown().await.assert_no_process_left();
     drop(task);
 }
