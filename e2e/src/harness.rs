@@ -2,7 +2,9 @@
 //! fronts a Function URL) and AWS's own Runtime Interface Emulator (the reference where
 //! both implement a thing). A test takes the [`Harness`] as a parameter and drives the
 //! function through [`Function`]; [`both_harnesses!`](crate::both_harnesses) makes one
-//! `#[tokio::test]` per harness of it.
+//! `#[tokio::test]` per platform of it, on today's blackbox_exporter, and
+//! [`on_the_layer_s_blackbox!`](crate::on_the_layer_s_blackbox) one on the older release
+//! the layer directory holds in `make test`.
 //!
 //! RIE has no Function URL: a request is turned into the payload format 2.0 event with the
 //! sandbox's own translation (the same headers a Function URL adds), posted to RIE's invoke
@@ -11,7 +13,7 @@
 //! answer, where the sandbox reports it when it starts.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use axum::http::{self, Method};
@@ -23,31 +25,90 @@ use lambda_sandbox::{
 use serde_json::Value;
 
 use crate::rie::RieFunction;
-use crate::{config, init_failure, layer_dir, Answer, InitFailure};
+use crate::{config, init_failure, layer_dir, sid_blackbox, wrapper_script, Answer, InitFailure};
 
+/// What runs the execution environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Harness {
+pub enum Platform {
     Sandbox,
     Rie,
 }
 
-/// Makes `#[tokio::test]`s `sandbox::NAME` and `rie::NAME` of each `async fn NAME(Harness)`.
+/// Which blackbox_exporter the extension starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlackboxRelease {
+    /// Today's release: Debian sid's 0.28 (LAMBDA_BLACKBOX_SID_BLACKBOX), given to the
+    /// extension as BLACKBOX_EXPORTER_BIN.
+    Newest,
+    /// The one in the layer directory: in `make test`, Debian bookworm's 0.23.
+    Layer,
+}
+
+/// Where a test runs: a platform and a blackbox_exporter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Harness {
+    pub platform: Platform,
+    pub blackbox: BlackboxRelease,
+}
+
+impl Harness {
+    pub const SANDBOX: Harness = Harness {
+        platform: Platform::Sandbox,
+        blackbox: BlackboxRelease::Newest,
+    };
+    pub const RIE: Harness = Harness {
+        platform: Platform::Rie,
+        blackbox: BlackboxRelease::Newest,
+    };
+    pub const SANDBOX_WITH_LAYER_BLACKBOX: Harness = Harness {
+        platform: Platform::Sandbox,
+        blackbox: BlackboxRelease::Layer,
+    };
+
+    /// The blackbox_exporter binary this harness runs.
+    pub fn blackbox_binary(&self) -> PathBuf {
+        match self.blackbox {
+            BlackboxRelease::Newest => sid_blackbox(),
+            BlackboxRelease::Layer => layer_dir().join("bin/blackbox_exporter"),
+        }
+    }
+
+    /// A stand-in for blackbox_exporter in `dir`: a script that runs `body` with this
+    /// harness's binary as $REAL, so a test can delay, break or replace the start.
+    pub fn wrapper_binary(&self, dir: &Path, body: &str) -> PathBuf {
+        wrapper_script(dir, &self.blackbox_binary(), body)
+    }
+}
+
+/// Makes `#[tokio::test]`s `sandbox::NAME` and `rie::NAME` of each `async fn NAME(Harness)`,
+/// both on today's blackbox_exporter.
 #[macro_export]
 macro_rules! both_harnesses {
     ($($name:ident),+ $(,)?) => {
-        mod sandbox {
+        $crate::one_harness!(sandbox, SANDBOX, $($name),+);
+        $crate::one_harness!(rie, RIE, $($name),+);
+    };
+}
+
+/// Makes `#[tokio::test]`s `layer_blackbox::NAME`: the sandbox with the layer's own
+/// blackbox_exporter (the older release in `make test`), for the subsets the matrix keeps
+/// on it (readiness, Init failures, a probe end to end).
+#[macro_export]
+macro_rules! on_the_layer_s_blackbox {
+    ($($name:ident),+ $(,)?) => {
+        $crate::one_harness!(layer_blackbox, SANDBOX_WITH_LAYER_BLACKBOX, $($name),+);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! one_harness {
+    ($module:ident, $harness:ident, $($name:ident),+) => {
+        mod $module {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name($crate::harness::Harness::Sandbox).await
-                }
-            )+
-        }
-        mod rie {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::harness::Harness::Rie).await
+                    super::$name($crate::harness::Harness::$harness).await
                 }
             )+
         }
@@ -116,16 +177,21 @@ impl Function {
         task: Option<&Path>,
         env: &[(&str, &str)],
     ) -> Function {
-        let (mut sandbox_config, blackbox_port) = config(layer, env);
+        let blackbox = harness.blackbox_binary();
+        let mut env = env.to_vec();
+        if !env.iter().any(|(name, _)| *name == "BLACKBOX_EXPORTER_BIN") {
+            env.push(("BLACKBOX_EXPORTER_BIN", blackbox.to_str().unwrap()));
+        }
+        let (mut sandbox_config, blackbox_port) = config(layer, &env);
         sandbox_config.task_dir = task.map(Path::to_path_buf);
         sandbox_config.invoke_addr = Some("127.0.0.1:0".parse().unwrap());
-        let front = match harness {
-            Harness::Sandbox => Front::Sandbox(
+        let front = match harness.platform {
+            Platform::Sandbox => Front::Sandbox(
                 Sandbox::start(sandbox_config)
                     .await
                     .expect("the sandbox starts"),
             ),
-            Harness::Rie => {
+            Platform::Rie => {
                 // The same variables, in the order the sandbox would apply them (the
                 // later one wins).
                 let mut vars = vec![("AWS_REGION".to_string(), sandbox_config.region.clone())];
@@ -228,9 +294,9 @@ impl Function {
 
     /// The platform's line that ends Init.
     pub fn init_report_marker(&self) -> &'static str {
-        match self.harness {
-            Harness::Sandbox => "INIT_REPORT",
-            Harness::Rie => "INIT REPORT",
+        match self.harness.platform {
+            Platform::Sandbox => "INIT_REPORT",
+            Platform::Rie => "INIT REPORT",
         }
     }
 
@@ -378,11 +444,7 @@ impl Function {
     }
 
     pub fn blackbox_pids(&self) -> Vec<i32> {
-        self.processes()
-            .into_iter()
-            .filter(|p| p.comm.starts_with("blackbox_export") && p.state != 'Z')
-            .map(|p| p.pid)
-            .collect()
+        crate::blackbox_pids(&self.processes())
     }
 
     /// AWS_LAMBDA_RUNTIME_API's port.

@@ -253,13 +253,23 @@ impl Layer {
     }
 
     pub fn blackbox_pids(&self) -> Vec<i32> {
-        self.sandbox
-            .processes()
-            .into_iter()
-            .filter(|p| p.comm.starts_with("blackbox_export"))
-            .map(|p| p.pid)
-            .collect()
+        blackbox_pids(&self.sandbox.processes())
     }
+}
+
+/// The extension's live children: blackbox_exporter, whatever its binary is called
+/// (Debian's is `prometheus-blackbox-exporter`).
+pub fn blackbox_pids(processes: &[lambda_sandbox::ProcessInfo]) -> Vec<i32> {
+    let extensions: Vec<i32> = processes
+        .iter()
+        .filter(|p| p.comm == "blackbox-extens")
+        .map(|p| p.pid)
+        .collect();
+    processes
+        .iter()
+        .filter(|p| extensions.contains(&p.ppid) && p.state != 'Z')
+        .map(|p| p.pid)
+        .collect()
 }
 
 /// A probe that reached its target: 200, blackbox's text/plain, probe_success 1 and the
@@ -321,10 +331,9 @@ pub fn init_failure(outcome: InitOutcome) -> InitFailure {
     }
 }
 
-/// A stand-in for blackbox_exporter: a script that runs `body` (with the real
-/// binary as $REAL) so a test can delay, break or replace the start.
-pub fn wrapper_binary(dir: &Path, body: &str) -> PathBuf {
-    let real = layer_dir().join("bin/blackbox_exporter");
+/// A stand-in for blackbox_exporter: a script in `dir` that runs `body` with `real` as
+/// $REAL, so a test can delay, break or replace the start.
+pub fn wrapper_script(dir: &Path, real: &Path, body: &str) -> PathBuf {
     let path = dir.join("blackbox_wrapper");
     std::fs::write(
         &path,

@@ -26,7 +26,7 @@ async fn blackbox_s_environment_holds_none_of_our_secrets(harness: Harness) {
     .await;
     let answer = layer
         .get(
-            "/probe?target=example.invalid",
+            "/probe?target=127.0.0.1:1&module=tcp_connect",
             &[("Authorization", &format!("Bearer {TOKEN}"))],
         )
         .await;

@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use lambda_blackbox_e2e::harness::{Function, Harness};
+use lambda_blackbox_e2e::harness::{BlackboxRelease, Function, Harness, Platform};
 use lambda_blackbox_e2e::*;
 use lambda_sandbox::InitOutcome;
 
@@ -27,6 +27,17 @@ both_harnesses!(
     a_blackbox_that_keeps_dying_ends_in_exit_error_without_a_restart_storm,
 );
 
+// The older release keeps the readiness, Init-failure and end-to-end subset.
+on_the_layer_s_blackbox!(
+    a_live_target_probes_successfully_through_the_function_url,
+    init_waits_for_the_listening_line,
+    a_slow_start_past_the_ready_timeout_is_blackbox_not_ready,
+    a_bad_config_fails_init_quoting_blackbox,
+    a_missing_binary_fails_init,
+    a_listen_port_in_use_fails_init_naming_it,
+    shutdown_stops_blackbox_and_leaves_no_process,
+);
+
 async fn a_live_target_probes_successfully_through_the_function_url(harness: Harness) {
     let target = start_target().await;
     let layer = Function::start(harness, &[]).await;
@@ -37,8 +48,15 @@ async fn a_live_target_probes_successfully_through_the_function_url(harness: Har
         .await;
     assert_probe_succeeded(&answer);
 
-    // blackbox's own lines reach the function's log stream unchanged.
+    // blackbox's own lines reach the function's log stream unchanged, and they say
+    // which release ran: today's where the harness asks for it, another one else.
     let logs = layer.logs();
+    let newest = logs.contains("(version=0.28.");
+    assert_eq!(
+        newest,
+        harness.blackbox == BlackboxRelease::Newest,
+        "{harness:?}:\n{logs}"
+    );
     assert!(
         logs.lines().any(|l| l.contains("msg=\"Listening on\"")
             && l.contains(&format!("address=127.0.0.1:{}", layer.blackbox_port))),
@@ -123,7 +141,7 @@ async fn the_scrape_timeout_header_bounds_the_probe(harness: Harness) {
 
 async fn init_waits_for_the_listening_line(harness: Harness) {
     let dir = TempDir::new("slow-start");
-    let wrapper = wrapper_binary(&dir, "sleep 1\nexec \"$REAL\" \"$@\"");
+    let wrapper = harness.wrapper_binary(&dir, "sleep 1\nexec \"$REAL\" \"$@\"");
     let layer = Function::start(
         harness,
         &[("BLACKBOX_EXPORTER_BIN", wrapper.to_str().unwrap())],
@@ -156,7 +174,7 @@ async fn init_waits_for_the_listening_line(harness: Harness) {
 
 async fn a_slow_start_past_the_ready_timeout_is_blackbox_not_ready(harness: Harness) {
     let dir = TempDir::new("too-slow");
-    let wrapper = wrapper_binary(&dir, "sleep 3\nexec \"$REAL\" \"$@\"");
+    let wrapper = harness.wrapper_binary(&dir, "sleep 3\nexec \"$REAL\" \"$@\"");
     let started = Instant::now();
     let layer = Function::start(
         harness,
@@ -201,12 +219,12 @@ async fn a_bad_config_fails_init_quoting_blackbox(harness: Harness) {
     // answers a function error (200, the platform's error document); RIE itself answers
     // 502 with no body (its Init retry cannot re-launch the extension it registered).
     let answer = layer.invoke(b"{}".to_vec()).await;
-    match harness {
-        Harness::Sandbox => {
+    match harness.platform {
+        Platform::Sandbox => {
             let document = answer.result().expect_err("an error document");
             assert!(document.contains("Extension.InitError"), "{answer:?}");
         }
-        Harness::Rie => assert_eq!(answer.status, 502, "{answer:?}"),
+        Platform::Rie => assert_eq!(answer.status, 502, "{answer:?}"),
     }
     layer.shutdown().await.assert_no_process_left();
 }
@@ -284,9 +302,9 @@ async fn shutdown_stops_blackbox_and_leaves_no_process(harness: Harness) {
     assert_eq!(layer.blackbox_pids().len(), 1, "{:?}", layer.processes());
     let ended = layer.shutdown().await;
     // The sandbox's Shutdown phase says spindown; RIE on SIGTERM says SandboxTerminated.
-    let reason = match harness {
-        Harness::Sandbox => "spindown",
-        Harness::Rie => "sandboxterminated",
+    let reason = match harness.platform {
+        Platform::Sandbox => "spindown",
+        Platform::Rie => "sandboxterminated",
     };
     assert!(
         ended
@@ -353,7 +371,7 @@ async fn a_blackbox_that_keeps_dying_ends_in_exit_error_without_a_restart_storm(
     let marker = dir.join("started-once");
     let starts = dir.join("starts");
     // Starts for real once; every restart after that fails at once.
-    let wrapper = wrapper_binary(
+    let wrapper = harness.wrapper_binary(
         &dir,
         &format!(
             "echo start >> '{}'\nif [ -e '{m}' ]; then echo 'level=error msg=\"simulated crash\"' >&2; exit 3; fi\ntouch '{m}'\nexec \"$REAL\" \"$@\"",

@@ -98,7 +98,7 @@ fn spellings(port: u16) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_spelling_of_loopback_reaches_it_and_the_allowed_probes_do() {
     let recorder = Recorder::start().await;
-    for harness in [Harness::Sandbox, Harness::Rie] {
+    for harness in [Harness::SANDBOX, Harness::RIE] {
         nothing_gets_through(harness, &recorder).await;
         the_recorder_hears_each_module_when_the_allow_list_admits_it(harness, &recorder).await;
     }
