@@ -75,15 +75,25 @@ test-layers: test-setup
 # Unit tests, then the lifecycle tests against the x86_64 layer zip, unzipped (the zip is
 # what gets tested, not the build tree), the arm64 zip under qemu-user, the zips' contents
 # and reproducibility, and `make publish` against moto on loopback.
+#
+# The suites run in a network namespace with only loopback (scripts/loopback-only.sh):
+# nothing a test dials elsewhere leaves the machine. The builds that may need a registry
+# run before, outside it. No AWS tool looks for the metadata address, credentials or a
+# telemetry endpoint.
+LOOPBACK_ONLY := scripts/loopback-only.sh
+test test-deploy: export AWS_EC2_METADATA_DISABLED := true
+test test-deploy: export SAM_CLI_TELEMETRY := 0
+test test-deploy: export CDK_DISABLE_CLI_TELEMETRY := true
 test: test-layers
+	$(CARGO) test --locked --workspace --no-run --quiet
 	LAMBDA_BLACKBOX_LAYER=$(abspath $(ZIP_TEST_DIR)/x86_64) \
 	  LAMBDA_BLACKBOX_ARM64_LAYER=$(abspath $(ZIP_TEST_DIR)/arm64) \
 	  LAMBDA_BLACKBOX_ARM64_ROOT=$(abspath $(ARM64_ROOT)) \
 	  LAMBDA_BLACKBOX_SID_BLACKBOX=$(abspath $(SID_BLACKBOX)) \
 	  LAMBDA_BLACKBOX_SID_PROMETHEUS=$(abspath $(SID_PROMETHEUS)) \
-	  LAMBDA_BLACKBOX_RIE=$(RIE_BIN) $(CARGO) test --locked --workspace
-	LAYER_ZIP_DIST=$(abspath $(TEST_DIST)) python3 -m pytest -q -p no:cacheprovider layer/tests
-	$(MAKE) --no-print-directory test-deploy DEPLOY_LAYER=$(abspath $(TEST_DIST))/lambda-blackbox-$(VERSION)-arm64.zip
+	  LAMBDA_BLACKBOX_RIE=$(RIE_BIN) $(LOOPBACK_ONLY) $(CARGO) test --locked --offline --workspace
+	LAYER_ZIP_DIST=$(abspath $(TEST_DIST)) $(LOOPBACK_ONLY) python3 -m pytest -q -p no:cacheprovider layer/tests
+	$(LOOPBACK_ONLY) $(MAKE) --no-print-directory test-deploy DEPLOY_LAYER=$(abspath $(TEST_DIST))/lambda-blackbox-$(VERSION)-arm64.zip
 
 # What `make lint` and `make test` need, installed when missing (quiet when all is there).
 .PHONY: test-setup lint-setup

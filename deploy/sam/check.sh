@@ -14,13 +14,20 @@ sam=${SAM:-$here/../../target/aws-sam-cli/bin/sam}
   exit 1
 }
 export AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-us-east-1} SAM_CLI_TELEMETRY=0
+# Nothing leaves the machine: botocore does not ask the metadata address, and SAM's own
+# settings directory says it has just checked for a newer version (else it asks PyPI).
+export AWS_EC2_METADATA_DISABLED=true
+sam_settings=$(mktemp -d)
+trap 'rm -rf "$sam_settings"' EXIT
+printf '{"lastVersionCheck": %s, "telemetryEnabled": false}\n' "$(date +%s)" >"$sam_settings/metadata.json"
+export __SAM_CLI_APP_DIR=$sam_settings
 
 cd "$here"
 "$sam" validate --lint
 "$sam" validate
 
 out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+trap 'rm -rf "$out" "$sam_settings"' EXIT
 LAYER_SOURCE=$source "$sam" build --build-dir "$out/build" --cache-dir "$out/cache" >"$out/build.log" 2>&1 ||
   { cat "$out/build.log" >&2; exit 1; }
 layer=$out/build/BlackboxLayer

@@ -72,6 +72,9 @@ def aws(moto, monkeypatch):
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_CONFIG_FILE": "/dev/null",
         "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        # botocore would ask the metadata address for credentials (seen: a publish
+        # thread did, before this was kept).
+        "AWS_EC2_METADATA_DISABLED": "true",
     }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
