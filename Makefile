@@ -67,6 +67,7 @@ test-layers: test-setup
 	BLACKBOX_PREFER=$(TEST_BLACKBOX_PREFER) DIST_DIR=$(TEST_DIST) layer/scripts/build-layer.sh x86_64 arm64
 	layer/scripts/debian-package-root.sh arm64 $(ARM64_ROOT) libc6
 	layer/scripts/debian-package-root.sh --suite sid $(notdir $(SID_ROOT)) $(SID_ROOT) prometheus-blackbox-exporter prometheus
+	scripts/sam-docker.sh rootfs
 	for a in x86_64 arm64; do \
 	  rm -rf $(ZIP_TEST_DIR)/$$a && mkdir -p $(ZIP_TEST_DIR)/$$a \
 	  && unzip -q $(TEST_DIST)/lambda-blackbox-$(VERSION)-$$a.zip -d $(ZIP_TEST_DIR)/$$a || exit 1; \
@@ -91,6 +92,7 @@ test: test-layers
 	  LAMBDA_BLACKBOX_ARM64_ROOT=$(abspath $(ARM64_ROOT)) \
 	  LAMBDA_BLACKBOX_SID_BLACKBOX=$(abspath $(SID_BLACKBOX)) \
 	  LAMBDA_BLACKBOX_SID_PROMETHEUS=$(abspath $(SID_PROMETHEUS)) \
+	  LAMBDA_BLACKBOX_SAM=$(abspath target/aws-sam-cli/bin/sam) \
 	  LAMBDA_BLACKBOX_RIE=$(RIE_BIN) $(LOOPBACK_ONLY) $(CARGO) test --locked --offline --workspace
 	LAYER_ZIP_DIST=$(abspath $(TEST_DIST)) $(LOOPBACK_ONLY) python3 -m pytest -q -p no:cacheprovider layer/tests
 	$(LOOPBACK_ONLY) $(MAKE) --no-print-directory test-deploy DEPLOY_LAYER=$(abspath $(TEST_DIST))/lambda-blackbox-$(VERSION)-arm64.zip

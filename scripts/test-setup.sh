@@ -3,7 +3,8 @@
 # nothing when all is there:
 #   test-setup.sh lint    rustfmt and clippy
 #   test-setup.sh test    the above, the musl targets, Debian packages (blackbox_exporter,
-#                         Prometheus and promtool, qemu-user, file, unzip), the Python
+#                         Prometheus and promtool, qemu-user, file, unzip, Docker and
+#                         debootstrap for `sam local invoke`), the Python
 #                         packages, the SAM CLI virtualenv, the CDK app's npm ci, and a
 #                         second host name for loopback in /etc/hosts
 # When a step cannot run (not root, no network) it stops at once with one line naming
@@ -38,7 +39,8 @@ rust_targets() {
 debian_packages() {
   local missing=() pair
   for pair in prometheus-blackbox-exporter:prometheus-blackbox-exporter prometheus:promtool \
-    qemu-user-static:qemu-aarch64-static file:file unzip:unzip; do
+    qemu-user-static:qemu-aarch64-static file:file unzip:unzip docker.io:dockerd \
+    debootstrap:debootstrap; do
     command -v "${pair#*:}" >/dev/null || missing+=("${pair%%:*}")
   done
   [ ${#missing[@]} -eq 0 ] && return
