@@ -21,19 +21,38 @@ use crate::free_port;
 /// Inside the namespaces: the layer over /opt, a tmpfs over /var (so /var/task can exist
 /// without creating it on the machine), the function's own package over /var/task when
 /// there is one, then RIE in /var/task, its stderr on its stdout so that the log keeps
-/// the order the processes wrote in. $1 layer, $2 task directory or "", $3 RIE, then
-/// RIE's arguments.
+/// the order the processes wrote in. For arm64, qemu-user is registered with a
+/// binfmt_misc of the namespace's own (Linux 6.7 and later give each user namespace one),
+/// so the machine's binfmt_misc is untouched. $1 layer, $2 task directory or "", $3 qemu
+/// or "", $4 RIE, then RIE's arguments.
 const IN_NAMESPACE: &str = r#"set -e
 mount --make-rprivate /
 mount --bind "$1" /opt
 mount -t tmpfs tmpfs /var
 mkdir /var/task
 if [ -n "$2" ]; then mount --bind "$2" /var/task; fi
+if [ -n "$3" ]; then
+  mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+  printf ':qemu-aarch64:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00:\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:%s:F' "$3" \
+    >/proc/sys/fs/binfmt_misc/register
+fi
 cd /var/task
-rie=$3
-shift 3
+rie=$4
+shift 4
 exec "$rie" "$@" 2>&1
 "#;
+
+/// The machine RIE and the layer run as.
+#[derive(Debug, Clone)]
+pub enum RieArch {
+    X86_64,
+    /// aarch64 under qemu-user (`qemu`, static), Debian's arm64 C library in `root` for
+    /// the glibc-linked blackbox_exporter.
+    Arm64 {
+        qemu: PathBuf,
+        root: PathBuf,
+    },
+}
 
 /// The RIE binary: LAMBDA_BLACKBOX_RIE, which `make test` points at the SAM virtualenv's.
 pub fn rie_binary() -> PathBuf {
@@ -78,15 +97,40 @@ impl RieFunction {
         env: &[(&str, &str)],
         timeout_s: u32,
     ) -> RieFunction {
+        RieFunction::start_on(&RieArch::X86_64, layer, task, env, timeout_s)
+    }
+
+    /// As [`RieFunction::start`], with RIE and the layer built for `arch`; arm64 runs
+    /// `aws-lambda-rie-arm64` (beside LAMBDA_BLACKBOX_RIE) in a user namespace too, for
+    /// its binfmt_misc.
+    pub fn start_on(
+        arch: &RieArch,
+        layer: &Path,
+        task: Option<&Path>,
+        env: &[(&str, &str)],
+        timeout_s: u32,
+    ) -> RieFunction {
         let invoke_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let runtime_api: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let mut command = Command::new("unshare");
+        let mut ld_prefix = None;
+        let (rie, qemu) = match arch {
+            RieArch::X86_64 => (rie_binary(), None),
+            RieArch::Arm64 { qemu, root } => {
+                command.args(["--user", "--map-root-user"]);
+                ld_prefix = Some(root.clone());
+                let rie = rie_binary().with_file_name("aws-lambda-rie-arm64");
+                assert!(rie.is_file(), "{}: no such file", rie.display());
+                (rie, Some(qemu.clone()))
+            }
+        };
         command
             .args(["--mount", "--pid", "--fork", "--kill-child", "--mount-proc"])
             .args(["sh", "-c", IN_NAMESPACE, "sh"])
             .arg(layer)
             .arg(task.map(Path::as_os_str).unwrap_or_default())
-            .arg(rie_binary())
+            .arg(qemu.as_deref().map(Path::as_os_str).unwrap_or_default())
+            .arg(rie)
             .args(["--runtime-api-address", &runtime_api.to_string()])
             .args([
                 "--runtime-interface-emulator-address",
@@ -99,6 +143,7 @@ impl RieFunction {
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
             .env("AWS_REGION", "local-1")
             .envs(env.iter().copied())
+            .envs(ld_prefix.iter().map(|root| ("QEMU_LD_PREFIX", root)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

@@ -201,3 +201,74 @@ async fn under_qemu_the_arm64_layer_starts_blackbox_and_probes_through_the_funct
     );
     drop(dir);
 }
+
+/// The arm64 layer under AWS's own arm64 RIE (`aws-lambda-rie-arm64`), everything under
+/// qemu-user through a binfmt_misc of the RIE namespace's own: RIE starts the arm64
+/// extension, which starts the arm64 blackbox_exporter; a Function URL event probes through
+/// the arm64 bootstrap; SIGTERM ends it with SHUTDOWN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_qemu_the_arm64_layer_runs_under_aws_s_arm64_rie() {
+    use lambda_blackbox_e2e::replay::{event, invoke, EVENT_TOKEN};
+    use lambda_blackbox_e2e::rie::{RieArch, RieFunction};
+
+    let layer = arm64_layer();
+    let arch = RieArch::Arm64 {
+        qemu: qemu(),
+        root: arm64_root(),
+    };
+    let target = start_target().await;
+    let listen = format!("127.0.0.1:{}", free_port());
+    let function = tokio::task::spawn_blocking(move || {
+        let env = [
+            ("BLACKBOX_LISTEN_ADDRESS", listen.as_str()),
+            ("BLACKBOX_ALLOWED_TARGETS", "127.0.0.1"),
+            ("BLACKBOX_AUTH_TOKEN", EVENT_TOKEN),
+            // blackbox_exporter under emulation starts in about a second; leave room.
+            ("BLACKBOX_READY_TIMEOUT_MS", "9500"),
+        ];
+        RieFunction::start_on(&arch, &layer, None, &env, 30)
+    })
+    .await
+    .expect("arm64 RIE starts");
+    let answer = invoke(
+        function.invoke_addr,
+        &event("function-url.json", &target.addr.to_string()),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{answer:?}\n{}", function.logs());
+    assert_eq!(
+        metric(&answer.body, "probe_success"),
+        Some(1.0),
+        "{}",
+        answer.body
+    );
+    assert_eq!(target.seen.lock().unwrap().as_slice(), ["/"]);
+
+    // Each process of the environment is an aarch64 program run by qemu.
+    let processes = function.processes();
+    assert!(
+        processes.len() >= 4,
+        "RIE, the extension, blackbox, the bootstrap: {processes:?}"
+    );
+    for process in &processes {
+        let exe = std::fs::read_link(format!("/proc/{}/exe", process.pid)).unwrap_or_default();
+        assert!(
+            exe.ends_with("qemu-aarch64-static"),
+            "{} ({}) runs {} natively",
+            process.pid,
+            process.comm,
+            exe.display()
+        );
+    }
+
+    let (status, logs) =
+        tokio::task::spawn_blocking(move || function.terminate(std::time::Duration::from_secs(10)))
+            .await
+            .unwrap();
+    assert!(status.success(), "RIE exits 0 on SIGTERM: {status}\n{logs}");
+    assert!(
+        logs.contains("SHUTDOWN reason=\"sandboxterminated\"")
+            && logs.contains("blackbox_exporter stopped"),
+        "{logs}"
+    );
+}
