@@ -184,6 +184,17 @@ impl Function {
         }
         let (mut sandbox_config, blackbox_port) = config(layer, &env);
         sandbox_config.task_dir = task.map(Path::to_path_buf);
+        // The function's configured timeout, as Lambda passes it: the sandbox's own setting.
+        if let Some(seconds) = env
+            .iter()
+            .find(|(name, _)| *name == "AWS_LAMBDA_FUNCTION_TIMEOUT")
+            .and_then(|(_, value)| value.parse().ok())
+        {
+            sandbox_config.function_timeout = Duration::from_secs(seconds);
+            sandbox_config
+                .env
+                .retain(|(name, _)| name != "AWS_LAMBDA_FUNCTION_TIMEOUT");
+        }
         sandbox_config.invoke_addr = Some("127.0.0.1:0".parse().unwrap());
         let front = match harness.platform {
             Platform::Sandbox => Front::Sandbox(

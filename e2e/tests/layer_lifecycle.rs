@@ -25,6 +25,7 @@ both_harnesses!(
     shutdown_stops_blackbox_and_leaves_no_process,
     a_listen_port_in_use_fails_init_naming_it,
     a_blackbox_that_keeps_dying_ends_in_exit_error_without_a_restart_storm,
+    an_invoke_past_the_function_timeout_is_task_timed_out_and_the_next_one_is_served,
 );
 
 // The older release keeps the readiness, Init-failure and end-to-end subset.
@@ -420,5 +421,80 @@ async fn a_blackbox_that_keeps_dying_ends_in_exit_error_without_a_restart_storm(
         logs.contains("5 restarts in a row failed") && logs.contains("simulated crash"),
         "{logs}"
     );
+    layer.shutdown().await.assert_no_process_left();
+}
+
+async fn an_invoke_past_the_function_timeout_is_task_timed_out_and_the_next_one_is_served(
+    harness: Harness,
+) {
+    use lambda_blackbox_e2e::replay::{event, EVENT_TOKEN};
+    let target = start_target().await;
+    let layer = Function::start(
+        harness,
+        &[
+            ("AWS_LAMBDA_FUNCTION_TIMEOUT", "3"),
+            ("BLACKBOX_AUTH_TOKEN", EVENT_TOKEN),
+        ],
+    )
+    .await;
+    let probe = event("function-url.json", &target.addr.to_string())
+        .to_string()
+        .into_bytes();
+    let first = layer.invoke(probe.clone()).await;
+    assert!(first.result().is_ok(), "{first:?}");
+    layer.wait_for_reports(1).await;
+    let bootstrap: Vec<i32> = layer
+        .processes()
+        .into_iter()
+        .filter(|p| p.comm == "bootstrap")
+        .map(|p| p.pid)
+        .collect();
+    assert_eq!(bootstrap.len(), 1, "{:?}", layer.processes());
+
+    // The runtime stops answering in the middle of an invoke (a probe of a slow target).
+    let mut slow = event("function-url.json", &target.addr.to_string());
+    let query = format!("target=http://{}/slow&module=http_2xx", target.addr);
+    slow["rawQueryString"] = query.into();
+    slow["queryStringParameters"]["target"] = format!("http://{}/slow", target.addr).into();
+    let invoke = layer.invoke(slow.to_string().into_bytes());
+    let stopper = async {
+        layer.wait_for_invokes(2).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(bootstrap[0]),
+            nix::sys::signal::Signal::SIGSTOP,
+        )
+        .unwrap();
+    };
+    let started = Instant::now();
+    let (timed_out, ()) = tokio::join!(invoke, stopper);
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(2500) && elapsed < Duration::from_secs(10),
+        "{elapsed:?}"
+    );
+    assert_eq!(timed_out.status, 200, "{timed_out:?}");
+    // RIE's answer, word for word (the sandbox's was an error document until this test).
+    assert_eq!(
+        timed_out.body,
+        "Task timed out after 3.00 seconds",
+        "{}",
+        layer.logs()
+    );
+    assert!(
+        layer
+            .wait_for_log(
+                |l| l.contains("SHUTDOWN reason=\"timeout\""),
+                Duration::from_secs(5)
+            )
+            .await,
+        "the extension got SHUTDOWN timeout:\n{}",
+        layer.logs()
+    );
+    // A new environment serves the next invoke.
+    let next = layer.invoke(probe).await;
+    let answer: serde_json::Value =
+        serde_json::from_str(next.result().expect("an answer")).expect("JSON");
+    assert_eq!(answer["statusCode"], 200, "{answer}\n{}", layer.logs());
     layer.shutdown().await.assert_no_process_left();
 }

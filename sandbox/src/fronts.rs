@@ -101,6 +101,8 @@ async fn invoke(State(environment): State<Arc<Environment>>, body: Bytes) -> Res
     let id = outcome.request_id.clone();
     let body = match outcome.result {
         Ok(answer) => answer,
+        // RIE answers a timed-out invoke with its bare message, not an error document.
+        Err(error) if error.error_type == "Sandbox.Timedout" => timed_out_message(&error.body),
         Err(error) => error.body.into_bytes(),
     };
     with_headers(
@@ -111,4 +113,17 @@ async fn invoke(State(environment): State<Arc<Environment>>, body: Bytes) -> Res
             ("X-Amz-Executed-Version", "$LATEST"),
         ],
     )
+}
+
+/// "Task timed out after 3.00 seconds", from the error document's
+/// "RequestId: … Error: Task timed out after 3.00 seconds".
+fn timed_out_message(document: &str) -> Vec<u8> {
+    let message = serde_json::from_str::<serde_json::Value>(document)
+        .ok()
+        .and_then(|d| d["errorMessage"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    let bare = message
+        .rsplit_once("Error: ")
+        .map_or(message.as_str(), |(_, m)| m);
+    bare.as_bytes().to_vec()
 }
