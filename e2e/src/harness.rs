@@ -468,29 +468,45 @@ impl Function {
 
     /// Waits until `count` invokes have started.
     pub async fn wait_for_invokes(&self, count: usize) {
+        self.wait_for_count("START RequestId", count, "started")
+            .await
+    }
+
+    /// Waits until `count` invokes have ended: the sandbox prints REPORT after it froze
+    /// the environment again, RIE when the runtime asked for the next event.
+    pub async fn wait_for_reports(&self, count: usize) {
+        self.wait_for_count("REPORT RequestId", count, "ended")
+            .await
+    }
+
+    async fn wait_for_count(&self, line: &str, count: usize, what: &str) {
         let started = Instant::now();
-        while self.logs().matches("START RequestId").count() < count {
+        while self.logs().matches(line).count() < count {
             assert!(
                 started.elapsed() < Duration::from_secs(10),
-                "no invoke {count} started:\n{}",
+                "invoke {count} has not {what} after 10 s:\n{}",
                 self.logs()
             );
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
 
-    /// Waits until `count` invokes have ended: the sandbox prints REPORT after it froze
-    /// the environment again, RIE when the runtime asked for the next event.
-    pub async fn wait_for_reports(&self, count: usize) {
-        let started = Instant::now();
-        while self.logs().matches("REPORT RequestId").count() < count {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "invoke {count} did not end:\n{}",
-                self.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+    /// Asserts that a log line holding `text` comes within `timeout`.
+    pub async fn expect_log(&self, text: &str, timeout: Duration) {
+        assert!(
+            self.wait_for_log(|l| l.contains(text), timeout).await,
+            "no line with {text:?} after {timeout:?}:\n{}",
+            self.logs()
+        );
+    }
+
+    /// The runtime's processes (the bootstrap).
+    pub fn runtime_pids(&self) -> Vec<i32> {
+        self.processes()
+            .into_iter()
+            .filter(|p| p.comm == "bootstrap")
+            .map(|p| p.pid)
+            .collect()
     }
 
     /// Ends the environment as its platform does when it is done with it: the sandbox's

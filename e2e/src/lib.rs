@@ -63,6 +63,20 @@ pub fn sid_blackbox() -> PathBuf {
     path
 }
 
+/// Runs `command` and returns what it printed; panics with its stderr when it fails.
+pub fn output_of(command: &mut std::process::Command, what: &str) -> std::process::Output {
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("{what} does not start: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// A query value as Prometheus sends it: every byte but the unreserved ones percent-encoded.
 pub fn encode(s: &str) -> String {
     s.bytes()

@@ -49,18 +49,11 @@ async fn a_malformed_host_header_is_a_400_with_its_reason_from_every_source(harn
     let function = Function::start(harness, &[("BLACKBOX_AUTH_TOKEN", EVENT_TOKEN)]).await;
     let invoke_addr = function.invoke_addr();
     let live = target.addr.to_string();
-    let runtime = || -> Vec<i32> {
-        let processes = function.processes().into_iter();
-        processes
-            .filter(|p| p.comm == "bootstrap")
-            .map(|p| p.pid)
-            .collect()
-    };
     // RIE starts the runtime at the first invoke.
     let first = invoke(invoke_addr, &event("function-url.json", &live)).await;
     assert_eq!(first.status, 200, "{first:?}");
     target.seen.lock().unwrap().clear();
-    let before = runtime();
+    let before = function.runtime_pids();
     assert_eq!(before.len(), 1);
 
     for (name, shape) in EVENTS {
@@ -83,7 +76,7 @@ async fn a_malformed_host_header_is_a_400_with_its_reason_from_every_source(harn
     assert!(target.seen.lock().unwrap().is_empty(), "nothing was probed");
     replay_all(invoke_addr, &live, 1.0).await;
     assert_eq!(
-        runtime(),
+        function.runtime_pids(),
         before,
         "the same runtime process served throughout"
     );

@@ -467,17 +467,9 @@ async fn the_allow_list_admits_only_its_entries_and_never_the_runtime_api(harnes
 async fn a_malformed_event_is_an_error_invocation_and_the_handler_lives_on(harness: Harness) {
     let target = start_target().await;
     let layer = Function::start(harness, &[]).await;
-    let bootstrap = |layer: &Function| -> Vec<i32> {
-        layer
-            .processes()
-            .into_iter()
-            .filter(|p| p.comm == "bootstrap")
-            .map(|p| p.pid)
-            .collect()
-    };
     // RIE starts the runtime at the first invoke.
     assert_eq!(layer.probe("127.0.0.1:1", "tcp_connect").await.status, 200);
-    let before = bootstrap(&layer);
+    let before = layer.runtime_pids();
     assert_eq!(before.len(), 1);
     // Not an event lambda_http reads: an error invocation, and the runtime lives on.
     let unreadable: [&[u8]; 4] = [
@@ -535,7 +527,7 @@ async fn a_malformed_event_is_an_error_invocation_and_the_handler_lives_on(harne
         .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(
-        bootstrap(&layer),
+        layer.runtime_pids(),
         before,
         "the same runtime process served throughout"
     );
@@ -598,16 +590,9 @@ async fn a_hung_blackbox_is_a_504_within_the_scrape_timeout_and_is_replaced(harn
     let elapsed = started.elapsed();
     assert_eq!(answer.status, 504, "{}", answer.body);
     assert!(elapsed < Duration::from_millis(3500), "{elapsed:?}");
-    assert!(
-        layer
-            .wait_for_log(
-                |l| l.contains("not answering; replacing it"),
-                Duration::from_secs(5)
-            )
-            .await,
-        "{}",
-        layer.logs()
-    );
+    layer
+        .expect_log("not answering; replacing it", Duration::from_secs(5))
+        .await;
     let next = layer
         .probe(&format!("http://{}/", target.addr), "http_2xx")
         .await;

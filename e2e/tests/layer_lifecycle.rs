@@ -401,16 +401,9 @@ async fn a_blackbox_that_keeps_dying_ends_in_exit_error_without_a_restart_storm(
     // backoff, then gives up.
     let answer = layer.probe("127.0.0.1:1", "tcp_connect").await;
     assert!(answer.status >= 500, "{} {}", answer.status, answer.body);
-    assert!(
-        layer
-            .wait_for_log(
-                |l| l.contains("Extension.BlackboxRestartFailed"),
-                Duration::from_secs(10)
-            )
-            .await,
-        "{}",
-        layer.logs()
-    );
+    layer
+        .expect_log("Extension.BlackboxRestartFailed", Duration::from_secs(10))
+        .await;
     let elapsed = started.elapsed();
     let restarts = std::fs::read_to_string(&starts).unwrap().lines().count() - 1;
     assert_eq!(restarts, 5, "one start, then exactly 5 failed restarts");
@@ -443,12 +436,7 @@ async fn an_invoke_past_the_function_timeout_is_task_timed_out_and_the_next_one_
     let first = layer.invoke(probe.clone()).await;
     assert!(first.result().is_ok(), "{first:?}");
     layer.wait_for_reports(1).await;
-    let bootstrap: Vec<i32> = layer
-        .processes()
-        .into_iter()
-        .filter(|p| p.comm == "bootstrap")
-        .map(|p| p.pid)
-        .collect();
+    let bootstrap = layer.runtime_pids();
     assert_eq!(bootstrap.len(), 1, "{:?}", layer.processes());
 
     // The runtime stops answering in the middle of an invoke (a probe of a slow target).
@@ -481,16 +469,9 @@ async fn an_invoke_past_the_function_timeout_is_task_timed_out_and_the_next_one_
         "{}",
         layer.logs()
     );
-    assert!(
-        layer
-            .wait_for_log(
-                |l| l.contains("SHUTDOWN reason=\"timeout\""),
-                Duration::from_secs(5)
-            )
-            .await,
-        "the extension got SHUTDOWN timeout:\n{}",
-        layer.logs()
-    );
+    layer
+        .expect_log("SHUTDOWN reason=\"timeout\"", Duration::from_secs(5))
+        .await;
     // A new environment serves the next invoke.
     let next = layer.invoke(probe).await;
     let answer: serde_json::Value =

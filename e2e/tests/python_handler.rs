@@ -9,7 +9,7 @@ use std::time::Duration;
 use lambda_blackbox_e2e::harness::{Function, Harness};
 use lambda_blackbox_e2e::replay::{replay_all, EVENT_TOKEN};
 use lambda_blackbox_e2e::{
-    both_harnesses, free_port, init_failure, layer_dir, metric, start_target, TempDir,
+    both_harnesses, free_port, init_failure, layer_dir, metric, output_of, start_target, TempDir,
 };
 use lambda_sandbox::InitOutcome;
 
@@ -20,14 +20,10 @@ both_harnesses!(
 
 /// The interpreter that has awslambdaric; FAILS (not skips) when there is none.
 fn python_with_awslambdaric() -> String {
-    let out = std::process::Command::new("python3")
-        .args(["-c", "import sys, awslambdaric; print(sys.executable)"])
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "python3 cannot import awslambdaric (pip install awslambdaric): {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = output_of(
+        std::process::Command::new("python3")
+            .args(["-c", "import sys, awslambdaric; print(sys.executable)"]),
+        "python3 importing awslambdaric (pip install awslambdaric)",
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }

@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lambda_blackbox_e2e::replay::{event, without_authorization, EVENT_TOKEN};
-use lambda_blackbox_e2e::{layer_dir, metric, start_target, TempDir};
+use lambda_blackbox_e2e::{layer_dir, metric, output_of, start_target, TempDir};
 use serde_json::Value;
 
 fn repository() -> PathBuf {
@@ -71,15 +71,11 @@ impl Docker {
             );
             std::thread::sleep(Duration::from_millis(200));
         }
-        let image = Command::new(&script)
-            .arg("image")
-            .env("DOCKER_HOST", &docker.host)
-            .output()
-            .expect("scripts/sam-docker.sh image runs");
-        assert!(
-            image.status.success(),
-            "the stand-in base image: {}",
-            String::from_utf8_lossy(&image.stderr)
+        output_of(
+            Command::new(&script)
+                .arg("image")
+                .env("DOCKER_HOST", &docker.host),
+            "scripts/sam-docker.sh image (the stand-in base image)",
         );
         docker
     }
@@ -198,20 +194,16 @@ async fn sam_local_invoke_runs_the_layer_built_by_sam_build() {
     let live = target.addr.to_string();
     let result = tokio::task::spawn_blocking(move || {
         let docker = Docker::start(&dir_path);
-        let build = sam(&dir_path, &docker)
-            .current_dir(repository().join("deploy/sam"))
-            .env("LAYER_SOURCE", layer_dir())
-            .args(["build", "--build-dir"])
-            .arg(dir_path.join("build"))
-            .arg("--cache-dir")
-            .arg(dir_path.join("cache"))
-            .args(["--parameter-overrides", "Architecture=x86_64"])
-            .output()
-            .expect("sam build runs");
-        assert!(
-            build.status.success(),
-            "sam build: {}",
-            String::from_utf8_lossy(&build.stderr)
+        output_of(
+            sam(&dir_path, &docker)
+                .current_dir(repository().join("deploy/sam"))
+                .env("LAYER_SOURCE", layer_dir())
+                .args(["build", "--build-dir"])
+                .arg(dir_path.join("build"))
+                .arg("--cache-dir")
+                .arg(dir_path.join("cache"))
+                .args(["--parameter-overrides", "Architecture=x86_64"]),
+            "sam build",
         );
         let probe = event("function-url.json", &live);
         let live = invoke(&dir_path, &docker, &probe, "127.0.0.1");

@@ -39,6 +39,11 @@ const DEADLINE_MARGIN_S = 0.1;
 const FALLBACK_TIMEOUT_S = 30;
 export const UPSTREAM_WAIT_S = 2;
 const UPSTREAM_RETRY_INTERVAL_MS = 5;
+// A connection a dying blackbox accepted is reset at once, before any probe started: the
+// request goes again on a new connection (at most RESENDS times), as the Rust handler does.
+// A reset later than this is a blackbox that died during the probe: a 502.
+const IMMEDIATE_RESET_MS = 50;
+const RESENDS = 4;
 const MAX_QUERY_BYTES = 8 * 1024;
 const MAX_HEADER_VALUE_BYTES = 8 * 1024;
 const MAX_HEADERS_BYTES = 32 * 1024;
@@ -415,9 +420,12 @@ function attempt(settings, method, pathAndQuery, headers, leftMs) {
   const { host, port } = splitAuthority(settings.upstream);
   return new Promise((resolve, reject) => {
     let connected = false;
+    let answered = false;
+    const sent = performance.now();
     const request = http.request(
       { host, port, method, path: pathAndQuery, headers, agent: false, setHost: true },
       (response) => {
+        answered = true;
         const chunks = [];
         response.on("data", (c) => chunks.push(c));
         response.on("end", () => {
@@ -438,8 +446,13 @@ function attempt(settings, method, pathAndQuery, headers, leftMs) {
     request.on("socket", (socket) => socket.on("connect", () => (connected = true)));
     request.on("error", (e) => {
       clearTimeout(timer);
+      // A reset can come before this side saw its own connect event: "refused" is
+      // ECONNREFUSED, a reset before any answer is a connection the old blackbox accepted.
+      const resetAtOnce =
+        !answered && ["ECONNRESET", "EPIPE"].includes(e.code) && performance.now() - sent < IMMEDIATE_RESET_MS;
       const refused = !connected && ["ECONNREFUSED", "ECONNRESET", "ENETUNREACH"].includes(e.code);
-      reject({ kind: refused ? "connect" : "broken", message: e.code === "ECONNREFUSED" ? `connection refused (${e.code})` : e.message });
+      const kind = resetAtOnce ? "reset" : refused ? "connect" : "broken";
+      reject({ kind, message: e.code === "ECONNREFUSED" ? `connection refused (${e.code})` : e.message });
     });
     request.on("close", () => clearTimeout(timer));
     request.end();
@@ -459,6 +472,7 @@ export async function forward(settings, method, pathAndQuery, headers, timeoutS)
       504,
       `blackbox_exporter did not answer within ${timeoutS.toFixed(3)} s (the scrape timeout or the invocation deadline)`,
     );
+  let resent = 0;
   for (;;) {
     const elapsedMs = performance.now() - started;
     const leftMs = timeoutS * 1000 - elapsedMs;
@@ -467,7 +481,12 @@ export async function forward(settings, method, pathAndQuery, headers, timeoutS)
       return await attempt(settings, method, pathAndQuery, upstreamHeaders, leftMs);
     } catch (e) {
       if (e.kind === "timeout") throw timedOut();
-      if (e.kind === "broken") throw new ProxyError(502, `blackbox_exporter's answer broke off: ${e.message}`);
+      if (e.kind === "reset" && resent < RESENDS) {
+        console.info(`resending on another connection: ${e.message}`);
+        resent += 1;
+        continue;
+      }
+      if (e.kind === "broken" || e.kind === "reset") throw new ProxyError(502, `blackbox_exporter's answer broke off: ${e.message}`);
       if (extensionPid(settings) === null) {
         throw new ProxyError(
           503,

@@ -47,6 +47,11 @@ DEADLINE_MARGIN_S = 0.1
 FALLBACK_TIMEOUT_S = 30.0
 UPSTREAM_WAIT_S = 2.0
 UPSTREAM_RETRY_INTERVAL_S = 0.005
+# A connection a dying blackbox accepted is reset at once, before any probe started: the
+# request goes again on a new connection (at most RESENDS times), as the Rust handler does.
+# A reset later than this is a blackbox that died during the probe: a 502.
+IMMEDIATE_RESET_S = 0.05
+RESENDS = 4
 MAX_QUERY_BYTES = 8 * 1024
 MAX_HEADER_VALUE_BYTES = 8 * 1024
 MAX_HEADERS_BYTES = 32 * 1024
@@ -429,6 +434,7 @@ def forward(settings, method, path_and_query, headers, timeout):
     upstream_headers["X-Prometheus-Scrape-Timeout-Seconds"] = "%.3f" % timeout
     timed_out = ProxyError(504, "blackbox_exporter did not answer within %.3f s "
                                 "(the scrape timeout or the invocation deadline)" % timeout)
+    resent = 0
     while True:
         left = timeout - (time.monotonic() - started)
         if left <= 0:
@@ -453,6 +459,8 @@ def forward(settings, method, path_and_query, headers, timeout):
                 continue
             raise ProxyError(502, "blackbox_exporter is not reachable at %s after %d ms: %s"
                              % (settings.upstream, elapsed * 1000, e.strerror or e)) from None
+        sent = time.monotonic()
+        answer = None
         try:
             connection.request(method, path_and_query, headers=upstream_headers)
             answer = connection.getresponse()
@@ -461,8 +469,15 @@ def forward(settings, method, path_and_query, headers, timeout):
         except socket.timeout:
             raise timed_out from None
         except (OSError, http.client.HTTPException) as e:
-            raise ProxyError(502, "blackbox_exporter's answer broke off: %s"
-                             % (getattr(e, "strerror", None) or e or type(e).__name__)) from None
+            reason = getattr(e, "strerror", None) or e or type(e).__name__
+            # Only a reset before any answer: a half answer is blackbox's, and final.
+            reset_at_once = (answer is None and isinstance(e, ConnectionError)
+                             and time.monotonic() - sent < IMMEDIATE_RESET_S)
+            if resent < RESENDS and reset_at_once:
+                log.info("resending on another connection: %s", reason)
+                resent += 1
+                continue
+            raise ProxyError(502, "blackbox_exporter's answer broke off: %s" % reason) from None
         finally:
             connection.close()
 

@@ -6,6 +6,7 @@ test under awslambdaric with the real layer is e2e/tests/python_handler.rs."""
 import http.server
 import os
 import socket
+import struct
 import threading
 import time
 import unittest
@@ -95,6 +96,30 @@ class PortTest(unittest.TestCase):
         answer = proxy.handle(settings, v2("/probe", "target=x"), 30)
         self.assertEqual(answer["statusCode"], 503, answer["body"])
         self.assertLess(time.monotonic() - started, 0.5)
+
+    def test_a_connection_reset_at_once_is_sent_again_not_a_502(self):
+        # What a blackbox killed while the environment ran leaves: its listener accepted the
+        # connection, then the kernel reset it. The next connection reaches the new blackbox.
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        self.addCleanup(listener.close)
+
+        def reset_then_answer():
+            first, _ = listener.accept()
+            first.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            first.close()
+            second, _ = listener.accept()
+            second.recv(65536)
+            second.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n"
+                           b"content-length: 16\r\n\r\nprobe_success 1\n")
+            second.close()
+
+        threading.Thread(target=reset_then_answer, daemon=True).start()
+        settings = proxy.Settings({"BLACKBOX_LISTEN_ADDRESS": "127.0.0.1:%d" % listener.getsockname()[1]})
+        answer = proxy.handle(settings, v2("/probe", "target=x"), 30)
+        self.assertEqual(answer["statusCode"], 200, answer["body"])
+        self.assertEqual(answer["body"], "probe_success 1\n")
 
 
 if __name__ == "__main__":

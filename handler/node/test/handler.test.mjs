@@ -265,6 +265,33 @@ describe("the proxy", () => {
     assert.ok(waited >= 1950 && waited < 3000, `${waited} ms`);
   });
 
+  test("a connection reset at once is sent again, not a 502", async () => {
+    // What a blackbox killed while the environment ran leaves: its listener accepted the
+    // connection, then the kernel reset it. The next connection reaches the new blackbox.
+    let connections = 0;
+    const server = net.createServer((socket) => {
+      connections += 1;
+      if (connections === 1) {
+        socket.resetAndDestroy();
+        return;
+      }
+      socket.once("data", () =>
+        socket.end("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 16\r\n\r\nprobe_success 1\n"),
+      );
+    });
+    await new Promise((r) => server.listen(0, "127.0.0.1", r));
+    cleanups.push(() => server.close());
+    const s = proxy.readSettings({ BLACKBOX_LISTEN_ADDRESS: `127.0.0.1:${server.address().port}` });
+    const answer = await proxy.handle(
+      s,
+      { version: "2.0", rawPath: "/probe", rawQueryString: "target=x", headers: {}, requestContext: { http: { method: "GET" } } },
+      30,
+    );
+    assert.equal(answer.statusCode, 200, answer.body);
+    assert.equal(answer.body, "probe_success 1\n");
+    assert.equal(connections, 2);
+  });
+
   test("reads the query as Go does", () => {
     assert.deepEqual(proxy.queryParams("target=a%2Fb+c&bad=%zz&semi=1;2&&module=x&target=second&flag"), [
       ["target", "a/b c"],
