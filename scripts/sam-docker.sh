@@ -7,7 +7,9 @@
 #   sam-docker.sh daemon   runs dockerd in the foreground under target/docker: its own socket,
 #                          data and exec roots; no bridge, no iptables, so nothing about the
 #                          machine's network changes; runtime oci-rie-host-network (beside
-#                          this script) for RIE's container. DOCKER_HOST=unix://target/docker/docker.sock
+#                          this script) for RIE's container
+#   sam-docker.sh host     prints its DOCKER_HOST (unix://target/docker/docker.sock, or a
+#                          socket under /tmp when that path is too long for a unix socket)
 #   sam-docker.sh image    imports the root file system as public.ecr.aws/lambda/provided:al2023-x86_64
 #                          (SAM 1.170's base image for provided.al2023, which cannot be pulled
 #                          here) unless the daemon has it
@@ -15,7 +17,10 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 state=$(cd "$here/.." && pwd)/target/docker
 base_image=public.ecr.aws/lambda/provided:al2023-x86_64
-export DOCKER_HOST=unix://$state/docker.sock
+socket=$state/docker.sock
+# A unix socket's path holds at most 107 bytes.
+[ ${#socket} -le 100 ] || socket=/tmp/lambda-blackbox-docker-$(printf %s "$state" | sha256sum | cut -c1-12).sock
+export DOCKER_HOST=unix://$socket
 fail() { echo "sam-docker: $*" >&2; exit 1; }
 
 # The Debian archive the machine's apt uses, read from its sources (deb822 or one-line).
@@ -51,5 +56,6 @@ case "${1:-}" in
     [ -s "$state/base-rootfs.tar" ] || fail "$state/base-rootfs.tar is missing: $0 rootfs"
     docker import "$state/base-rootfs.tar" "$base_image" >/dev/null
     ;;
-  *) fail "usage: $0 rootfs|daemon|image" ;;
+  host) echo "$DOCKER_HOST" ;;
+  *) fail "usage: $0 rootfs|daemon|image|host" ;;
 esac

@@ -53,13 +53,13 @@ impl Docker {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("scripts/sam-docker.sh daemon starts");
-        let socket = repository().join("target/docker/docker.sock");
+        let host = output_of(
+            Command::new(&script).arg("host"),
+            "scripts/sam-docker.sh host",
+        );
         let docker = Docker {
             daemon,
-            host: format!(
-                "unix://{}",
-                socket.canonicalize().unwrap_or(socket).display()
-            ),
+            host: String::from_utf8_lossy(&host.stdout).trim().to_string(),
             log,
         };
         let until = Instant::now() + Duration::from_secs(60);
