@@ -4,6 +4,8 @@
 # checks that it exists), must be what the README shows, and must keep the multi-target
 # pattern's parts: https, /probe, a module, the bearer token, and the relabelling of the
 # target into ?target= and instance, and of the address into the Function URL's host.
+# Then the many-region rules: `promtool check rules` and their unit tests
+# (lambda-blackbox.rules.test.yml, `promtool test rules`).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -27,3 +29,6 @@ for need in ("scheme: https", "metrics_path: /probe", "module: [", "type: Bearer
     assert need in config, f"prometheus.yml lost {need!r}"
 print("prometheus.yml: promtool check config passed; the README shows it verbatim")
 PY
+
+promtool check rules "$here/lambda-blackbox.rules.yml"
+(cd "$here" && promtool test rules lambda-blackbox.rules.test.yml)
