@@ -1,10 +1,13 @@
-//! The Prometheus scrape config for lambda-blackbox deployed in many regions: one job
-//! per region, the multi-target pattern (`/probe?target=…&module=…`), and `region` and
-//! `instance` labels on every series.
+//! The Prometheus config for lambda-blackbox deployed in many regions: one scrape job per
+//! region, the multi-target pattern (`/probe?target=…&module=…`), and `region`,
+//! `instance` and `module` labels on every series; the targets in a `file_sd` file all
+//! jobs share, and the rules file named in `rule_files`.
 
-use std::fmt::Write as _;
+mod inputs;
+mod render;
 
-use url::Url;
+pub use inputs::{is_name, parse_targets, parse_urls, Region, Target};
+pub use render::{render, render_file_sd};
 
 /// What the generated config needs besides the regions and targets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +21,11 @@ pub struct Options {
     pub token_file: Option<String>,
     /// Jobs are named `<prefix>-<region>`.
     pub job_prefix: String,
+    /// The `file_sd` file the jobs read their targets from (as Prometheus sees the path);
+    /// `None` lists the targets in each job.
+    pub file_sd: Option<String>,
+    /// Written as `rule_files`.
+    pub rule_files: Vec<String>,
 }
 
 impl Default for Options {
@@ -28,243 +36,18 @@ impl Default for Options {
             scrape_timeout: "10s".into(),
             token_file: Some(DEFAULT_TOKEN_FILE.into()),
             job_prefix: "lambda-blackbox".into(),
+            file_sd: None,
+            rule_files: Vec::new(),
         }
     }
 }
 
 pub const DEFAULT_TOKEN_FILE: &str = "/etc/prometheus/lambda-blackbox.token";
 
-/// A region and its Function URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Region {
-    pub name: String,
-    pub url: Url,
-}
-
-/// One line of the targets file: `TARGET [MODULE]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    pub target: String,
-    pub module: Option<String>,
-}
-
-fn is_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
-
-fn function_url(region: &str, value: &serde_json::Value) -> Result<Region, String> {
-    let text = match value {
-        serde_json::Value::String(s) => s.as_str(),
-        serde_json::Value::Object(o) => ["url", "functionUrl", "FunctionUrl", "function_url"]
-            .iter()
-            .find_map(|k| o.get(*k).and_then(|v| v.as_str()))
-            .ok_or_else(|| format!("region {region:?}: no \"url\" in {value}"))?,
-        other => return Err(format!("region {region:?}: {other} is not a URL")),
-    };
-    if !is_name(region) {
-        return Err(format!(
-            "region {region:?}: only letters, digits, '-', '_' and '.' are allowed"
-        ));
-    }
-    let url = Url::parse(text.trim()).map_err(|e| format!("region {region}: {text:?}: {e}"))?;
-    if !matches!(url.scheme(), "https" | "http") {
-        return Err(format!("region {region}: {text:?} is not an http(s) URL"));
-    }
-    if url.host_str().is_none() {
-        return Err(format!("region {region}: {text:?} has no host"));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!(
-            "region {region}: {text:?} has a query or fragment; give the Function URL itself"
-        ));
-    }
-    Ok(Region {
-        name: region.to_string(),
-        url,
-    })
-}
-
-/// The region → Function URL map: `{"us-east-1": "https://….lambda-url.us-east-1.on.aws/"}`
-/// (a value may also be an object with a `url` key), or a list of `{"region", "url"}`.
-pub fn parse_urls(json: &str) -> Result<Vec<Region>, String> {
-    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("not JSON: {e}"))?;
-    let regions = match &v {
-        serde_json::Value::Object(map) => map
-            .iter()
-            .map(|(k, v)| function_url(k, v))
-            .collect::<Result<Vec<_>, _>>()?,
-        serde_json::Value::Array(items) => items
-            .iter()
-            .map(|item| {
-                let region = item
-                    .get("region")
-                    .and_then(|r| r.as_str())
-                    .ok_or_else(|| format!("{item}: no \"region\""))?;
-                function_url(region, item)
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-        _ => return Err("expected an object of region → Function URL".into()),
-    };
-    if regions.is_empty() {
-        return Err("no regions".into());
-    }
-    let mut names: Vec<&str> = regions.iter().map(|r| r.name.as_str()).collect();
-    names.sort_unstable();
-    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-        return Err(format!("region {} is listed twice", w[0]));
-    }
-    Ok(regions)
-}
-
-/// The targets file: one `TARGET [MODULE]` a line; blank lines and `#` comments skipped.
-pub fn parse_targets(text: &str) -> Result<Vec<Target>, String> {
-    let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        if line.is_empty() {
-            continue;
-        }
-        let mut words = line.split_whitespace();
-        let target = words.next().unwrap_or_default().to_string();
-        let module = words.next().map(str::to_string);
-        if words.next().is_some() {
-            return Err(format!(
-                "line {}: expected TARGET [MODULE], got {line:?}",
-                n + 1
-            ));
-        }
-        if let Some(m) = &module {
-            if !is_name(m) {
-                return Err(format!("line {}: {m:?} is not a module name", n + 1));
-            }
-        }
-        out.push(Target { target, module });
-    }
-    if out.is_empty() {
-        return Err("no targets".into());
-    }
-    Ok(out)
-}
-
-/// Milliseconds of a simple Prometheus duration (`500ms`, `15s`, `1m`, `1h`).
-fn duration_ms(s: &str) -> Option<u64> {
-    let split = s.find(|c: char| !c.is_ascii_digit())?;
-    let (n, unit) = s.split_at(split);
-    let n: u64 = n.parse().ok()?;
-    let k = match unit {
-        "ms" => 1,
-        "s" => 1000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        _ => return None,
-    };
-    Some(n * k).filter(|&v| v > 0)
-}
-
-/// A YAML double-quoted scalar (JSON's string syntax is valid YAML).
-fn q(s: &str) -> String {
-    serde_json::to_string(s).expect("a string serializes")
-}
-
-/// The scrape config, one job per region.
-pub fn render(regions: &[Region], targets: &[Target], opts: &Options) -> Result<String, String> {
-    let interval = duration_ms(&opts.scrape_interval).ok_or_else(|| {
-        format!(
-            "scrape interval {:?}: use e.g. 15s or 1m",
-            opts.scrape_interval
-        )
-    })?;
-    let timeout = duration_ms(&opts.scrape_timeout)
-        .ok_or_else(|| format!("scrape timeout {:?}: use e.g. 10s", opts.scrape_timeout))?;
-    if timeout > interval {
-        return Err(format!(
-            "the scrape timeout {} is longer than the interval {}",
-            opts.scrape_timeout, opts.scrape_interval
-        ));
-    }
-    if !is_name(&opts.module) || !is_name(&opts.job_prefix) {
-        return Err("the module and job prefix take letters, digits, '-', '_' and '.'".into());
-    }
-    // Targets grouped by module, in first-seen order.
-    let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
-    for t in targets {
-        let m = t.module.clone().unwrap_or_else(|| opts.module.clone());
-        match groups.iter_mut().find(|(g, _)| *g == m) {
-            Some((_, list)) => list.push(&t.target),
-            None => groups.push((m, vec![&t.target])),
-        }
-    }
-
-    let mut y = String::new();
-    let _ = writeln!(
-        y,
-        "# Written by `make prometheus-config` (lambda-blackbox): one job per region. Each\n\
-         # target is probed through the region's Function URL (/probe?target=…&module=…);\n\
-         # every series carries `region` (where the probe ran), `instance` (the target)\n\
-         # and `module`. Merge `scrape_configs` into prometheus.yml, or load it with\n\
-         # `scrape_config_files` (Prometheus ≥ 2.43)."
-    );
-    let _ = writeln!(y, "scrape_configs:");
-    for r in regions {
-        let url = &r.url;
-        let host = url.host_str().expect("checked in parse_urls");
-        let host = if host.contains(':') && !host.starts_with('[') {
-            format!("[{host}]")
-        } else {
-            host.to_string()
-        };
-        let port = url.port_or_known_default().unwrap_or(443);
-        let path = format!("{}/probe", url.path().trim_end_matches('/'));
-        let _ = writeln!(
-            y,
-            "  - job_name: {}",
-            q(&format!("{}-{}", opts.job_prefix, r.name))
-        );
-        let _ = writeln!(y, "    scheme: {}", url.scheme());
-        let _ = writeln!(y, "    metrics_path: {}", q(&path));
-        let _ = writeln!(y, "    scrape_interval: {}", opts.scrape_interval);
-        let _ = writeln!(y, "    scrape_timeout: {}", opts.scrape_timeout);
-        let _ = writeln!(y, "    params:\n      module: [{}]", q(&opts.module));
-        if let Some(file) = &opts.token_file {
-            let _ = writeln!(
-                y,
-                "    authorization:\n      type: Bearer\n      credentials_file: {}",
-                q(file)
-            );
-        }
-        let _ = writeln!(y, "    static_configs:");
-        for (module, list) in &groups {
-            let items: Vec<String> = list.iter().map(|t| q(t)).collect();
-            let _ = writeln!(y, "      - targets: [{}]", items.join(", "));
-            let _ = writeln!(
-                y,
-                "        labels:\n          region: {}\n          __param_module: {}",
-                q(&r.name),
-                q(module)
-            );
-        }
-        let _ = writeln!(
-            y,
-            "    relabel_configs:\n\
-             \x20     - source_labels: [__address__]\n\
-             \x20       target_label: __param_target\n\
-             \x20     - source_labels: [__param_target]\n\
-             \x20       target_label: instance\n\
-             \x20     - source_labels: [__param_module]\n\
-             \x20       target_label: module\n\
-             \x20     - target_label: __address__\n\
-             \x20       replacement: {}",
-            q(&format!("{host}:{port}"))
-        );
-    }
-    Ok(y)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use render::q;
 
     const URLS: &str = r#"{
         "us-east-1": "https://abc123.lambda-url.us-east-1.on.aws/",
@@ -378,6 +161,58 @@ mod tests {
         assert!(render(&r, &t, &o("soon", "1s"))
             .unwrap_err()
             .contains("scrape interval"));
+    }
+
+    #[test]
+    fn the_cdk_fleet_outputs_file_is_read_by_stack() {
+        let outputs = r#"{
+            "LambdaBlackbox-us-east-1": {"FunctionUrl": "https://a.lambda-url.us-east-1.on.aws/", "LayerArn": "arn:x"},
+            "LambdaBlackbox-eu-west-1": {"FunctionUrl": "https://b.lambda-url.eu-west-1.on.aws/", "Region": "eu-west-1"},
+            "Custom": {"FunctionUrl": "https://c.lambda-url.ap-south-1.on.aws/", "Region": "ap-south-1"}
+        }"#;
+        let regions = parse_urls(outputs).unwrap();
+        let names: Vec<&str> = regions.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["ap-south-1", "eu-west-1", "us-east-1"]);
+        assert_eq!(
+            regions[2].url.as_str(),
+            "https://a.lambda-url.us-east-1.on.aws/"
+        );
+    }
+
+    #[test]
+    fn with_file_sd_every_job_reads_one_targets_file_and_labels_its_region() {
+        let regions = parse_urls(URLS).unwrap();
+        let targets = parse_targets("https://example.com\nexample.com:443 tls\n").unwrap();
+        let opts = Options {
+            file_sd: Some("/etc/prometheus/lambda-blackbox-targets.json".into()),
+            rule_files: vec!["/etc/prometheus/lambda-blackbox.rules.yml".into()],
+            ..Options::default()
+        };
+        let y = render(&regions, &targets, &opts).unwrap();
+        assert!(
+            y.contains(
+                "rule_files:\n  - \"/etc/prometheus/lambda-blackbox.rules.yml\"\nscrape_configs:\n"
+            ),
+            "{y}"
+        );
+        assert_eq!(
+            y.matches("      - files: [\"/etc/prometheus/lambda-blackbox-targets.json\"]")
+                .count(),
+            3
+        );
+        assert!(
+            y.contains("      - target_label: region\n        replacement: \"us-east-1\"\n"),
+            "{y}"
+        );
+        assert!(!y.contains("static_configs"), "{y}");
+        let sd: serde_json::Value = serde_json::from_str(&render_file_sd(&targets, &opts)).unwrap();
+        assert_eq!(
+            sd,
+            serde_json::json!([
+                {"targets": ["https://example.com"], "labels": {"__param_module": "http_2xx"}},
+                {"targets": ["example.com:443"], "labels": {"__param_module": "tls"}}
+            ])
+        );
     }
 
     #[test]

@@ -1,19 +1,25 @@
 //! `prometheus-config --urls URLS.json --targets TARGETS [--token-file PATH | --no-auth]
 //! [--module http_2xx] [--scrape-interval 15s] [--scrape-timeout 10s]
-//! [--job-prefix lambda-blackbox] [--out FILE]`
+//! [--job-prefix lambda-blackbox] [--file-sd TARGETS.json] [--rules RULES.yml]… [--out FILE]`
 //!
-//! Writes the Prometheus scrape config for lambda-blackbox in many regions (one job per
-//! region) to FILE or standard output.
+//! Writes the Prometheus config for lambda-blackbox in many regions (one scrape job per
+//! region; `rule_files`) to FILE or standard output, and the targets to a `file_sd` file.
 
 use std::process::ExitCode;
 
-use lambda_blackbox_prometheus_config::{parse_targets, parse_urls, render, Options};
+use lambda_blackbox_prometheus_config::{
+    parse_targets, parse_urls, render, render_file_sd, Options,
+};
 
 const USAGE: &str = "usage: prometheus-config --urls URLS.json --targets TARGETS \
 [--token-file PATH | --no-auth] [--module http_2xx] [--scrape-interval 15s] \
-[--scrape-timeout 10s] [--job-prefix lambda-blackbox] [--out FILE]
+[--scrape-timeout 10s] [--job-prefix lambda-blackbox] [--file-sd TARGETS.json] \
+[--rules RULES.yml]... [--out FILE]
 
-URLS.json:  {\"us-east-1\": \"https://….lambda-url.us-east-1.on.aws/\", …}
+URLS.json:  {\"us-east-1\": \"https://….lambda-url.us-east-1.on.aws/\", …} (make fleet-urls), or the
+            CDK fleet app's outputs file (cdk deploy --all --outputs-file fleet.json)
+--file-sd:  write the targets there (Prometheus re-reads it) and have every job read them from it
+--rules:    a rule file for rule_files (deploy/prometheus/lambda-blackbox.rules.yml)
 TARGETS:    one `TARGET [MODULE]` a line, e.g. `https://example.com` or `example.com:443 tls`";
 
 fn run() -> Result<(), String> {
@@ -35,6 +41,8 @@ fn run() -> Result<(), String> {
             "--scrape-interval" => opts.scrape_interval = value()?,
             "--scrape-timeout" => opts.scrape_timeout = value()?,
             "--job-prefix" => opts.job_prefix = value()?,
+            "--file-sd" => opts.file_sd = Some(value()?),
+            "--rules" => opts.rule_files.push(value()?),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -53,6 +61,11 @@ fn run() -> Result<(), String> {
     let regions = parse_urls(&urls_text).map_err(|e| format!("{urls_path}: {e}"))?;
     let targets = parse_targets(&targets_text).map_err(|e| format!("{targets_path}: {e}"))?;
     let yaml = render(&regions, &targets, &opts)?;
+    if let Some(path) = &opts.file_sd {
+        std::fs::write(path, render_file_sd(&targets, &opts))
+            .map_err(|e| format!("{path}: {e}"))?;
+        eprintln!("prometheus-config: wrote {path}: {} targets", targets.len());
+    }
     match out {
         Some(path) => {
             std::fs::write(&path, yaml).map_err(|e| format!("{path}: {e}"))?;

@@ -97,6 +97,72 @@ fn promtool_accepts_the_generated_multi_region_config() {
     assert!(text(&check).contains("SUCCESS"), "{}", text(&check));
 }
 
+/// The CDK fleet's outputs file in, the targets as a file_sd file and the many-region rules
+/// out: promtool checks the config (with the rule file and its own rules check) as Prometheus
+/// would load it.
+#[test]
+fn the_cdk_outputs_file_becomes_jobs_a_file_sd_file_and_the_rules() {
+    let dir = TempDir::new("promcfg-fleet");
+    let d = dir.path();
+    let fleet = d.join("fleet.json");
+    std::fs::write(
+        &fleet,
+        r#"{
+  "LambdaBlackbox-us-east-1": {"FunctionUrl": "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws/", "Region": "us-east-1"},
+  "LambdaBlackbox-eu-west-1": {"FunctionUrl": "https://bcdefghijklmnopqrstuvwxyz0123456.lambda-url.eu-west-1.on.aws/", "Region": "eu-west-1"},
+  "LambdaBlackbox-ap-southeast-2": {"FunctionUrl": "https://cdefghijklmnopqrstuvwxyz01234567.lambda-url.ap-southeast-2.on.aws/", "Region": "ap-southeast-2"}
+}"#,
+    )
+    .unwrap();
+    std::fs::write(d.join("targets.txt"), TARGETS).unwrap();
+    let token = d.join("token");
+    std::fs::write(&token, "s3cret").unwrap();
+    let rules =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../prometheus/lambda-blackbox.rules.yml");
+    let (out, sd) = (d.join("prometheus.yml"), d.join("targets.json"));
+    let gen = Command::new(env!("CARGO_BIN_EXE_prometheus-config"))
+        .arg("--urls")
+        .arg(&fleet)
+        .arg("--targets")
+        .arg(d.join("targets.txt"))
+        .arg("--token-file")
+        .arg(&token)
+        .arg("--file-sd")
+        .arg(&sd)
+        .arg("--rules")
+        .arg(&rules)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(gen.status.success(), "{}", text(&gen));
+    let yaml = std::fs::read_to_string(&out).unwrap();
+    for region in ["us-east-1", "eu-west-1", "ap-southeast-2"] {
+        assert!(
+            yaml.contains(&format!("job_name: \"lambda-blackbox-{region}\"")),
+            "{yaml}"
+        );
+        assert!(
+            yaml.contains(&format!("replacement: \"{region}\"")),
+            "{yaml}"
+        );
+    }
+    let targets: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&sd).unwrap()).unwrap();
+    assert_eq!(targets.as_array().map(Vec::len), Some(3), "{targets}");
+    let check = check_config(&out);
+    assert!(
+        check.status.success(),
+        "promtool:\n{}\n{yaml}",
+        text(&check)
+    );
+    let said = text(&check);
+    assert!(
+        said.contains("SUCCESS: 11 rules found"),
+        "the rules were checked: {said}"
+    );
+}
+
 #[test]
 fn promtool_refuses_the_config_when_the_token_file_is_missing() {
     // The check above can fail: promtool verifies the credentials file exists.
