@@ -164,4 +164,6 @@ test-deploy: $(if $(DEPLOY_LAYER),,layer-dir)
 	deploy/sam/check.sh $(or $(DEPLOY_LAYER),$(LAYER_DIR))
 	cd deploy/cdk && npm run --silent typecheck && TS_NODE_TRANSPILE_ONLY=1 npm test --silent
 	cd deploy/cdk && TS_NODE_TRANSPILE_ONLY=1 npx cdk synth --quiet -o $(abspath target/cdk.out) -c layerZip=$(abspath $(or $(DEPLOY_LAYER),$(LAYER_DIR)))
+	cd deploy/cdk && TS_NODE_TRANSPILE_ONLY=1 npx cdk synth --quiet -o $(abspath target/cdk-fleet.out) -c regions=us-east-1,eu-west-1,ap-southeast-2 -c layerZip=$(abspath $(or $(DEPLOY_LAYER),$(LAYER_DIR)))
+	@for r in us-east-1 eu-west-1 ap-southeast-2; do grep -q '"FunctionUrl"' target/cdk-fleet.out/LambdaBlackbox-$$r.template.json || { echo "cdk synth: no LambdaBlackbox-$$r stack with a FunctionUrl output" >&2; exit 1; }; done
 	deploy/prometheus/check.sh

@@ -1,17 +1,23 @@
 #!/usr/bin/env node
-// The example app: one stack with a probe function behind a Function URL.
+// The example app: one stack with a probe function behind a Function URL, or with
+// -c regions=… the fleet, one stack per region (LambdaBlackbox-<region>).
 //
 //   npx cdk deploy -c layerArn=arn:aws:lambda:REGION:ACCOUNT:layer:lambda-blackbox-arm64:N \
 //     --parameters ProbeToken=$(cat token)
 //   npx cdk deploy -c layerZip=../../dist/lambda-blackbox-0.1.0-arm64.zip --parameters ProbeToken=...
+//   npx cdk deploy --all -c regions=us-east-1,eu-west-1,ap-southeast-2 [-c layerArns=../../dist/layers.json] \
+//     --parameters ProbeToken=$(cat token) --outputs-file fleet.json
 //
-// Context: layerArn | layerZip (default: dist/lambda-blackbox-VERSION-arm64.zip of this
-// repository), allowedTargets (comma-separated), authType (NONE | AWS_IAM).
+// Context: layerArn | layerZip (default: dist/lambda-blackbox-VERSION-<architecture>.zip of
+// this repository) | layerArns (make publish's layers.json, with regions), regions
+// (comma-separated), architecture (arm64 | x86_64), allowedTargets (comma-separated),
+// authType (NONE | AWS_IAM).
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as cdk from "aws-cdk-lib";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import { BlackboxProbeFunction } from "../lib/blackbox-probe-function";
+import { buildFleet, readLayerArns } from "../lib/fleet";
 
 const app = new cdk.App();
 const context = (key: string): string | undefined => {
@@ -20,37 +26,53 @@ const context = (key: string): string | undefined => {
 };
 
 const repo = path.resolve(__dirname, "../../..");
+const architecture = context("architecture") === "x86_64" ? lambda.Architecture.X86_64 : lambda.Architecture.ARM_64;
+const archName = architecture === lambda.Architecture.X86_64 ? "x86_64" : "arm64";
 const layerArn = context("layerArn");
+const layerArnsFile = context("layerArns");
 let layerZip = context("layerZip");
-if (layerArn === undefined && layerZip === undefined) {
+if (layerArn === undefined && layerZip === undefined && layerArnsFile === undefined) {
   const version = /^version = "(.*)"/m.exec(fs.readFileSync(path.join(repo, "Cargo.toml"), "utf8"))?.[1];
-  layerZip = path.join(repo, "dist", `lambda-blackbox-${version}-arm64.zip`);
+  layerZip = path.join(repo, "dist", `lambda-blackbox-${version}-${archName}.zip`);
   if (!fs.existsSync(layerZip)) {
-    throw new Error(`${layerZip} does not exist: run \`make layer ARCH=arm64\`, or pass -c layerArn=ARN or -c layerZip=PATH`);
+    throw new Error(
+      `${layerZip} does not exist: run \`make layer ARCH=${archName}\`, or pass -c layerArn=ARN, -c layerArns=layers.json or -c layerZip=PATH`,
+    );
   }
 }
-
-const stack = new cdk.Stack(app, "LambdaBlackbox", {
-  description: "lambda-blackbox: a Prometheus blackbox_exporter endpoint behind a Function URL",
-  env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
-});
-const token = new cdk.CfnParameter(stack, "ProbeToken", {
-  type: "String",
-  noEcho: true,
-  minLength: 16,
-  allowedPattern: "^[!-~]+$",
-  description: "The bearer token Prometheus sends (BLACKBOX_AUTH_TOKEN)",
-});
 const allowedTargets = context("allowedTargets")?.split(",");
 const authType = context("authType") === "AWS_IAM" ? lambda.FunctionUrlAuthType.AWS_IAM : lambda.FunctionUrlAuthType.NONE;
+const regions = context("regions");
 
-const probe = new BlackboxProbeFunction(stack, "Probe", {
-  layerArn,
-  layerZip,
-  authToken: token.valueAsString,
-  allowedTargets,
-  functionUrlAuthType: authType,
-});
-
-new cdk.CfnOutput(stack, "FunctionUrl", { value: probe.functionUrl.url, description: "The probe endpoint" });
-new cdk.CfnOutput(stack, "LayerArn", { value: probe.layer.layerVersionArn, description: "The layer version the function runs" });
+if (regions !== undefined) {
+  buildFleet(app, {
+    regions: regions.split(","),
+    layerZip: layerArnsFile === undefined ? layerZip : undefined,
+    layerArns: layerArnsFile === undefined ? undefined : readLayerArns(layerArnsFile),
+    architecture,
+    allowedTargets,
+    functionUrlAuthType: authType,
+  });
+} else {
+  const stack = new cdk.Stack(app, "LambdaBlackbox", {
+    description: "lambda-blackbox: a Prometheus blackbox_exporter endpoint behind a Function URL",
+    env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+  });
+  const token = new cdk.CfnParameter(stack, "ProbeToken", {
+    type: "String",
+    noEcho: true,
+    minLength: 16,
+    allowedPattern: "^[!-~]+$",
+    description: "The bearer token Prometheus sends (BLACKBOX_AUTH_TOKEN)",
+  });
+  const probe = new BlackboxProbeFunction(stack, "Probe", {
+    layerArn,
+    layerZip,
+    architecture,
+    authToken: token.valueAsString,
+    allowedTargets,
+    functionUrlAuthType: authType,
+  });
+  new cdk.CfnOutput(stack, "FunctionUrl", { value: probe.functionUrl.url, description: "The probe endpoint" });
+  new cdk.CfnOutput(stack, "LayerArn", { value: probe.layer.layerVersionArn, description: "The layer version the function runs" });
+}
