@@ -94,7 +94,7 @@ test: test-layers
 	  LAMBDA_BLACKBOX_SID_PROMETHEUS=$(abspath $(SID_PROMETHEUS)) \
 	  LAMBDA_BLACKBOX_SAM=$(abspath target/aws-sam-cli/bin/sam) \
 	  LAMBDA_BLACKBOX_RIE=$(RIE_BIN) $(LOOPBACK_ONLY) $(CARGO) test --locked --offline --workspace
-	LAYER_ZIP_DIST=$(abspath $(TEST_DIST)) $(LOOPBACK_ONLY) python3 -m pytest -q -p no:cacheprovider layer/tests
+	LAYER_ZIP_DIST=$(abspath $(TEST_DIST)) $(LOOPBACK_ONLY) python3 -m pytest -q -p no:cacheprovider layer/tests deploy/sam/tests
 	$(LOOPBACK_ONLY) $(MAKE) --no-print-directory test-deploy DEPLOY_LAYER=$(abspath $(TEST_DIST))/lambda-blackbox-$(VERSION)-arm64.zip
 
 # What `make lint` and `make test` need, installed when missing (quiet when all is there).
@@ -115,6 +115,20 @@ fmt:
 # Writes bench/results.md, bench/results.json and bench/warm-latency.png.
 ADAPTER_ROOT := target/bench-tools
 ADAPTER_BIN := $(ADAPTER_ROOT)/bin/lambda-adapter
+# The SAM stack in many regions (deploy/sam/fleet.py): sam build once, then sam deploy in each
+# region (one stack name, --resolve-s3); a failing region is reported, the others go on.
+#   make deploy REGIONS="us-east-1 eu-west-1" SAM_DEPLOY_ARGS='--parameter-overrides ProbeToken=…'
+#   make fleet-urls REGIONS="us-east-1 eu-west-1" [OUT=urls.json]   (each stack's FunctionUrl)
+STACK_NAME ?= lambda-blackbox
+.PHONY: deploy fleet-urls
+deploy:
+	@test -n "$(REGIONS)" || { echo 'usage: make deploy REGIONS="us-east-1 eu-west-1" [SAM_DEPLOY_ARGS=...]' >&2; exit 2; }
+	cd deploy/sam && $${SAM:-sam} build
+	deploy/sam/fleet.py deploy --regions "$(REGIONS)" --stack-name $(STACK_NAME) -- $(SAM_DEPLOY_ARGS)
+fleet-urls:
+	@test -n "$(REGIONS)" || { echo 'usage: make fleet-urls REGIONS="us-east-1 eu-west-1" [OUT=urls.json]' >&2; exit 2; }
+	deploy/sam/fleet.py urls --regions "$(REGIONS)" --stack-name $(STACK_NAME) $(if $(OUT),--out $(OUT))
+
 .PHONY: bench prometheus-config
 # It measures the x86_64 layer zip, unzipped: the static musl binaries that ship.
 bench: test-layers

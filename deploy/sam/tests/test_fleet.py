@@ -1,0 +1,81 @@
+"""deploy/sam/fleet.py urls against moto's CloudFormation on loopback: each region's
+FunctionUrl output becomes the region -> URL map; a region without the stack (or without the
+output) is reported, the others still come, and the exit status says so."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+FLEET = pathlib.Path(__file__).resolve().parents[1] / "fleet.py"
+sys.path.insert(0, str(FLEET.parent))
+import fleet  # noqa: E402
+
+# A stack with the template's output; moto creates the placeholder resource.
+TEMPLATE = json.dumps({
+    "Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+    "Outputs": {"FunctionUrl": {"Value": {"Fn::Sub": "https://abc-${AWS::Region}.lambda-url.${AWS::Region}.on.aws/"}}},
+})
+
+
+@pytest.fixture
+def aws(moto, monkeypatch):
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{moto}/moto-api/reset", method="POST"), timeout=10).read()
+    for var in list(os.environ):
+        if var.startswith("AWS_"):
+            monkeypatch.delenv(var)
+    for k, v in {
+        "AWS_ENDPOINT_URL": moto, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(k, v)
+
+
+def create(region, name="lambda-blackbox", template=TEMPLATE):
+    import boto3
+
+    boto3.client("cloudformation", region_name=region).create_stack(StackName=name, TemplateBody=template)
+
+
+def run(*args):
+    return subprocess.run([sys.executable, str(FLEET), *args], capture_output=True, text=True, timeout=60)
+
+
+def test_each_regions_function_url_output_becomes_the_map(aws, tmp_path):
+    for region in ["us-east-1", "eu-west-1", "ap-southeast-2"]:
+        create(region)
+    out = tmp_path / "urls.json"
+    done = run("urls", "--regions", "us-east-1 eu-west-1,ap-southeast-2", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(out.read_text()) == {
+        r: f"https://abc-{r}.lambda-url.{r}.on.aws/" for r in ["us-east-1", "eu-west-1", "ap-southeast-2"]
+    }
+    assert "3 of 3 regions" in done.stderr
+
+
+def test_a_region_without_the_stack_is_reported_and_the_others_come(aws):
+    create("us-east-1")
+    create("eu-west-1", template=json.dumps({"Resources": {"P": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}))
+    done = run("urls", "--regions", "us-east-1 eu-west-1 ap-southeast-2")
+    assert done.returncode == 1
+    assert json.loads(done.stdout) == {"us-east-1": "https://abc-us-east-1.lambda-url.us-east-1.on.aws/"}
+    assert "eu-west-1: stack lambda-blackbox has no FunctionUrl output" in done.stderr, done.stderr
+    assert "ap-southeast-2:" in done.stderr and "does not exist" in done.stderr, done.stderr
+    assert "1 of 3 regions" in done.stderr
+
+
+def test_an_opt_in_region_that_refuses_says_to_enable_it():
+    line = fleet.why("ap-southeast-5", "An error occurred (InvalidClientTokenId) when calling the DescribeStacks operation")
+    assert line.startswith("ap-southeast-5 is an opt-in region the account has not enabled")
+    assert "aws account enable-region --region-name ap-southeast-5" in line
+    assert fleet.why("us-east-1", "An error occurred (InvalidClientTokenId)").startswith("us-east-1: An error")
+
+
+def test_no_regions_is_an_error():
+    done = run("urls", "--regions", " ")
+    assert done.returncode != 0 and "no regions given" in done.stderr
