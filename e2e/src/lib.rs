@@ -2,6 +2,7 @@
 //! is, starting it in the sandbox, targets on loopback, answers and metrics.
 
 pub mod harness;
+pub mod prometheus;
 pub mod recorder;
 pub mod replay;
 pub mod rie;

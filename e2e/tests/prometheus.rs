@@ -9,12 +9,12 @@
 //! Prometheus must be installed (`apt-get install prometheus`; `.ci/run` does it): a
 //! missing one fails this test, it is not skipped.
 
+use lambda_blackbox_e2e::prometheus::{prometheus_bin, series, sid_prometheus, Prometheus};
 use lambda_blackbox_e2e::{
     config, free_port, layer_dir, start_initialized, start_target, workspace_binary, TempDir,
 };
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -22,126 +22,6 @@ use serde_json::Value;
 const REGION: &str = "local-1";
 /// The issue's bound: Prometheus shows both results within 30 s.
 const WITHIN: Duration = Duration::from_secs(30);
-
-fn find_on_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
-fn prometheus_bin() -> PathBuf {
-    std::env::var_os("PROMETHEUS_BIN")
-        .map(PathBuf::from)
-        .or_else(|| find_on_path("prometheus"))
-        .unwrap_or_else(|| {
-            panic!(
-                "prometheus is not installed: `apt-get install prometheus` (.ci/run does), \
-                 or set PROMETHEUS_BIN"
-            )
-        })
-}
-
-/// Prometheus, killed and reaped when dropped — on success and on a failed assertion.
-struct Prometheus {
-    child: Child,
-    addr: SocketAddr,
-    log: PathBuf,
-}
-
-impl Prometheus {
-    fn start(binary: &Path, config: &Path, dir: &Path) -> Prometheus {
-        let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-        let log = dir.join("prometheus.log");
-        let log_file = std::fs::File::create(&log).expect("prometheus.log");
-        let child = Command::new(binary)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address={addr}"))
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().expect("log fd"))
-            .stderr(log_file)
-            .spawn()
-            .expect("start prometheus");
-        Prometheus { child, addr, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    async fn wait_ready(&mut self, client: &reqwest::Client) {
-        let until = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "prometheus exited ({status}) before it was ready:\n{}",
-                    self.log()
-                );
-            }
-            let ready = client.get(self.url("/-/ready")).send().await;
-            if ready.is_ok_and(|r| r.status().is_success()) {
-                return;
-            }
-            assert!(
-                Instant::now() < until,
-                "prometheus not ready within 20 s:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// `/api/v1/query`: the HTTP status and the parsed answer.
-    async fn query(&self, client: &reqwest::Client, promql: &str) -> (u16, Value) {
-        let url = url::Url::parse_with_params(&self.url("/api/v1/query"), [("query", promql)])
-            .expect("query URL");
-        let resp = client.get(url).send().await.expect("prometheus answers");
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap_or_default();
-        let v = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("query {promql:?}: not JSON ({e}): {text}"));
-        (status, v)
-    }
-
-    async fn targets(&self, client: &reqwest::Client) -> String {
-        match client.get(self.url("/api/v1/targets")).send().await {
-            Ok(r) => r.text().await.unwrap_or_default(),
-            Err(e) => e.to_string(),
-        }
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `(labels, value)` of each series of an instant-vector answer.
-fn series(answer: &Value) -> Vec<(serde_json::Map<String, Value>, f64)> {
-    answer["data"]["result"]
-        .as_array()
-        .map(|r| {
-            r.iter()
-                .filter_map(|s| {
-                    let labels = s["metric"].as_object()?.clone();
-                    let value = s["value"][1].as_str()?.parse().ok()?;
-                    Some((labels, value))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 fn value_for(answer: &Value, instance: &str) -> Option<f64> {
     series(answer)
@@ -199,17 +79,6 @@ fn dashboard_queries() -> Vec<(String, String)> {
             (title, e)
         })
         .collect()
-}
-
-/// Debian sid's Prometheus 3.5 (the LTS users run; 3.x fails a scrape whose Content-Type
-/// is missing or unknown), which `make test` unpacks and names in LAMBDA_BLACKBOX_SID_PROMETHEUS.
-fn sid_prometheus() -> PathBuf {
-    let path = std::env::var_os("LAMBDA_BLACKBOX_SID_PROMETHEUS").map(PathBuf::from).expect(
-        "LAMBDA_BLACKBOX_SID_PROMETHEUS is not set: run the tests with `make test`, which unpacks Debian sid's \
-         prometheus (layer/scripts/debian-package-root.sh --suite sid amd64 target/debian-sid/amd64 prometheus)",
-    );
-    assert!(path.is_file(), "{}: no such file", path.display());
-    path
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

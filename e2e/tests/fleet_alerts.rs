@@ -1,0 +1,233 @@
+//! The fleet's alerts end to end: three sandboxes as three regions (`AWS_REGION` each, a
+//! Function URL each), a real Prometheus (Debian sid's 3.5) with the config
+//! `prometheus-config` writes (targets as a file_sd file, `rule_files`) and the shipped rules
+//! with their `for:` durations shortened for the test only, and targets on loopback. Through
+//! `/api/v1/alerts`: a target down everywhere is BlackboxTargetDown; a target one region's
+//! function refuses is BlackboxTargetDownInRegion for that region and no BlackboxTargetDown;
+//! a stopped sandbox is LambdaBlackboxProbeFunctionDown for its region and no target alert.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use lambda_blackbox_e2e::prometheus::{sid_prometheus, Prometheus};
+use lambda_blackbox_e2e::{
+    config, free_port, layer_dir, output_of, start_initialized, start_target, workspace_binary,
+    TempDir,
+};
+use lambda_sandbox::Sandbox;
+use serde_json::Value;
+
+const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-2"];
+const WITHIN: Duration = Duration::from_secs(60);
+
+async fn start_region(region: &str, allowed: &str) -> Sandbox {
+    let (mut sandbox, _) = config(&layer_dir(), &[("BLACKBOX_ALLOWED_TARGETS", allowed)]);
+    sandbox.region = region.to_string();
+    sandbox.echo_logs = false;
+    start_initialized(sandbox).await
+}
+
+/// The shipped rules with every `for:` at 2 s, so that the test waits seconds, not minutes.
+fn shortened_rules(to: &Path) {
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy/prometheus/lambda-blackbox.rules.yml");
+    let text = std::fs::read_to_string(rules).expect("the rules file");
+    let short: Vec<String> = text
+        .lines()
+        .map(|line| match line.trim_start().strip_prefix("for: ") {
+            Some(_) => format!("{}for: 2s", &line[..line.len() - line.trim_start().len()]),
+            None => line.to_string(),
+        })
+        .collect();
+    assert!(short.iter().filter(|l| l.ends_with("for: 2s")).count() >= 4);
+    std::fs::write(to, short.join("\n") + "\n").unwrap();
+}
+
+/// The firing alerts as (alertname, region, instance).
+async fn firing(
+    prometheus: &Prometheus,
+    client: &reqwest::Client,
+) -> Vec<(String, String, String)> {
+    let text = client
+        .get(prometheus.url("/api/v1/alerts"))
+        .send()
+        .await
+        .expect("prometheus answers")
+        .text()
+        .await
+        .unwrap_or_default();
+    let answer: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let label = |a: &Value, k: &str| a["labels"][k].as_str().unwrap_or_default().to_string();
+    answer["data"]["alerts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a["state"] == "firing")
+        .map(|a| {
+            (
+                label(a, "alertname"),
+                label(a, "region"),
+                label(a, "instance"),
+            )
+        })
+        .collect()
+}
+
+async fn wait_for(
+    prometheus: &Prometheus,
+    client: &reqwest::Client,
+    what: &str,
+    done: impl Fn(&[(String, String, String)]) -> bool,
+) -> Vec<(String, String, String)> {
+    let until = Instant::now() + WITHIN;
+    loop {
+        let alerts = firing(prometheus, client).await;
+        if done(&alerts) {
+            return alerts;
+        }
+        assert!(
+            Instant::now() < until,
+            "{what}: not within {WITHIN:?}; firing: {alerts:?}\n{}",
+            prometheus.targets(client).await
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn has(alerts: &[(String, String, String)], name: &str, region: &str, instance: &str) -> bool {
+    alerts
+        .iter()
+        .any(|(n, r, i)| n == name && r == region && i == instance)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rules_tell_down_everywhere_from_one_region_and_from_a_broken_prober() {
+    let up = start_target().await;
+    let refused_in_one = start_target().await;
+    let down = format!("http://127.0.0.1:{}/", free_port());
+    let up_url = format!("http://{}/", up.addr);
+    let refused_url = format!("http://{}/", refused_in_one.addr);
+    // The last region's function admits only the up and the down target.
+    let narrow = format!(
+        "{},{}",
+        up.addr,
+        down.trim_start_matches("http://").trim_end_matches('/')
+    );
+    let mut regions = Vec::new();
+    for (i, region) in REGIONS.iter().enumerate() {
+        let allowed = if i == 2 { narrow.as_str() } else { "127.0.0.1" };
+        regions.push(Some(start_region(region, allowed).await));
+    }
+
+    let dir = TempDir::new("fleet-alerts");
+    let d = dir.path();
+    let urls: serde_json::Map<String, Value> = REGIONS
+        .iter()
+        .zip(&regions)
+        .map(|(r, s)| {
+            let url = format!("http://{}/", s.as_ref().unwrap().function_url().unwrap());
+            (r.to_string(), Value::String(url))
+        })
+        .collect();
+    std::fs::write(d.join("urls.json"), Value::Object(urls).to_string()).unwrap();
+    std::fs::write(
+        d.join("targets.txt"),
+        format!("{up_url}\n{refused_url}\n{down}\n"),
+    )
+    .unwrap();
+    shortened_rules(&d.join("rules.yml"));
+    output_of(
+        std::process::Command::new(workspace_binary("prometheus-config"))
+            .arg("--urls")
+            .arg(d.join("urls.json"))
+            .arg("--targets")
+            .arg(d.join("targets.txt"))
+            .args([
+                "--no-auth",
+                "--scrape-interval",
+                "1s",
+                "--scrape-timeout",
+                "1s",
+            ])
+            .arg("--file-sd")
+            .arg(d.join("targets.json"))
+            .arg("--rules")
+            .arg(d.join("rules.yml"))
+            .arg("--out")
+            .arg(d.join("generated.yml")),
+        "prometheus-config",
+    );
+    // The evaluation interval of the test only; the rest is the generated file as it is.
+    let generated = std::fs::read_to_string(d.join("generated.yml")).unwrap();
+    std::fs::write(
+        d.join("prometheus.yml"),
+        format!("global:\n  evaluation_interval: 1s\n{generated}"),
+    )
+    .unwrap();
+
+    let client = reqwest::Client::new();
+    let mut prometheus = Prometheus::start(&sid_prometheus(), &d.join("prometheus.yml"), d);
+    prometheus.wait_ready(&client).await;
+
+    let alerts = wait_for(&prometheus, &client, "the first verdicts", |a| {
+        a.iter()
+            .any(|(n, _, i)| n == "BlackboxTargetDown" && *i == down)
+            && has(
+                a,
+                "BlackboxTargetDownInRegion",
+                "ap-southeast-2",
+                &refused_url,
+            )
+    })
+    .await;
+    assert!(
+        !alerts
+            .iter()
+            .any(|(n, _, i)| n == "BlackboxTargetDown" && *i == refused_url),
+        "refused in one region is not down everywhere: {alerts:?}"
+    );
+    assert!(
+        !alerts.iter().any(|(_, _, i)| *i == up_url),
+        "the up target has no alert: {alerts:?}"
+    );
+    assert!(
+        !alerts
+            .iter()
+            .any(|(n, _, _)| n == "LambdaBlackboxProbeFunctionDown"),
+        "{alerts:?}"
+    );
+
+    // One region's prober stops: its alert, and no target alert because of it.
+    regions[0].take().unwrap().shutdown().await;
+    let alerts = wait_for(&prometheus, &client, "the stopped region", |a| {
+        a.iter()
+            .any(|(n, r, _)| n == "LambdaBlackboxProbeFunctionDown" && r == REGIONS[0])
+    })
+    .await;
+    // Held a few evaluations longer than the alerts' `for:`.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let later = firing(&prometheus, &client).await;
+    for alerts in [&alerts, &later] {
+        assert!(
+            !alerts.iter().any(|(_, _, i)| *i == up_url),
+            "a stopped prober made the up target alert: {alerts:?}"
+        );
+        assert!(
+            !alerts
+                .iter()
+                .any(|(n, r, _)| n.starts_with("BlackboxTarget") && r == REGIONS[0]),
+            "a stopped prober judged a target: {alerts:?}"
+        );
+    }
+    assert!(
+        later
+            .iter()
+            .any(|(n, _, i)| n == "BlackboxTargetDown" && *i == down),
+        "the down target stays down from the other regions: {later:?}"
+    );
+    assert!(
+        !prometheus.log().contains("level=ERROR"),
+        "{}",
+        prometheus.log()
+    );
+}
