@@ -141,3 +141,54 @@ pub fn sid_prometheus() -> PathBuf {
     assert!(path.is_file(), "{}: no such file", path.display());
     path
 }
+
+/// Every PromQL query of the dashboard, Grafana's variables replaced as Grafana does
+/// for "All" (`.*`) and its interval variables by fixed ranges. The template variables'
+/// `label_values(SELECTOR, LABEL)` contribute their selector.
+pub fn dashboard_queries() -> Vec<(String, String)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/grafana/lambda-blackbox.json");
+    let text = std::fs::read_to_string(&path).expect("the dashboard JSON");
+    let dash: Value = serde_json::from_str(&text).expect("the dashboard is JSON");
+    let mut out = Vec::new();
+    fn panels(v: &Value, out: &mut Vec<(String, String)>) {
+        for p in v.as_array().into_iter().flatten() {
+            let title = p["title"].as_str().unwrap_or("?").to_string();
+            for t in p["targets"].as_array().into_iter().flatten() {
+                if let Some(e) = t["expr"].as_str() {
+                    out.push((title.clone(), e.to_string()));
+                }
+            }
+            panels(&p["panels"], out);
+        }
+    }
+    panels(&dash["panels"], &mut out);
+    for v in dash["templating"]["list"].as_array().into_iter().flatten() {
+        let q = v["query"]["query"].as_str().or_else(|| v["query"].as_str());
+        if v["type"] == "query" {
+            let q = q.expect("a query variable has a query");
+            let inner = q
+                .strip_prefix("label_values(")
+                .and_then(|r| r.rsplit_once(','))
+                .map(|(sel, _)| sel.to_string())
+                .unwrap_or_else(|| {
+                    panic!("variable query {q:?} is not label_values(SELECTOR, LABEL)")
+                });
+            out.push((format!("variable {}", v["name"]), inner));
+        }
+    }
+    assert!(out.len() >= 6, "the dashboard has too few queries: {out:?}");
+    out.into_iter()
+        .map(|(title, e)| {
+            let e = e
+                .replace("${region}", ".*")
+                .replace("$region", ".*")
+                .replace("${instance}", ".*")
+                .replace("$instance", ".*")
+                .replace("$__rate_interval", "1m")
+                .replace("$__interval", "15s")
+                .replace("$__range", "1h");
+            assert!(!e.contains('$'), "{title}: a variable is left in {e:?}");
+            (title, e)
+        })
+        .collect()
+}

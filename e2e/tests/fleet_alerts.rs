@@ -5,11 +5,12 @@
 //! `/api/v1/alerts`: a target down everywhere is BlackboxTargetDown; a target one region's
 //! function refuses is BlackboxTargetDownInRegion for that region and no BlackboxTargetDown;
 //! a stopped sandbox is LambdaBlackboxProbeFunctionDown for its region and no target alert.
+//! Every query of the Grafana dashboard runs against that Prometheus.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use lambda_blackbox_e2e::prometheus::{sid_prometheus, Prometheus};
+use lambda_blackbox_e2e::prometheus::{dashboard_queries, series, sid_prometheus, Prometheus};
 use lambda_blackbox_e2e::{
     config, free_port, layer_dir, output_of, start_initialized, start_target, workspace_binary,
     TempDir,
@@ -196,6 +197,20 @@ async fn the_rules_tell_down_everywhere_from_one_region_and_from_a_broken_prober
             .any(|(n, _, _)| n == "LambdaBlackboxProbeFunctionDown"),
         "{alerts:?}"
     );
+    // Every dashboard query runs against this Prometheus; the fleet panels see the fleet.
+    for (title, expr) in dashboard_queries() {
+        let (status, answer) = prometheus.query(&client, &expr).await;
+        assert!(
+            status == 200 && answer["status"] == "success",
+            "dashboard panel {title:?}: {expr:?} → {status} {answer}"
+        );
+        if matches!(
+            title.as_str(),
+            "Regions that see the target down" | "Firing alerts"
+        ) {
+            assert!(!series(&answer).is_empty(), "{title}: {expr} → {answer}");
+        }
+    }
 
     // One region's prober stops: its alert, and no target alert because of it.
     regions[0].take().unwrap().shutdown().await;

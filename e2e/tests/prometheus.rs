@@ -9,7 +9,9 @@
 //! Prometheus must be installed (`apt-get install prometheus`; `.ci/run` does it): a
 //! missing one fails this test, it is not skipped.
 
-use lambda_blackbox_e2e::prometheus::{prometheus_bin, series, sid_prometheus, Prometheus};
+use lambda_blackbox_e2e::prometheus::{
+    dashboard_queries, prometheus_bin, series, sid_prometheus, Prometheus,
+};
 use lambda_blackbox_e2e::{
     config, free_port, layer_dir, start_initialized, start_target, workspace_binary, TempDir,
 };
@@ -28,57 +30,6 @@ fn value_for(answer: &Value, instance: &str) -> Option<f64> {
         .into_iter()
         .find(|(l, _)| l.get("instance").and_then(Value::as_str) == Some(instance))
         .map(|(_, v)| v)
-}
-
-/// Every PromQL query of the dashboard, Grafana's variables replaced as Grafana does
-/// for "All" (`.*`) and its interval variables by fixed ranges. The template variables'
-/// `label_values(SELECTOR, LABEL)` contribute their selector.
-fn dashboard_queries() -> Vec<(String, String)> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/grafana/lambda-blackbox.json");
-    let text = std::fs::read_to_string(&path).expect("the dashboard JSON");
-    let dash: Value = serde_json::from_str(&text).expect("the dashboard is JSON");
-    let mut out = Vec::new();
-    fn panels(v: &Value, out: &mut Vec<(String, String)>) {
-        for p in v.as_array().into_iter().flatten() {
-            let title = p["title"].as_str().unwrap_or("?").to_string();
-            for t in p["targets"].as_array().into_iter().flatten() {
-                if let Some(e) = t["expr"].as_str() {
-                    out.push((title.clone(), e.to_string()));
-                }
-            }
-            panels(&p["panels"], out);
-        }
-    }
-    panels(&dash["panels"], &mut out);
-    for v in dash["templating"]["list"].as_array().into_iter().flatten() {
-        let q = v["query"]["query"].as_str().or_else(|| v["query"].as_str());
-        if v["type"] == "query" {
-            let q = q.expect("a query variable has a query");
-            let inner = q
-                .strip_prefix("label_values(")
-                .and_then(|r| r.rsplit_once(','))
-                .map(|(sel, _)| sel.to_string())
-                .unwrap_or_else(|| {
-                    panic!("variable query {q:?} is not label_values(SELECTOR, LABEL)")
-                });
-            out.push((format!("variable {}", v["name"]), inner));
-        }
-    }
-    assert!(out.len() >= 6, "the dashboard has too few queries: {out:?}");
-    out.into_iter()
-        .map(|(title, e)| {
-            let e = e
-                .replace("${region}", ".*")
-                .replace("$region", ".*")
-                .replace("${instance}", ".*")
-                .replace("$instance", ".*")
-                .replace("$__rate_interval", "1m")
-                .replace("$__interval", "15s")
-                .replace("$__range", "1h");
-            assert!(!e.contains('$'), "{title}: a variable is left in {e:?}");
-            (title, e)
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
