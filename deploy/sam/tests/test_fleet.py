@@ -7,10 +7,12 @@ import os
 import pathlib
 import subprocess
 import sys
+import time
 
 import pytest
 
 FLEET = pathlib.Path(__file__).resolve().parents[1] / "fleet.py"
+ROOT = FLEET.parents[2]
 sys.path.insert(0, str(FLEET.parent))
 import fleet  # noqa: E402
 
@@ -79,3 +81,26 @@ def test_an_opt_in_region_that_refuses_says_to_enable_it():
 def test_no_regions_is_an_error():
     done = run("urls", "--regions", " ")
     assert done.returncode != 0 and "no regions given" in done.stderr
+
+
+def test_deploy_runs_sam_in_each_region_and_reports_each_failure(aws, tmp_path):
+    # SAM's own `sam deploy` against moto: moto's CloudFormation cannot host SAM's managed
+    # bucket stack, so every region fails; each is reported, and the loop goes on to the next.
+    sam = ROOT / "target/aws-sam-cli/bin/sam"
+    assert sam.is_file(), "the SAM CLI virtualenv is missing: make test installs it"
+    settings = tmp_path / "sam-settings"
+    settings.mkdir()
+    (settings / "metadata.json").write_text('{"lastVersionCheck": %d, "telemetryEnabled": false}' % time.time())
+    env = dict(os.environ, SAM=str(sam), SAM_CLI_TELEMETRY="0", __SAM_CLI_APP_DIR=str(settings))
+    template = tmp_path / "template.yaml"
+    template.write_text("AWSTemplateFormatVersion: '2010-09-09'\nResources:\n"
+                        "  Placeholder: {Type: 'AWS::CloudFormation::WaitConditionHandle'}\n")
+    done = subprocess.run(
+        [sys.executable, str(FLEET), "deploy", "--regions", "us-east-1 eu-west-1", "--", "--template-file", str(template)],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert done.returncode == 1, done.stderr
+    for region in ["us-east-1", "eu-west-1"]:
+        assert f"fleet.py deploy: {region}: " in done.stderr, done.stderr
+        assert f"fleet.py deploy: failed: {region}: " in done.stderr, done.stderr
+    assert "--region eu-west-1 --stack-name lambda-blackbox --resolve-s3" in done.stderr
