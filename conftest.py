@@ -1,6 +1,7 @@
 """What the Python test suites share (pytest loads this for every test below the repository):
 moto's server on a loopback port, AWS itself for the tests that talk to it."""
 
+import os
 import shutil
 import socket
 import subprocess
@@ -36,3 +37,28 @@ def moto():
     yield url
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture
+def aws(moto, monkeypatch):
+    """Environment for boto3 and make: the moto endpoint, dummy credentials, empty state."""
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{moto}/moto-api/reset", method="POST"), timeout=10).read()
+    for var in list(os.environ):
+        if var.startswith("AWS_"):
+            monkeypatch.delenv(var)
+    env = {
+        "AWS_ENDPOINT_URL": moto,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        # botocore would ask the metadata address for credentials (seen: a publish
+        # thread did, before this was kept).
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return env

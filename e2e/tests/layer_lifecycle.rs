@@ -143,11 +143,7 @@ async fn the_scrape_timeout_header_bounds_the_probe(harness: Harness) {
 async fn init_waits_for_the_listening_line(harness: Harness) {
     let dir = TempDir::new("slow-start");
     let wrapper = harness.wrapper_binary(&dir, "sleep 1\nexec \"$REAL\" \"$@\"");
-    let layer = Function::start(
-        harness,
-        &[("BLACKBOX_EXPORTER_BIN", wrapper.to_str().unwrap())],
-    )
-    .await;
+    let layer = start_with(harness, &wrapper).await;
     // Under RIE, Init runs inside the first invoke.
     let first = layer.probe("127.0.0.1:1", "tcp_connect").await;
     assert_eq!(first.status, 200, "{}", first.body);
@@ -380,11 +376,7 @@ async fn a_blackbox_that_keeps_dying_ends_in_exit_error_without_a_restart_storm(
             m = marker.display()
         ),
     );
-    let layer = Function::start(
-        harness,
-        &[("BLACKBOX_EXPORTER_BIN", wrapper.to_str().unwrap())],
-    )
-    .await;
+    let layer = start_with(harness, &wrapper).await;
     let first = layer.probe("127.0.0.1:1", "tcp_connect").await;
     assert_eq!(first.status, 200, "{}", first.body);
     layer.wait_for_reports(1).await;
@@ -478,4 +470,13 @@ async fn an_invoke_past_the_function_timeout_is_task_timed_out_and_the_next_one_
         serde_json::from_str(next.result().expect("an answer")).expect("JSON");
     assert_eq!(answer["statusCode"], 200, "{answer}\n{}", layer.logs());
     layer.shutdown().await.assert_no_process_left();
+}
+
+/// The layer with a stand-in for blackbox_exporter (a wrapper script).
+async fn start_with(harness: Harness, blackbox: &Path) -> Function {
+    Function::start(
+        harness,
+        &[("BLACKBOX_EXPORTER_BIN", blackbox.to_str().unwrap())],
+    )
+    .await
 }

@@ -8,18 +8,10 @@ import { App, Duration, Stack } from "aws-cdk-lib";
 import { Annotations, Match, Template } from "aws-cdk-lib/assertions";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import { BlackboxProbeFunction, BlackboxProbeFunctionProps } from "../lib/blackbox-probe-function";
+import { layerDir } from "./layer-dir";
 
 const ARN = "arn:aws:lambda:us-east-1:123456789012:layer:lambda-blackbox-arm64:7";
 
-/** A layer directory laid out as the zip unpacks (the files' contents do not matter here). */
-function layerDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cdk-layer-"));
-  for (const f of ["extensions/blackbox-extension", "bootstrap", "bin/blackbox_exporter", "blackbox/blackbox.yml"]) {
-    fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
-    fs.writeFileSync(path.join(dir, f), f, { mode: 0o755 });
-  }
-  return dir;
-}
 
 function synth(props: BlackboxProbeFunctionProps): { template: Template; stack: Stack; probe: BlackboxProbeFunction } {
   const app = new App({ outdir: fs.mkdtempSync(path.join(os.tmpdir(), "cdk-out-")) });

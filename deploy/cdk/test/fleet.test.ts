@@ -8,18 +8,11 @@ import { App } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import { buildFleet, FleetProps, readLayerArns } from "../lib/fleet";
+import { layerDir } from "./layer-dir";
 
 const REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"];
 const arn = (region: string, arch: string, n: number) => `arn:aws:lambda:${region}:123456789012:layer:lambda-blackbox-${arch}:${n}`;
 
-function layerDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cdk-fleet-layer-"));
-  for (const f of ["extensions/blackbox-extension", "bootstrap", "bin/blackbox_exporter", "blackbox/blackbox.yml"]) {
-    fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
-    fs.writeFileSync(path.join(dir, f), f, { mode: 0o755 });
-  }
-  return dir;
-}
 
 function fleet(props: Partial<FleetProps>) {
   const app = new App({ outdir: fs.mkdtempSync(path.join(os.tmpdir(), "cdk-fleet-out-")) });

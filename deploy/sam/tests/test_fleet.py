@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 
 FLEET = pathlib.Path(__file__).resolve().parents[1] / "fleet.py"
 ROOT = FLEET.parents[2]
@@ -21,21 +20,6 @@ TEMPLATE = json.dumps({
     "Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
     "Outputs": {"FunctionUrl": {"Value": {"Fn::Sub": "https://abc-${AWS::Region}.lambda-url.${AWS::Region}.on.aws/"}}},
 })
-
-
-@pytest.fixture
-def aws(moto, monkeypatch):
-    import urllib.request
-
-    urllib.request.urlopen(urllib.request.Request(f"{moto}/moto-api/reset", method="POST"), timeout=10).read()
-    for var in list(os.environ):
-        if var.startswith("AWS_"):
-            monkeypatch.delenv(var)
-    for k, v in {
-        "AWS_ENDPOINT_URL": moto, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true",
-    }.items():
-        monkeypatch.setenv(k, v)
 
 
 def create(region, name="lambda-blackbox", template=TEMPLATE):
