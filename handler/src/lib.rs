@@ -4,6 +4,7 @@
 pub mod event;
 pub mod gate;
 pub mod modules;
+pub mod push;
 pub mod settings;
 pub mod target_policy;
 pub mod target_reading;

@@ -31,6 +31,10 @@ fn invalid(var: &'static str, reason: impl Into<String>) -> SettingsError {
 pub struct Token(String);
 
 impl Token {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
     /// Compares in time that depends on the lengths only, not on where they differ.
     pub fn matches(&self, presented: &[u8]) -> bool {
         let expected = self.0.as_bytes();

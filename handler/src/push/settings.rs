@@ -1,0 +1,358 @@
+//! Push mode's settings (`BLACKBOX_REMOTE_WRITE_*`, `BLACKBOX_PUSH_*`), validated once, each
+//! error naming its variable. No URL: no push mode. Secrets are held in types whose `Debug`
+//! never shows them.
+
+use url::Url;
+
+use crate::settings::{SettingsError, Token};
+
+pub const REMOTE_WRITE_URL_VAR: &str = "BLACKBOX_REMOTE_WRITE_URL";
+pub const REMOTE_WRITE_AUTH_VAR: &str = "BLACKBOX_REMOTE_WRITE_AUTH";
+pub const SIGV4_REGION_VAR: &str = "BLACKBOX_REMOTE_WRITE_SIGV4_REGION";
+pub const TOKEN_VAR: &str = "BLACKBOX_REMOTE_WRITE_TOKEN";
+pub const TOKEN_FILE_VAR: &str = "BLACKBOX_REMOTE_WRITE_TOKEN_FILE";
+pub const USERNAME_VAR: &str = "BLACKBOX_REMOTE_WRITE_USERNAME";
+pub const PASSWORD_VAR: &str = "BLACKBOX_REMOTE_WRITE_PASSWORD";
+pub const PASSWORD_FILE_VAR: &str = "BLACKBOX_REMOTE_WRITE_PASSWORD_FILE";
+pub const JOB_VAR: &str = "BLACKBOX_PUSH_JOB";
+pub const LABELS_VAR: &str = "BLACKBOX_PUSH_LABELS";
+pub const TARGETS_FILE_VAR: &str = "BLACKBOX_PUSH_TARGETS_FILE";
+const AWS_REGION_VAR: &str = "AWS_REGION";
+
+/// The labels push mode sets itself; `BLACKBOX_PUSH_LABELS` may not set them.
+const OWN_LABELS: [&str; 4] = ["job", "instance", "module", "region"];
+
+/// How the remote-write requests are authorised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteWriteAuth {
+    /// SigV4 for Amazon Managed Service for Prometheus (service `aps`), with the function's
+    /// own credentials from its environment.
+    SigV4 {
+        region: String,
+    },
+    Bearer(Token),
+    Basic {
+        username: String,
+        password: Token,
+    },
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushSettings {
+    pub url: Url,
+    pub auth: RemoteWriteAuth,
+    /// The `job` label of every series.
+    pub job: String,
+    /// `region`: where the probes run (AWS_REGION).
+    pub region: String,
+    /// BLACKBOX_PUSH_LABELS, in the order given.
+    pub labels: Vec<(String, String)>,
+    /// The targets file probed when the event lists no probes.
+    pub targets_file: Option<String>,
+}
+
+fn invalid(var: &'static str, reason: impl Into<String>) -> SettingsError {
+    SettingsError::new(var, reason)
+}
+
+/// A Prometheus label name: `[a-zA-Z_][a-zA-Z0-9_]*`.
+fn is_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn secret(
+    lookup: &impl Fn(&str) -> Option<String>,
+    read_file: &impl Fn(&str) -> std::io::Result<String>,
+    value_var: &'static str,
+    file_var: &'static str,
+) -> Result<Option<Token>, SettingsError> {
+    let non_empty = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+    let text = match (non_empty(value_var), non_empty(file_var)) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                file_var,
+                format!("set either {value_var} or {file_var}, not both"),
+            ))
+        }
+        (Some(value), None) => value,
+        (None, Some(path)) => {
+            let path = path.trim();
+            read_file(path).map_err(|e| invalid(file_var, format!("cannot read {path}: {e}")))?
+        }
+        (None, None) => return Ok(None),
+    };
+    let text = text.trim();
+    let var = if non_empty(value_var).is_some() {
+        value_var
+    } else {
+        file_var
+    };
+    if text.is_empty() || !text.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Err(invalid(var, "must be printable ASCII without spaces"));
+    }
+    Ok(Some(Token::new(text.to_string())))
+}
+
+fn parse_labels(text: &str) -> Result<Vec<(String, String)>, SettingsError> {
+    let mut labels: Vec<(String, String)> = Vec::new();
+    for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or_else(|| invalid(LABELS_VAR, format!("{pair:?} is not name=value")))?;
+        let (name, value) = (name.trim(), value.trim());
+        if !is_label_name(name) || name.starts_with("__") {
+            return Err(invalid(LABELS_VAR, format!("{name:?} is not a label name")));
+        }
+        if OWN_LABELS.contains(&name) {
+            return Err(invalid(
+                LABELS_VAR,
+                format!("{name:?} is set by push mode itself (job, instance, module, region)"),
+            ));
+        }
+        if labels.iter().any(|(n, _)| n == name) {
+            return Err(invalid(LABELS_VAR, format!("{name:?} is given twice")));
+        }
+        labels.push((name.to_string(), value.to_string()));
+    }
+    Ok(labels)
+}
+
+impl PushSettings {
+    /// `None` when BLACKBOX_REMOTE_WRITE_URL is not set: the function only answers scrapes.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+        read_file: impl Fn(&str) -> std::io::Result<String>,
+    ) -> Result<Option<Self>, SettingsError> {
+        let non_empty = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let Some(url_text) = non_empty(REMOTE_WRITE_URL_VAR) else {
+            return Ok(None);
+        };
+        let url = Url::parse(&url_text)
+            .map_err(|e| invalid(REMOTE_WRITE_URL_VAR, format!("{url_text:?}: {e}")))?;
+        if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+            return Err(invalid(
+                REMOTE_WRITE_URL_VAR,
+                format!("{url_text:?} is not an http(s) URL"),
+            ));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(invalid(
+                REMOTE_WRITE_URL_VAR,
+                format!(
+                    "put no credentials in the URL: use {REMOTE_WRITE_AUTH_VAR}=basic or bearer"
+                ),
+            ));
+        }
+        let region = non_empty(AWS_REGION_VAR).ok_or_else(|| {
+            invalid(
+                AWS_REGION_VAR,
+                "is not set (Lambda sets it): push mode labels each series with it",
+            )
+        })?;
+        let auth = match non_empty(REMOTE_WRITE_AUTH_VAR).as_deref() {
+            Some("sigv4") => RemoteWriteAuth::SigV4 {
+                region: non_empty(SIGV4_REGION_VAR).unwrap_or_else(|| region.clone()),
+            },
+            Some("bearer") => RemoteWriteAuth::Bearer(
+                secret(&lookup, &read_file, TOKEN_VAR, TOKEN_FILE_VAR)?.ok_or_else(|| {
+                    invalid(TOKEN_VAR, format!("{REMOTE_WRITE_AUTH_VAR}=bearer needs {TOKEN_VAR} or {TOKEN_FILE_VAR}"))
+                })?,
+            ),
+            Some("basic") => RemoteWriteAuth::Basic {
+                username: non_empty(USERNAME_VAR).ok_or_else(|| {
+                    invalid(USERNAME_VAR, format!("{REMOTE_WRITE_AUTH_VAR}=basic needs a user name"))
+                })?,
+                password: secret(&lookup, &read_file, PASSWORD_VAR, PASSWORD_FILE_VAR)?.ok_or_else(|| {
+                    invalid(PASSWORD_VAR, format!("{REMOTE_WRITE_AUTH_VAR}=basic needs {PASSWORD_VAR} or {PASSWORD_FILE_VAR}"))
+                })?,
+            },
+            Some("none") => RemoteWriteAuth::None,
+            Some(other) => {
+                return Err(invalid(
+                    REMOTE_WRITE_AUTH_VAR,
+                    format!("{other:?} is not sigv4, bearer, basic or none"),
+                ))
+            }
+            None => {
+                return Err(invalid(
+                    REMOTE_WRITE_AUTH_VAR,
+                    format!("is not set: with {REMOTE_WRITE_URL_VAR}, say how to authorise: sigv4, bearer, basic or none"),
+                ))
+            }
+        };
+        let job = non_empty(JOB_VAR).unwrap_or_else(|| "lambda-blackbox".to_string());
+        let labels = parse_labels(&lookup(LABELS_VAR).unwrap_or_default())?;
+        Ok(Some(Self {
+            url,
+            auth,
+            job,
+            region,
+            labels,
+            targets_file: non_empty(TARGETS_FILE_VAR),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn read(vars: &[(&str, &str)]) -> Result<Option<PushSettings>, String> {
+        let env: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        PushSettings::from_lookup(
+            |name| env.get(name).cloned(),
+            |path| match path {
+                "/run/secret" => Ok("file-s3cret\n".into()),
+                _ => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
+            },
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    const BASE: [(&str, &str); 2] = [
+        (
+            "BLACKBOX_REMOTE_WRITE_URL",
+            "https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1/api/v1/remote_write",
+        ),
+        ("AWS_REGION", "eu-west-1"),
+    ];
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+        let mut vars = BASE.to_vec();
+        vars.extend_from_slice(extra);
+        vars
+    }
+
+    #[test]
+    fn without_a_url_there_is_no_push_mode() {
+        assert_eq!(read(&[("AWS_REGION", "eu-west-1")]), Ok(None));
+        assert_eq!(read(&[("BLACKBOX_REMOTE_WRITE_URL", "  ")]), Ok(None));
+    }
+
+    #[test]
+    fn each_auth_is_read() {
+        let sigv4 = read(&with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "sigv4")]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            sigv4.auth,
+            RemoteWriteAuth::SigV4 {
+                region: "eu-west-1".into()
+            }
+        );
+        assert_eq!(
+            (sigv4.job.as_str(), sigv4.region.as_str()),
+            ("lambda-blackbox", "eu-west-1")
+        );
+        let other_region = read(&with(&[
+            ("BLACKBOX_REMOTE_WRITE_AUTH", "sigv4"),
+            ("BLACKBOX_REMOTE_WRITE_SIGV4_REGION", "us-east-1"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            other_region.auth,
+            RemoteWriteAuth::SigV4 {
+                region: "us-east-1".into()
+            }
+        );
+        let bearer = read(&with(&[
+            ("BLACKBOX_REMOTE_WRITE_AUTH", "bearer"),
+            ("BLACKBOX_REMOTE_WRITE_TOKEN_FILE", "/run/secret"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            bearer.auth,
+            RemoteWriteAuth::Bearer(Token::new("file-s3cret".into()))
+        );
+        let basic = read(&with(&[
+            ("BLACKBOX_REMOTE_WRITE_AUTH", "basic"),
+            ("BLACKBOX_REMOTE_WRITE_USERNAME", "12345"),
+            ("BLACKBOX_REMOTE_WRITE_PASSWORD", "glc_s3cret"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            basic.auth,
+            RemoteWriteAuth::Basic {
+                username: "12345".into(),
+                password: Token::new("glc_s3cret".into())
+            }
+        );
+        assert!(
+            !format!("{basic:?}{bearer:?}").contains("s3cret"),
+            "no secret in Debug"
+        );
+        let none = read(&with(&[
+            ("BLACKBOX_REMOTE_WRITE_AUTH", "none"),
+            ("BLACKBOX_PUSH_JOB", "synthetics"),
+            ("BLACKBOX_PUSH_LABELS", "team=sre, env = prod"),
+            ("BLACKBOX_PUSH_TARGETS_FILE", "/var/task/targets.txt"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(none.job, "synthetics");
+        assert_eq!(
+            none.labels,
+            [("team".into(), "sre".into()), ("env".into(), "prod".into())]
+        );
+        assert_eq!(none.targets_file.as_deref(), Some("/var/task/targets.txt"));
+    }
+
+    #[test]
+    fn bad_settings_name_their_variable() {
+        let url = "BLACKBOX_REMOTE_WRITE_URL";
+        for (vars, want) in [
+            (vec![(url, "ftp://x/"), ("AWS_REGION", "r"), ("BLACKBOX_REMOTE_WRITE_AUTH", "none")],
+             "BLACKBOX_REMOTE_WRITE_URL: \"ftp://x/\" is not an http(s) URL"),
+            (vec![(url, "not a url"), ("AWS_REGION", "r")],
+             "BLACKBOX_REMOTE_WRITE_URL: \"not a url\": relative URL without a base"),
+            (vec![(url, "https://u:p@x/"), ("AWS_REGION", "r")],
+             "BLACKBOX_REMOTE_WRITE_URL: put no credentials in the URL: use BLACKBOX_REMOTE_WRITE_AUTH=basic or bearer"),
+            (vec![(url, "https://x/")],
+             "AWS_REGION: is not set (Lambda sets it): push mode labels each series with it"),
+            (with(&[]),
+             "BLACKBOX_REMOTE_WRITE_AUTH: is not set: with BLACKBOX_REMOTE_WRITE_URL, say how to authorise: sigv4, bearer, basic or none"),
+            (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "oauth")]),
+             "BLACKBOX_REMOTE_WRITE_AUTH: \"oauth\" is not sigv4, bearer, basic or none"),
+            (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "bearer")]),
+             "BLACKBOX_REMOTE_WRITE_TOKEN: BLACKBOX_REMOTE_WRITE_AUTH=bearer needs BLACKBOX_REMOTE_WRITE_TOKEN or BLACKBOX_REMOTE_WRITE_TOKEN_FILE"),
+            (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "bearer"), ("BLACKBOX_REMOTE_WRITE_TOKEN", "a"), ("BLACKBOX_REMOTE_WRITE_TOKEN_FILE", "/run/secret")]),
+             "BLACKBOX_REMOTE_WRITE_TOKEN_FILE: set either BLACKBOX_REMOTE_WRITE_TOKEN or BLACKBOX_REMOTE_WRITE_TOKEN_FILE, not both"),
+            (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "bearer"), ("BLACKBOX_REMOTE_WRITE_TOKEN_FILE", "/nope")]),
+             "BLACKBOX_REMOTE_WRITE_TOKEN_FILE: cannot read /nope: entity not found"),
+            (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "bearer"), ("BLACKBOX_REMOTE_WRITE_TOKEN", "two words")]),
+             "BLACKBOX_REMOTE_WRITE_TOKEN: must be printable ASCII without spaces"),
+            (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "basic"), ("BLACKBOX_REMOTE_WRITE_PASSWORD", "p")]),
+             "BLACKBOX_REMOTE_WRITE_USERNAME: BLACKBOX_REMOTE_WRITE_AUTH=basic needs a user name"),
+            (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "basic"), ("BLACKBOX_REMOTE_WRITE_USERNAME", "u")]),
+             "BLACKBOX_REMOTE_WRITE_PASSWORD: BLACKBOX_REMOTE_WRITE_AUTH=basic needs BLACKBOX_REMOTE_WRITE_PASSWORD or BLACKBOX_REMOTE_WRITE_PASSWORD_FILE"),
+            (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "none"), ("BLACKBOX_PUSH_LABELS", "team")]),
+             "BLACKBOX_PUSH_LABELS: \"team\" is not name=value"),
+            (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "none"), ("BLACKBOX_PUSH_LABELS", "1team=x")]),
+             "BLACKBOX_PUSH_LABELS: \"1team\" is not a label name"),
+            (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "none"), ("BLACKBOX_PUSH_LABELS", "__name__=x")]),
+             "BLACKBOX_PUSH_LABELS: \"__name__\" is not a label name"),
+            (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "none"), ("BLACKBOX_PUSH_LABELS", "region=x")]),
+             "BLACKBOX_PUSH_LABELS: \"region\" is set by push mode itself (job, instance, module, region)"),
+            (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "none"), ("BLACKBOX_PUSH_LABELS", "a=1,a=2")]),
+             "BLACKBOX_PUSH_LABELS: \"a\" is given twice"),
+        ] {
+            assert_eq!(read(&vars).unwrap_err(), want);
+        }
+    }
+}
