@@ -8,6 +8,7 @@
 mod listen_address;
 pub mod replacement;
 mod settings_error;
+pub mod targets_file;
 
 pub use listen_address::{ListenAddress, DEFAULT_LISTEN_ADDRESS, LISTEN_ADDRESS_VAR};
 pub use settings_error::SettingsError;

@@ -3,18 +3,13 @@
 
 use url::Url;
 
+pub use lambda_blackbox_common::targets_file::{parse_targets, Target};
+
 /// A region and its Function URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Region {
     pub name: String,
     pub url: Url,
-}
-
-/// One line of the targets file: `TARGET [MODULE]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    pub target: String,
-    pub module: Option<String>,
 }
 
 pub fn is_name(s: &str) -> bool {
@@ -97,34 +92,4 @@ pub fn parse_urls(json: &str) -> Result<Vec<Region>, String> {
         return Err(format!("region {} is listed twice", w[0]));
     }
     Ok(regions)
-}
-
-/// The targets file: one `TARGET [MODULE]` a line; blank lines and `#` comments skipped.
-pub fn parse_targets(text: &str) -> Result<Vec<Target>, String> {
-    let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        if line.is_empty() {
-            continue;
-        }
-        let mut words = line.split_whitespace();
-        let target = words.next().unwrap_or_default().to_string();
-        let module = words.next().map(str::to_string);
-        if words.next().is_some() {
-            return Err(format!(
-                "line {}: expected TARGET [MODULE], got {line:?}",
-                n + 1
-            ));
-        }
-        if let Some(m) = &module {
-            if !is_name(m) {
-                return Err(format!("line {}: {m:?} is not a module name", n + 1));
-            }
-        }
-        out.push(Target { target, module });
-    }
-    if out.is_empty() {
-        return Err("no targets".into());
-    }
-    Ok(out)
 }

@@ -91,32 +91,6 @@ mod tests {
     }
 
     #[test]
-    fn targets_file_lines() {
-        let t = parse_targets("# sites\nhttps://example.com\n\nexample.com:443 tls  # expiry\n")
-            .unwrap();
-        assert_eq!(
-            t,
-            vec![
-                Target {
-                    target: "https://example.com".into(),
-                    module: None
-                },
-                Target {
-                    target: "example.com:443".into(),
-                    module: Some("tls".into())
-                },
-            ]
-        );
-        assert!(parse_targets("a b c\n").unwrap_err().contains("line 1"));
-        assert!(parse_targets("# nothing\n")
-            .unwrap_err()
-            .contains("no targets"));
-        assert!(parse_targets("x mod{ule}\n")
-            .unwrap_err()
-            .contains("not a module name"));
-    }
-
-    #[test]
     fn one_job_per_region_with_region_instance_and_module_labels() {
         let regions = parse_urls(URLS).unwrap();
         let targets =
