@@ -124,7 +124,7 @@ STACK_NAME ?= lambda-blackbox
 deploy:
 	@test -n "$(REGIONS)" || { echo 'usage: make deploy REGIONS="us-east-1 eu-west-1" [SAM_DEPLOY_ARGS=...]' >&2; exit 2; }
 	cd deploy/sam && $${SAM:-sam} build
-	deploy/sam/fleet.py deploy --regions "$(REGIONS)" --stack-name $(STACK_NAME) -- $(SAM_DEPLOY_ARGS)
+	@deploy/sam/fleet.py deploy --regions "$(REGIONS)" --stack-name $(STACK_NAME) -- $(SAM_DEPLOY_ARGS)
 fleet-urls:
 	@test -n "$(REGIONS)" || { echo 'usage: make fleet-urls REGIONS="us-east-1 eu-west-1" [OUT=urls.json]' >&2; exit 2; }
 	deploy/sam/fleet.py urls --regions "$(REGIONS)" --stack-name $(STACK_NAME) $(if $(OUT),--out $(OUT))

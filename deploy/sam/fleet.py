@@ -16,6 +16,7 @@ through boto3 (urls) and the SAM CLI (deploy).
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -37,6 +38,12 @@ def why(region, message):
         return (f"{region} is an opt-in region the account has not enabled: enable it first "
                 f"(aws account enable-region --region-name {region}), then run again ({message})")
     return f"{region}: {message}"
+
+
+def masked(command):
+    """The command as it may be printed: parameter values that look like secrets hidden."""
+    secret = re.compile(r"((?:Token|Password|Secret)[A-Za-z]*=)\S+", re.IGNORECASE)
+    return [secret.sub(r"\1***", arg) for arg in command]
 
 
 def regions_of(text):
@@ -82,7 +89,7 @@ def deploy(args, sam_args):
         command = [sam, "deploy", "--region", region, "--stack-name", args.stack_name, "--resolve-s3",
                    "--capabilities", "CAPABILITY_IAM", "--no-confirm-changeset",
                    "--no-fail-on-empty-changeset", *sam_args]
-        print(f"fleet.py deploy: {region}: {' '.join(command)}", file=sys.stderr)
+        print(f"fleet.py deploy: {region}: {' '.join(masked(command))}", file=sys.stderr)
         done = subprocess.run(command, cwd=HERE, stderr=subprocess.PIPE, text=True)
         sys.stderr.write(done.stderr)
         if done.returncode != 0:

@@ -511,17 +511,54 @@ impl Function {
 
     /// Ends the environment as its platform does when it is done with it: the sandbox's
     /// Shutdown phase (`spindown`), SIGTERM to RIE (`SandboxTerminated`, as a container
-    /// stop). Asserts that it ended within the 2 s Shutdown deadline plus slack.
+    /// stop). Asserts that the extension and blackbox ended by themselves within the 2 s
+    /// Shutdown deadline: the sandbox killed nothing; under RIE (whose PID namespace takes
+    /// every process with it when RIE exits) each was gone within 1.5 s of SIGTERM.
     pub async fn shutdown(self) -> Ended {
         let processes_before = self.processes();
         let logs = match self.front {
-            Front::Sandbox(sandbox) => sandbox.shutdown().await.logs,
+            Front::Sandbox(sandbox) => {
+                let report = sandbox.shutdown().await;
+                assert!(
+                    report.killed.is_empty() && report.leftover.is_empty(),
+                    "the sandbox had to kill {:?}, left {:?}:\n{}",
+                    report.killed,
+                    report.leftover,
+                    report.logs
+                );
+                report.logs
+            }
             Front::Rie(rie) => {
-                let (status, logs) =
-                    tokio::task::spawn_blocking(move || rie.terminate(Duration::from_secs(5)))
-                        .await
-                        .expect("RIE ends");
+                let watched: Vec<ProcessInfo> = processes_before
+                    .iter()
+                    .filter(|p| {
+                        p.comm == "blackbox-extens"
+                            || crate::blackbox_pids(&processes_before).contains(&p.pid)
+                    })
+                    .cloned()
+                    .collect();
+                let (status, logs, gone) = tokio::task::spawn_blocking(move || {
+                    let gone = rie.terminate_watching(Duration::from_secs(5), &watched);
+                    (gone, watched)
+                })
+                .await
+                .map(|((status, logs, gone), watched)| {
+                    (
+                        status,
+                        logs,
+                        watched.into_iter().zip(gone).collect::<Vec<_>>(),
+                    )
+                })
+                .expect("RIE ends");
                 assert!(status.success(), "RIE exits 0 on SIGTERM: {status}\n{logs}");
+                for (process, gone_after) in &gone {
+                    assert!(
+                        gone_after.is_some_and(|after| after < Duration::from_millis(1500)),
+                        "{} ({}) did not end by itself after SIGTERM ({gone_after:?}):\n{logs}",
+                        process.pid,
+                        process.comm
+                    );
+                }
                 logs
             }
         };

@@ -196,14 +196,36 @@ impl RieFunction {
 
     /// SIGTERM to RIE, as a container stop sends it: RIE sends SHUTDOWN to the extensions
     /// and exits. Returns its exit status, or panics after `limit`.
-    pub fn terminate(mut self, limit: Duration) -> (ExitStatus, String) {
+    pub fn terminate(self, limit: Duration) -> (ExitStatus, String) {
+        let (status, logs, _) = self.terminate_watching(limit, &[]);
+        (status, logs)
+    }
+
+    /// As [`RieFunction::terminate`], and for each of `watched` how long after SIGTERM it
+    /// was gone (`None`: still there when RIE exited, and so ended by the namespace, not by
+    /// itself).
+    pub fn terminate_watching(
+        mut self,
+        limit: Duration,
+        watched: &[ProcessInfo],
+    ) -> (ExitStatus, String, Vec<Option<Duration>>) {
         kill(Pid::from_raw(self.rie_pid()), Signal::SIGTERM).expect("RIE takes SIGTERM");
-        let until = Instant::now() + limit;
+        let started = Instant::now();
+        let until = started + limit;
+        let mut gone: Vec<Option<Duration>> = vec![None; watched.len()];
         loop {
+            for (process, gone_at) in watched.iter().zip(gone.iter_mut()) {
+                let now = lambda_sandbox::procs::read_process(process.pid);
+                let alive =
+                    now.is_some_and(|p| p.start_time == process.start_time && p.state != 'Z');
+                if gone_at.is_none() && !alive {
+                    *gone_at = Some(started.elapsed());
+                }
+            }
             if let Some(status) = self.unshare.try_wait().expect("wait for unshare") {
                 // The pipes close when the last process of the namespace is gone.
                 std::thread::sleep(Duration::from_millis(50));
-                return (status, self.logs());
+                return (status, self.logs(), gone);
             }
             assert!(
                 Instant::now() < until,

@@ -46,11 +46,12 @@ impl Docker {
     fn start(dir: &Path) -> Docker {
         let script = repository().join("scripts/sam-docker.sh");
         let log = dir.join("dockerd.log");
+        let log_file = std::fs::File::create(&log).unwrap();
         let daemon = Command::new(&script)
             .arg("daemon")
             .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(std::fs::File::create(&log).unwrap())
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file)
             .spawn()
             .expect("scripts/sam-docker.sh daemon starts");
         let host = output_of(

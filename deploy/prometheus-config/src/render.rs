@@ -75,8 +75,18 @@ pub fn render(regions: &[Region], targets: &[Target], opts: &Options) -> Result<
         "# Written by `make prometheus-config` (lambda-blackbox): one job per region. Each\n\
          # target is probed through the region's Function URL (/probe?target=…&module=…);\n\
          # every series carries `region` (where the probe ran), `instance` (the target)\n\
-         # and `module`. Merge `scrape_configs` into prometheus.yml, or load it with\n\
-         # `scrape_config_files` (Prometheus ≥ 2.43)."
+         # and `module`."
+    );
+    let _ = writeln!(
+        y,
+        "{}",
+        if opts.rule_files.is_empty() {
+            "# Merge `scrape_configs` into prometheus.yml, or load it with\n\
+             # `scrape_config_files` (Prometheus ≥ 2.43)."
+        } else {
+            "# Use it as prometheus.yml, or merge `rule_files` and `scrape_configs` into yours\n\
+             # (`scrape_config_files` cannot hold `rule_files`)."
+        }
     );
     if !opts.rule_files.is_empty() {
         let _ = writeln!(y, "rule_files:");

@@ -80,7 +80,8 @@ def test_deploy_runs_sam_in_each_region_and_reports_each_failure(aws, tmp_path):
     template.write_text("AWSTemplateFormatVersion: '2010-09-09'\nResources:\n"
                         "  Placeholder: {Type: 'AWS::CloudFormation::WaitConditionHandle'}\n")
     done = subprocess.run(
-        [sys.executable, str(FLEET), "deploy", "--regions", "us-east-1 eu-west-1", "--", "--template-file", str(template)],
+        [sys.executable, str(FLEET), "deploy", "--regions", "us-east-1 eu-west-1", "--", "--template-file", str(template),
+         "--parameter-overrides", "ProbeToken=tok-s3cret-value"],
         capture_output=True, text=True, timeout=300, env=env,
     )
     assert done.returncode == 1, done.stderr
@@ -88,3 +89,6 @@ def test_deploy_runs_sam_in_each_region_and_reports_each_failure(aws, tmp_path):
         assert f"fleet.py deploy: {region}: " in done.stderr, done.stderr
         assert f"fleet.py deploy: failed: {region}: " in done.stderr, done.stderr
     assert "--region eu-west-1 --stack-name lambda-blackbox --resolve-s3" in done.stderr
+    # It reached moto (no other CloudFormation would answer this), and the token was not printed.
+    assert done.stderr.count("aws-sam-cli-managed-default is missing Tags and/or Outputs") >= 2, done.stderr
+    assert "tok-s3cret-value" not in done.stderr and "ProbeToken=***" in done.stderr

@@ -136,20 +136,21 @@ impl PushSettings {
         let Some(url_text) = non_empty(REMOTE_WRITE_URL_VAR) else {
             return Ok(None);
         };
+        // The value is not quoted back: a URL may carry a password.
         let url = Url::parse(&url_text)
-            .map_err(|e| invalid(REMOTE_WRITE_URL_VAR, format!("{url_text:?}: {e}")))?;
-        if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
-            return Err(invalid(
-                REMOTE_WRITE_URL_VAR,
-                format!("{url_text:?} is not an http(s) URL"),
-            ));
-        }
+            .map_err(|e| invalid(REMOTE_WRITE_URL_VAR, format!("not a URL: {e}")))?;
         if !url.username().is_empty() || url.password().is_some() {
             return Err(invalid(
                 REMOTE_WRITE_URL_VAR,
                 format!(
                     "put no credentials in the URL: use {REMOTE_WRITE_AUTH_VAR}=basic or bearer"
                 ),
+            ));
+        }
+        if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+            return Err(invalid(
+                REMOTE_WRITE_URL_VAR,
+                format!("the scheme {:?} is not http or https", url.scheme()),
             ));
         }
         let region = non_empty(AWS_REGION_VAR).ok_or_else(|| {
@@ -318,9 +319,11 @@ mod tests {
         let url = "BLACKBOX_REMOTE_WRITE_URL";
         for (vars, want) in [
             (vec![(url, "ftp://x/"), ("AWS_REGION", "r"), ("BLACKBOX_REMOTE_WRITE_AUTH", "none")],
-             "BLACKBOX_REMOTE_WRITE_URL: \"ftp://x/\" is not an http(s) URL"),
+             "BLACKBOX_REMOTE_WRITE_URL: the scheme \"ftp\" is not http or https"),
             (vec![(url, "not a url"), ("AWS_REGION", "r")],
-             "BLACKBOX_REMOTE_WRITE_URL: \"not a url\": relative URL without a base"),
+             "BLACKBOX_REMOTE_WRITE_URL: not a URL: relative URL without a base"),
+            (vec![(url, "ftp://u:s3cret@x/"), ("AWS_REGION", "r")],
+             "BLACKBOX_REMOTE_WRITE_URL: put no credentials in the URL: use BLACKBOX_REMOTE_WRITE_AUTH=basic or bearer"),
             (vec![(url, "https://u:p@x/"), ("AWS_REGION", "r")],
              "BLACKBOX_REMOTE_WRITE_URL: put no credentials in the URL: use BLACKBOX_REMOTE_WRITE_AUTH=basic or bearer"),
             (vec![(url, "https://x/")],
