@@ -20,12 +20,15 @@ use axum::http::{self, Method};
 use lambda_sandbox::procs::ProcessInfo;
 use lambda_sandbox::{
     add_front_headers, function_url_error_response, function_url_event, function_url_response,
-    InitOutcome, Sandbox, UrlContext, UrlResponse,
+    InitOutcome, Sandbox, UrlContext,
 };
 use serde_json::Value;
 
 use crate::rie::RieFunction;
-use crate::{config, init_failure, layer_dir, sid_blackbox, wrapper_script, Answer, InitFailure};
+use crate::{
+    config, function_url_request, init_failure, layer_dir, sid_blackbox, wrapper_script, Answer,
+    InitFailure,
+};
 
 /// What runs the execution environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -361,51 +364,20 @@ impl Function {
         path_and_query: &str,
         headers: &[(&str, &str)],
     ) -> Answer {
-        let started = Instant::now();
-        let response = match &self.front {
+        let front = match &self.front {
             Front::Sandbox(sandbox) => {
-                let url = format!(
-                    "http://{}{path_and_query}",
-                    sandbox.function_url().expect("a Function URL")
-                );
-                let mut request = reqwest::Client::new()
-                    .request(method, url)
-                    .timeout(Duration::from_secs(30));
-                for (name, value) in headers {
-                    request = request.header(*name, *value);
-                }
-                let response = request.send().await.expect("the Function URL answers");
-                let status = response.status().as_u16();
-                let headers = response
-                    .headers()
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.as_str().to_string(),
-                            v.to_str().unwrap_or_default().to_string(),
-                        )
-                    })
-                    .collect();
-                let body = response.bytes().await.unwrap_or_default().to_vec();
-                UrlResponse {
-                    status,
-                    headers,
-                    body,
-                }
+                let function_url = sandbox.function_url().expect("a Function URL");
+                return function_url_request(function_url, method, path_and_query, headers).await;
             }
-            Front::Rie(rie) => {
-                let event = function_url_request_event(
-                    method,
-                    path_and_query,
-                    headers,
-                    rie.invoke_addr.port(),
-                );
-                match self.invoke(event).await.result() {
-                    Ok(answer) => function_url_response(answer.as_bytes()),
-                    // A Function URL answers a function error with a 502.
-                    Err(_) => function_url_error_response(),
-                }
-            }
+            Front::Rie(rie) => rie,
+        };
+        let started = Instant::now();
+        let event =
+            function_url_request_event(method, path_and_query, headers, front.invoke_addr.port());
+        let response = match self.invoke(event).await.result() {
+            Ok(answer) => function_url_response(answer.as_bytes()),
+            // A Function URL answers a function error with a 502.
+            Err(_) => function_url_error_response(),
         };
         let header = |name: &str| {
             response

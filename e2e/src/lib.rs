@@ -203,38 +203,8 @@ impl Layer {
         path_and_query: &str,
         headers: &[(&str, &str)],
     ) -> Answer {
-        let url = format!(
-            "http://{}{path_and_query}",
-            self.sandbox.function_url().expect("a Function URL")
-        );
-        let client = reqwest::Client::new();
-        let mut request = client.request(method, url).timeout(Duration::from_secs(30));
-        for (k, v) in headers {
-            request = request.header(*k, *v);
-        }
-        let started = Instant::now();
-        let response = request.send().await.expect("the Function URL answers");
-        let status = response.status().as_u16();
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_string()
-        };
-        let content_type = header("content-type");
-        let www_authenticate = header("www-authenticate");
-        let allow = header("allow");
-        let body = response.text().await.unwrap_or_default();
-        Answer {
-            status,
-            content_type,
-            body,
-            elapsed: started.elapsed(),
-            www_authenticate,
-            allow,
-        }
+        let function_url = self.sandbox.function_url().expect("a Function URL");
+        function_url_request(function_url, method, path_and_query, headers).await
     }
 
     pub async fn probe(&self, target: &str, module: &str) -> Answer {
@@ -269,6 +239,45 @@ impl Layer {
 
     pub fn blackbox_pids(&self) -> Vec<i32> {
         blackbox_pids(&self.sandbox.processes())
+    }
+}
+
+/// An HTTP request to a Function URL on `function_url`, and the answer a client gets.
+pub async fn function_url_request(
+    function_url: SocketAddr,
+    method: reqwest::Method,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+) -> Answer {
+    let url = format!("http://{function_url}{path_and_query}");
+    let mut request = reqwest::Client::new()
+        .request(method, url)
+        .timeout(Duration::from_secs(30));
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let started = Instant::now();
+    let response = request.send().await.expect("the Function URL answers");
+    let status = response.status().as_u16();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let content_type = header("content-type");
+    let www_authenticate = header("www-authenticate");
+    let allow = header("allow");
+    let body = response.text().await.unwrap_or_default();
+    Answer {
+        status,
+        content_type,
+        body,
+        elapsed: started.elapsed(),
+        www_authenticate,
+        allow,
     }
 }
 

@@ -656,43 +656,6 @@ fn is_alive(pid: i32, start_time: u64) -> bool {
     same_process && !matches!(fields.first(), Some(&"Z") | Some(&"X"))
 }
 
-/// Every process below `root`, from /proc's parent links.
-fn descendants(root: i32) -> Vec<i32> {
-    let mut parent_of = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(after) = stat.rsplit_once(')').map(|(_, a)| a.to_string()) else {
-            continue;
-        };
-        if let Some(ppid) = after
-            .split_whitespace()
-            .nth(1)
-            .and_then(|p| p.parse::<i32>().ok())
-        {
-            parent_of.push((pid, ppid));
-        }
-    }
-    let mut found = vec![root];
-    let mut i = 0;
-    while i < found.len() {
-        let parent = found[i];
-        found.extend(
-            parent_of
-                .iter()
-                .filter(|(_, pp)| *pp == parent)
-                .map(|(p, _)| *p),
-        );
-        i += 1;
-    }
-    found.remove(0);
-    found
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_while_a_probe_is_in_flight_shuts_down_cleanly() {
     let target = start_target().await;
@@ -743,7 +706,10 @@ async fn ctrl_c_while_a_probe_is_in_flight_shuts_down_cleanly() {
         .send();
     let interrupt = async {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let everything = descendants(sandbox_pid);
+        let everything: Vec<i32> = lambda_sandbox::procs::descendants(sandbox_pid)
+            .iter()
+            .map(|p| p.pid)
+            .collect();
         assert!(
             everything.len() >= 3,
             "extension, blackbox and bootstrap: {everything:?}"

@@ -85,23 +85,7 @@ impl HandlerSettings {
         let non_empty = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
 
         let listen_address = ListenAddress::from_setting(lookup(LISTEN_ADDRESS_VAR).as_deref())?;
-        let auth_token = match (non_empty(AUTH_TOKEN_VAR), non_empty(AUTH_TOKEN_FILE_VAR)) {
-            (Some(_), Some(_)) => {
-                return Err(invalid(
-                    AUTH_TOKEN_FILE_VAR,
-                    format!("set either {AUTH_TOKEN_VAR} or {AUTH_TOKEN_FILE_VAR}, not both"),
-                ))
-            }
-            (Some(token), None) => Some(validate_token(token.trim(), AUTH_TOKEN_VAR)?),
-            (None, Some(path)) => {
-                let path = path.trim();
-                let text = read_file(path).map_err(|e| {
-                    invalid(AUTH_TOKEN_FILE_VAR, format!("cannot read {path}: {e}"))
-                })?;
-                Some(validate_token(text.trim(), AUTH_TOKEN_FILE_VAR)?)
-            }
-            (None, None) => None,
-        };
+        let auth_token = secret_setting(&lookup, &read_file, AUTH_TOKEN_VAR, AUTH_TOKEN_FILE_VAR)?;
         let trust_iam = flag(&lookup, TRUST_IAM_VAR)?;
         let expose_metrics = flag(&lookup, EXPOSE_METRICS_VAR)?;
         let allow_debug = flag(&lookup, ALLOW_DEBUG_VAR)?;
@@ -159,6 +143,31 @@ fn read_modules(
         read_file(&path).map_err(|e| invalid(CONFIG_VAR, format!("cannot read {path}: {e}")))?;
     BlackboxModules::from_yaml(&text)
         .map_err(|e| invalid(CONFIG_VAR, format!("{path} is not a blackbox config: {e}")))
+}
+
+/// A secret given in `value_var` or in the file `file_var` names (not both), trimmed and
+/// checked to travel in an HTTP header; `None` when neither is set.
+pub(crate) fn secret_setting(
+    lookup: &impl Fn(&str) -> Option<String>,
+    read_file: &impl Fn(&str) -> std::io::Result<String>,
+    value_var: &'static str,
+    file_var: &'static str,
+) -> Result<Option<Token>, SettingsError> {
+    let non_empty = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+    match (non_empty(value_var), non_empty(file_var)) {
+        (Some(_), Some(_)) => Err(invalid(
+            file_var,
+            format!("set either {value_var} or {file_var}, not both"),
+        )),
+        (Some(token), None) => validate_token(token.trim(), value_var).map(Some),
+        (None, Some(path)) => {
+            let path = path.trim();
+            let text = read_file(path)
+                .map_err(|e| invalid(file_var, format!("cannot read {path}: {e}")))?;
+            validate_token(text.trim(), file_var).map(Some)
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 fn validate_token(token: &str, var: &'static str) -> Result<Token, SettingsError> {

@@ -31,7 +31,12 @@ example.com:443 tls\n\
 example.net:22 tcp_connect\n";
 
 fn generate(dir: &Path, extra: &[&str]) -> Output {
-    std::fs::write(dir.join("urls.json"), URLS).unwrap();
+    generate_from(dir, URLS, extra)
+}
+
+/// `prometheus-config` with `urls` as its --urls file (a region map or a CDK outputs file).
+fn generate_from(dir: &Path, urls: &str, extra: &[&str]) -> Output {
+    std::fs::write(dir.join("urls.json"), urls).unwrap();
     std::fs::write(dir.join("targets.txt"), TARGETS).unwrap();
     Command::new(env!("CARGO_BIN_EXE_prometheus-config"))
         .arg("--urls")
@@ -104,37 +109,30 @@ fn promtool_accepts_the_generated_multi_region_config() {
 fn the_cdk_outputs_file_becomes_jobs_a_file_sd_file_and_the_rules() {
     let dir = TempDir::new("promcfg-fleet");
     let d = dir.path();
-    let fleet = d.join("fleet.json");
-    std::fs::write(
-        &fleet,
-        r#"{
+    const FLEET: &str = r#"{
   "LambdaBlackbox-us-east-1": {"FunctionUrl": "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws/", "Region": "us-east-1"},
   "LambdaBlackbox-eu-west-1": {"FunctionUrl": "https://bcdefghijklmnopqrstuvwxyz0123456.lambda-url.eu-west-1.on.aws/", "Region": "eu-west-1"},
   "LambdaBlackbox-ap-southeast-2": {"FunctionUrl": "https://cdefghijklmnopqrstuvwxyz01234567.lambda-url.ap-southeast-2.on.aws/", "Region": "ap-southeast-2"}
-}"#,
-    )
-    .unwrap();
-    std::fs::write(d.join("targets.txt"), TARGETS).unwrap();
+}"#;
     let token = d.join("token");
     std::fs::write(&token, "s3cret").unwrap();
     let rules =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../prometheus/lambda-blackbox.rules.yml");
     let (out, sd) = (d.join("prometheus.yml"), d.join("targets.json"));
-    let gen = Command::new(env!("CARGO_BIN_EXE_prometheus-config"))
-        .arg("--urls")
-        .arg(&fleet)
-        .arg("--targets")
-        .arg(d.join("targets.txt"))
-        .arg("--token-file")
-        .arg(&token)
-        .arg("--file-sd")
-        .arg(&sd)
-        .arg("--rules")
-        .arg(&rules)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let gen = generate_from(
+        d,
+        FLEET,
+        &[
+            "--token-file",
+            token.to_str().unwrap(),
+            "--file-sd",
+            sd.to_str().unwrap(),
+            "--rules",
+            rules.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
     assert!(gen.status.success(), "{}", text(&gen));
     let yaml = std::fs::read_to_string(&out).unwrap();
     for region in ["us-east-1", "eu-west-1", "ap-southeast-2"] {

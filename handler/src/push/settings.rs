@@ -4,7 +4,7 @@
 
 use url::Url;
 
-use crate::settings::{SettingsError, Token};
+use crate::settings::{secret_setting, SettingsError, Token};
 
 pub const REMOTE_WRITE_URL_VAR: &str = "BLACKBOX_REMOTE_WRITE_URL";
 pub const REMOTE_WRITE_AUTH_VAR: &str = "BLACKBOX_REMOTE_WRITE_AUTH";
@@ -63,39 +63,6 @@ fn is_label_name(name: &str) -> bool {
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-fn secret(
-    lookup: &impl Fn(&str) -> Option<String>,
-    read_file: &impl Fn(&str) -> std::io::Result<String>,
-    value_var: &'static str,
-    file_var: &'static str,
-) -> Result<Option<Token>, SettingsError> {
-    let non_empty = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-    let text = match (non_empty(value_var), non_empty(file_var)) {
-        (Some(_), Some(_)) => {
-            return Err(invalid(
-                file_var,
-                format!("set either {value_var} or {file_var}, not both"),
-            ))
-        }
-        (Some(value), None) => value,
-        (None, Some(path)) => {
-            let path = path.trim();
-            read_file(path).map_err(|e| invalid(file_var, format!("cannot read {path}: {e}")))?
-        }
-        (None, None) => return Ok(None),
-    };
-    let text = text.trim();
-    let var = if non_empty(value_var).is_some() {
-        value_var
-    } else {
-        file_var
-    };
-    if text.is_empty() || !text.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
-        return Err(invalid(var, "must be printable ASCII without spaces"));
-    }
-    Ok(Some(Token::new(text.to_string())))
 }
 
 fn parse_labels(text: &str) -> Result<Vec<(String, String)>, SettingsError> {
@@ -164,7 +131,7 @@ impl PushSettings {
                 region: non_empty(SIGV4_REGION_VAR).unwrap_or_else(|| region.clone()),
             },
             Some("bearer") => RemoteWriteAuth::Bearer(
-                secret(&lookup, &read_file, TOKEN_VAR, TOKEN_FILE_VAR)?.ok_or_else(|| {
+                secret_setting(&lookup, &read_file, TOKEN_VAR, TOKEN_FILE_VAR)?.ok_or_else(|| {
                     invalid(TOKEN_VAR, format!("{REMOTE_WRITE_AUTH_VAR}=bearer needs {TOKEN_VAR} or {TOKEN_FILE_VAR}"))
                 })?,
             ),
@@ -172,7 +139,7 @@ impl PushSettings {
                 username: non_empty(USERNAME_VAR).ok_or_else(|| {
                     invalid(USERNAME_VAR, format!("{REMOTE_WRITE_AUTH_VAR}=basic needs a user name"))
                 })?,
-                password: secret(&lookup, &read_file, PASSWORD_VAR, PASSWORD_FILE_VAR)?.ok_or_else(|| {
+                password: secret_setting(&lookup, &read_file, PASSWORD_VAR, PASSWORD_FILE_VAR)?.ok_or_else(|| {
                     invalid(PASSWORD_VAR, format!("{REMOTE_WRITE_AUTH_VAR}=basic needs {PASSWORD_VAR} or {PASSWORD_FILE_VAR}"))
                 })?,
             },
@@ -339,7 +306,7 @@ mod tests {
             (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "bearer"), ("BLACKBOX_REMOTE_WRITE_TOKEN_FILE", "/nope")]),
              "BLACKBOX_REMOTE_WRITE_TOKEN_FILE: cannot read /nope: entity not found"),
             (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "bearer"), ("BLACKBOX_REMOTE_WRITE_TOKEN", "two words")]),
-             "BLACKBOX_REMOTE_WRITE_TOKEN: must be printable ASCII without spaces"),
+             "BLACKBOX_REMOTE_WRITE_TOKEN: the token must be printable ASCII without spaces (it travels in an HTTP header)"),
             (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "basic"), ("BLACKBOX_REMOTE_WRITE_PASSWORD", "p")]),
              "BLACKBOX_REMOTE_WRITE_USERNAME: BLACKBOX_REMOTE_WRITE_AUTH=basic needs a user name"),
             (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "basic"), ("BLACKBOX_REMOTE_WRITE_USERNAME", "u")]),
