@@ -27,13 +27,15 @@ const QUOTED_CHARS: usize = 64;
 #[error("malformed request: {0}")]
 pub struct MalformedEvent(String);
 
-/// What the function returns: lambda_http's answer to a request it built, or ours to an
-/// event it could not build (its own response type is private to it).
+/// What the function returns: lambda_http's answer to a request it built, ours to an event
+/// it could not build (its own response type is private to it), or a push run's summary.
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum Answer<Converted> {
     Converted(Converted),
     Malformed(Box<MalformedResponse>),
+    /// A push run's summary.
+    Push(Box<crate::push::Summary>),
 }
 
 /// A 400 in the shape the event's origin expects.

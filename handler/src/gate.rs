@@ -168,7 +168,19 @@ pub fn admit(
         // blackbox answers this itself with 400 "Target parameter is missing".
         return Ok(Admitted { target: None });
     };
-    let probers = settings.modules.probers(first("module"));
+    Ok(Admitted {
+        target: Some(admit_target(settings, target, first("module"))?),
+    })
+}
+
+/// A probe target as the module's prober reads it, checked by the target policy: a
+/// scrape's, or a push run's. Its host names are still to be checked once resolved.
+pub fn admit_target(
+    settings: &HandlerSettings,
+    target: &str,
+    module: Option<&str>,
+) -> Result<Vec<Reading>, Refusal> {
+    let probers = settings.modules.probers(module);
     let readings = read_target(target, probers).map_err(|e| {
         refuse(
             StatusCode::BAD_REQUEST,
@@ -179,9 +191,7 @@ pub fn admit(
         .policy
         .check_readings(&readings)
         .map_err(|denied| refuse(StatusCode::FORBIDDEN, denied.to_string()))?;
-    Ok(Admitted {
-        target: Some(readings),
-    })
+    Ok(readings)
 }
 
 /// The second look at each host name a prober would dial: every address it resolves

@@ -1,5 +1,6 @@
 //! lambda-blackbox's function: proxies Function URL, API Gateway (v1 and v2) and ALB
-//! requests to blackbox_exporter on loopback and hands its answer back unchanged.
+//! requests to blackbox_exporter on loopback and hands its answer back unchanged; runs the
+//! probes of a scheduled invocation and remote-writes their results (push mode).
 
 pub mod event;
 pub mod gate;
@@ -14,12 +15,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use lambda_http::http::{header, HeaderValue, StatusCode};
+use lambda_http::lambda_runtime::Diagnostic;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{service_fn, Adapter, Body, LambdaEvent, Request, RequestExt, Response, Service};
+use serde_json::Value;
 
 use crate::event::Answer;
 
 use crate::gate::Refusal;
+use crate::push::PushMode;
 use crate::settings::HandlerSettings;
 use crate::upstream::{ProxyError, Upstream};
 
@@ -106,6 +110,10 @@ impl Proxy {
         &self.settings
     }
 
+    pub fn upstream(&self) -> &Upstream {
+        &self.upstream
+    }
+
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let admitted = match gate::admit_request(&self.settings, &request) {
             Ok(admitted) => admitted,
@@ -159,24 +167,55 @@ impl Proxy {
     }
 }
 
-/// Serves invocations until the runtime stops: each event is checked before lambda_http
-/// turns it into a request (see `event`), then goes through `Proxy::handle`.
-pub async fn serve(proxy: Proxy) -> Result<(), lambda_http::Error> {
+/// Serves invocations until the runtime stops: a push run goes to `push::run`; any other
+/// event is checked before lambda_http turns it into a request (see `event`), then goes
+/// through `Proxy::handle`.
+pub async fn serve(proxy: Proxy, push: Option<PushMode>) -> Result<(), lambda_http::Error> {
     let proxy = Arc::new(proxy);
-    let adapter = Adapter::from(service_fn(move |request: Request| {
+    let push = Arc::new(push);
+    let adapter = {
         let proxy = proxy.clone();
-        async move { Ok::<_, lambda_http::Error>(proxy.handle(request).await) }
-    }));
-    lambda_http::lambda_runtime::run(service_fn(move |invocation: LambdaEvent<LambdaRequest>| {
+        Adapter::from(service_fn(move |request: Request| {
+            let proxy = proxy.clone();
+            async move { Ok::<_, lambda_http::Error>(proxy.handle(request).await) }
+        }))
+    };
+    lambda_http::lambda_runtime::run(service_fn(move |invocation: LambdaEvent<Value>| {
         // A service_fn is always ready, so the adapter needs no poll_ready.
         let mut adapter = adapter.clone();
+        let proxy = proxy.clone();
+        let push = push.clone();
         async move {
-            if let Err(malformed) = event::check(&invocation.payload) {
+            let LambdaEvent { payload, context } = invocation;
+            if let Some(run) = push::event::push_run(&payload) {
+                let left = upstream_timeout(None, Some(context.deadline()), SystemTime::now());
+                return push::run(proxy.settings(), proxy.upstream(), (*push).as_ref(), run, left)
+                    .await
+                    .map(|summary| Answer::Push(Box::new(summary)))
+                    .map_err(|error| {
+                        tracing::error!(error_type = error.error_type(), "{error}");
+                        Diagnostic {
+                            error_type: error.error_type().to_string(),
+                            error_message: error.to_string(),
+                        }
+                    });
+            }
+            let request: LambdaRequest = serde_json::from_value(payload).map_err(|e| Diagnostic {
+                error_type: "Runtime.UnknownEvent".to_string(),
+                error_message: format!(
+                    "the event is neither an HTTP request (Function URL, API Gateway, ALB) nor a push run (a Scheduler input with probes, or a Scheduled Event): {e}"
+                ),
+            })?;
+            if let Err(malformed) = event::check(&request) {
                 tracing::info!(status = 400, "refused: {malformed}");
-                let origin = invocation.payload.request_origin();
+                let origin = request.request_origin();
                 return Ok(Answer::Malformed(Box::new(malformed.response(&origin))));
             }
-            adapter.call(invocation).await.map(Answer::Converted)
+            adapter
+                .call(LambdaEvent::new(request, context))
+                .await
+                .map(Answer::Converted)
+                .map_err(Diagnostic::from)
         }
     }))
     .await

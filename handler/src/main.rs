@@ -1,3 +1,4 @@
+use lambda_blackbox_handler::push::{PushMode, PushSettings};
 use lambda_blackbox_handler::settings::HandlerSettings;
 use lambda_blackbox_handler::Proxy;
 use lambda_http::Error;
@@ -14,7 +15,9 @@ async fn main() -> Result<(), Error> {
     // The bootstrap sits at the layer's root (/opt/bootstrap).
     let exe = std::env::current_exe().unwrap_or_default();
     let layer_root = exe.parent().unwrap_or(std::path::Path::new("/opt"));
-    let settings = match HandlerSettings::from_env(layer_root) {
+    let settings = HandlerSettings::from_env(layer_root)
+        .and_then(|scrape| Ok((scrape, PushSettings::from_env()?)));
+    let (settings, push) = match settings {
         Ok(settings) => settings,
         Err(e) => {
             lambda_blackbox_handler::report_init_error("Runtime.InvalidSetting", &e.to_string())
@@ -27,7 +30,8 @@ async fn main() -> Result<(), Error> {
             "BLACKBOX_AUTH_TOKEN is not set: anyone who can reach this function's URL can run probes through it"
         );
     }
-    lambda_blackbox_handler::serve(Proxy::new(settings)?).await
+    let push = push.map(PushMode::new).transpose()?;
+    lambda_blackbox_handler::serve(Proxy::new(settings)?, push).await
 }
 
 /// `BLACKBOX_HANDLER_LOG` sets our level; the runtime crates stay at `warn` whatever it

@@ -35,6 +35,11 @@ impl Token {
         Self(value)
     }
 
+    /// The secret itself, for the one place that sends it (a header it is put in).
+    pub fn secret(&self) -> &str {
+        &self.0
+    }
+
     /// Compares in time that depends on the lengths only, not on where they differ.
     pub fn matches(&self, presented: &[u8]) -> bool {
         let expected = self.0.as_bytes();

@@ -6,9 +6,6 @@
 use lambda_blackbox_common::targets_file::Target;
 use serde_json::Value;
 
-/// The module of a probe that names none, as in the targets file.
-pub const DEFAULT_MODULE: &str = "http_2xx";
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PushRun {
     /// The event's own list.

@@ -84,7 +84,8 @@ fn float_label(v: f64) -> String {
 
 /// The series of a probe whose answer was `exposition` (blackbox's text format), at
 /// `timestamp` ms, with the target's labels (`job`, `instance`, `module`, `region`, …),
-/// which win over a sample's own labels of the same name, as `honor_labels: false` does.
+/// which win over a sample's own labels of the same name: as with `honor_labels: false`,
+/// the sample's is kept as `exported_<name>`.
 pub fn scraped_series(
     exposition: &str,
     target: &[(String, String)],
@@ -96,9 +97,14 @@ pub fn scraped_series(
         .map_err(|e| format!("blackbox's answer is not the text exposition format: {e}"))?;
     let mut out = Vec::new();
     for sample in scrape.samples {
-        // The target's labels first, so that dedup keeps them over the sample's own.
         let mut labels: Vec<(String, String)> = target.to_vec();
-        labels.extend(sample.labels.iter().map(|(n, v)| (n.clone(), v.clone())));
+        for (name, value) in sample.labels.iter() {
+            let mut name = name.clone();
+            while labels.iter().any(|(n, _)| *n == name) {
+                name = format!("exported_{name}");
+            }
+            labels.push((name, value.clone()));
+        }
         match sample.value {
             Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => {
                 out.push(series(&sample.metric, &labels, &[], v, timestamp));
@@ -148,9 +154,16 @@ pub fn scrape_series(
     ]
 }
 
-/// The request bodies for `series`: each a snappy-compressed `WriteRequest` of at most
-/// [`MAX_REQUEST_BYTES`] before compression (a single series larger than that goes alone).
-pub fn request_bodies(series: Vec<TimeSeries>, max_bytes: usize) -> Vec<Vec<u8>> {
+/// One request's body: a snappy-compressed `WriteRequest`, and how many samples it holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestBody {
+    pub bytes: Vec<u8>,
+    pub samples: usize,
+}
+
+/// The request bodies for `series`, each of at most `max_bytes` of protobuf before
+/// compression (a single series larger than that goes alone).
+pub fn request_bodies(series: Vec<TimeSeries>, max_bytes: usize) -> Vec<RequestBody> {
     let mut bodies = Vec::new();
     let mut batch = WriteRequest::default();
     let mut size = 0;
@@ -172,10 +185,14 @@ pub fn request_bodies(series: Vec<TimeSeries>, max_bytes: usize) -> Vec<Vec<u8>>
     bodies
 }
 
-fn compress(request: &WriteRequest) -> Vec<u8> {
-    snap::raw::Encoder::new()
-        .compress_vec(&request.encode_to_vec())
-        .expect("snappy compresses any input below 4 GiB")
+fn compress(request: &WriteRequest) -> RequestBody {
+    RequestBody {
+        bytes: snap::raw::Encoder::new()
+            .compress_vec(&request.encode_to_vec())
+            // Only an input over 4 GiB fails, and a body is split at MAX_REQUEST_BYTES.
+            .unwrap_or_default(),
+        samples: request.timeseries.iter().map(|s| s.samples.len()).sum(),
+    }
 }
 
 #[cfg(test)]
@@ -286,8 +303,13 @@ instance_like{instance=\"from-blackbox\"} 2
             find(&all, "scrape_duration_seconds", None).samples[0].value,
             0.25
         );
-        // The target's instance wins over the sample's own, as a scrape without honor_labels.
-        let clash = find(&all, "instance_like", None);
+        // The target's instance wins over the sample's own, which is kept as exported_,
+        // as a scrape without honor_labels does.
+        let clash = find(
+            &all,
+            "instance_like",
+            Some(("exported_instance", "from-blackbox")),
+        );
         assert!(
             clash
                 .labels
@@ -315,12 +337,14 @@ instance_like{instance=\"from-blackbox\"} 2
             .collect();
         let one = request_bodies(all.clone(), MAX_REQUEST_BYTES);
         assert_eq!(one.len(), 1);
-        assert_eq!(decode(&one[0]).timeseries, all);
+        assert_eq!(one[0].samples, 400);
+        assert_eq!(decode(&one[0].bytes).timeseries, all);
         let split = request_bodies(all.clone(), 2_000);
         assert!(split.len() > 1);
         let mut back = Vec::new();
         for body in &split {
-            let request = decode(body);
+            let request = decode(&body.bytes);
+            assert_eq!(body.samples, request.timeseries.len());
             assert!(request.encoded_len() <= 2_000, "{}", request.encoded_len());
             back.extend(request.timeseries);
         }

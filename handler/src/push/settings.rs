@@ -2,6 +2,7 @@
 //! error naming its variable. No URL: no push mode. Secrets are held in types whose `Debug`
 //! never shows them.
 
+use lambda_blackbox_common::targets_file::{parse_targets, Target};
 use url::Url;
 
 use crate::settings::{secret_setting, SettingsError, Token};
@@ -17,7 +18,16 @@ pub const PASSWORD_FILE_VAR: &str = "BLACKBOX_REMOTE_WRITE_PASSWORD_FILE";
 pub const JOB_VAR: &str = "BLACKBOX_PUSH_JOB";
 pub const LABELS_VAR: &str = "BLACKBOX_PUSH_LABELS";
 pub const TARGETS_FILE_VAR: &str = "BLACKBOX_PUSH_TARGETS_FILE";
+pub const CONCURRENCY_VAR: &str = "BLACKBOX_PUSH_CONCURRENCY";
 const AWS_REGION_VAR: &str = "AWS_REGION";
+const ACCESS_KEY_VAR: &str = "AWS_ACCESS_KEY_ID";
+const SECRET_KEY_VAR: &str = "AWS_SECRET_ACCESS_KEY";
+const SESSION_TOKEN_VAR: &str = "AWS_SESSION_TOKEN";
+
+/// Probes at once when the setting is not given: blackbox runs each in a goroutine of a few
+/// hundred KiB, so 32 fit the smallest function, and 200 one-second probes take 7 rounds.
+pub const DEFAULT_CONCURRENCY: usize = 32;
+const MAX_CONCURRENCY: usize = 256;
 
 /// The labels push mode sets itself; `BLACKBOX_PUSH_LABELS` may not set them.
 const OWN_LABELS: [&str; 4] = ["job", "instance", "module", "region"];
@@ -29,6 +39,7 @@ pub enum RemoteWriteAuth {
     /// own credentials from its environment.
     SigV4 {
         region: String,
+        credentials: AwsCredentials,
     },
     Bearer(Token),
     Basic {
@@ -36,6 +47,23 @@ pub enum RemoteWriteAuth {
         password: Token,
     },
     None,
+}
+
+/// The function's own credentials, as Lambda puts them in its environment for the
+/// execution role; `Debug` shows the key id only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AwsCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: Token,
+    pub session_token: Option<Token>,
+}
+
+impl std::fmt::Debug for AwsCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,8 +76,10 @@ pub struct PushSettings {
     pub region: String,
     /// BLACKBOX_PUSH_LABELS, in the order given.
     pub labels: Vec<(String, String)>,
-    /// The targets file probed when the event lists no probes.
-    pub targets_file: Option<String>,
+    /// The targets file's entries, probed when the event lists no probes.
+    pub targets_file: Option<Vec<Target>>,
+    /// How many probes run at once.
+    pub concurrency: usize,
 }
 
 fn invalid(var: &'static str, reason: impl Into<String>) -> SettingsError {
@@ -90,6 +120,13 @@ fn parse_labels(text: &str) -> Result<Vec<(String, String)>, SettingsError> {
 }
 
 impl PushSettings {
+    pub fn from_env() -> Result<Option<Self>, SettingsError> {
+        Self::from_lookup(
+            |name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()),
+            |path| std::fs::read_to_string(path),
+        )
+    }
+
     /// `None` when BLACKBOX_REMOTE_WRITE_URL is not set: the function only answers scrapes.
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
@@ -129,6 +166,7 @@ impl PushSettings {
         let auth = match non_empty(REMOTE_WRITE_AUTH_VAR).as_deref() {
             Some("sigv4") => RemoteWriteAuth::SigV4 {
                 region: non_empty(SIGV4_REGION_VAR).unwrap_or_else(|| region.clone()),
+                credentials: credentials(&lookup)?,
             },
             Some("bearer") => RemoteWriteAuth::Bearer(
                 secret_setting(&lookup, &read_file, TOKEN_VAR, TOKEN_FILE_VAR)?.ok_or_else(|| {
@@ -159,15 +197,59 @@ impl PushSettings {
         };
         let job = non_empty(JOB_VAR).unwrap_or_else(|| "lambda-blackbox".to_string());
         let labels = parse_labels(&lookup(LABELS_VAR).unwrap_or_default())?;
+        let concurrency = match non_empty(CONCURRENCY_VAR) {
+            None => DEFAULT_CONCURRENCY,
+            Some(text) => text
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_CONCURRENCY).contains(n))
+                .ok_or_else(|| {
+                    invalid(
+                        CONCURRENCY_VAR,
+                        format!("{text:?} is not a whole number from 1 to {MAX_CONCURRENCY}"),
+                    )
+                })?,
+        };
         Ok(Some(Self {
             url,
             auth,
             job,
             region,
             labels,
-            targets_file: non_empty(TARGETS_FILE_VAR),
+            targets_file: non_empty(TARGETS_FILE_VAR)
+                .map(|path| targets_file(&read_file, &path))
+                .transpose()?,
+            concurrency,
         }))
     }
+}
+
+fn targets_file(
+    read_file: &impl Fn(&str) -> std::io::Result<String>,
+    path: &str,
+) -> Result<Vec<Target>, SettingsError> {
+    let text = read_file(path)
+        .map_err(|e| invalid(TARGETS_FILE_VAR, format!("cannot read {path}: {e}")))?;
+    parse_targets(&text).map_err(|e| invalid(TARGETS_FILE_VAR, format!("{path}: {e}")))
+}
+
+/// The execution role's credentials from the environment (Lambda always sets them).
+fn credentials(lookup: &impl Fn(&str) -> Option<String>) -> Result<AwsCredentials, SettingsError> {
+    let needed = |name: &'static str| {
+        lookup(name).filter(|v| !v.trim().is_empty()).ok_or_else(|| {
+            invalid(
+                name,
+                format!("is not set: {REMOTE_WRITE_AUTH_VAR}=sigv4 signs with the function's credentials (Lambda sets them)"),
+            )
+        })
+    };
+    Ok(AwsCredentials {
+        access_key_id: needed(ACCESS_KEY_VAR)?,
+        secret_access_key: Token::new(needed(SECRET_KEY_VAR)?),
+        session_token: lookup(SESSION_TOKEN_VAR)
+            .filter(|v| !v.trim().is_empty())
+            .map(Token::new),
+    })
 }
 
 #[cfg(test)]
@@ -184,19 +266,35 @@ mod tests {
             |name| env.get(name).cloned(),
             |path| match path {
                 "/run/secret" => Ok("file-s3cret\n".into()),
+                "/var/task/targets.txt" => {
+                    Ok("# probed each minute\nhttps://example.com\nexample.com:443 tls\n".into())
+                }
+                "/var/task/empty.txt" => Ok("# nothing yet\n".into()),
+                "/var/task/bad.txt" => Ok("a b c\n".into()),
                 _ => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
             },
         )
         .map_err(|e| e.to_string())
     }
 
-    const BASE: [(&str, &str); 2] = [
+    const BASE: [(&str, &str); 5] = [
         (
             "BLACKBOX_REMOTE_WRITE_URL",
             "https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1/api/v1/remote_write",
         ),
         ("AWS_REGION", "eu-west-1"),
+        ("AWS_ACCESS_KEY_ID", "ASIAEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "s3cret-key"),
+        ("AWS_SESSION_TOKEN", "s3cret-session"),
     ];
+
+    fn credentials() -> AwsCredentials {
+        AwsCredentials {
+            access_key_id: "ASIAEXAMPLE".into(),
+            secret_access_key: Token::new("s3cret-key".into()),
+            session_token: Some(Token::new("s3cret-session".into())),
+        }
+    }
 
     fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
         let mut vars = BASE.to_vec();
@@ -218,9 +316,12 @@ mod tests {
         assert_eq!(
             sigv4.auth,
             RemoteWriteAuth::SigV4 {
-                region: "eu-west-1".into()
+                region: "eu-west-1".into(),
+                credentials: credentials(),
             }
         );
+        assert!(!format!("{sigv4:?}").contains("s3cret"), "{sigv4:?}");
+        assert_eq!(sigv4.concurrency, DEFAULT_CONCURRENCY);
         assert_eq!(
             (sigv4.job.as_str(), sigv4.region.as_str()),
             ("lambda-blackbox", "eu-west-1")
@@ -234,7 +335,8 @@ mod tests {
         assert_eq!(
             other_region.auth,
             RemoteWriteAuth::SigV4 {
-                region: "us-east-1".into()
+                region: "us-east-1".into(),
+                credentials: credentials(),
             }
         );
         let bearer = read(&with(&[
@@ -270,6 +372,7 @@ mod tests {
             ("BLACKBOX_PUSH_JOB", "synthetics"),
             ("BLACKBOX_PUSH_LABELS", "team=sre, env = prod"),
             ("BLACKBOX_PUSH_TARGETS_FILE", "/var/task/targets.txt"),
+            ("BLACKBOX_PUSH_CONCURRENCY", "64"),
         ]))
         .unwrap()
         .unwrap();
@@ -278,7 +381,20 @@ mod tests {
             none.labels,
             [("team".into(), "sre".into()), ("env".into(), "prod".into())]
         );
-        assert_eq!(none.targets_file.as_deref(), Some("/var/task/targets.txt"));
+        assert_eq!(
+            none.targets_file,
+            Some(vec![
+                Target {
+                    target: "https://example.com".into(),
+                    module: None
+                },
+                Target {
+                    target: "example.com:443".into(),
+                    module: Some("tls".into())
+                }
+            ])
+        );
+        assert_eq!(none.concurrency, 64);
     }
 
     #[test]
@@ -321,6 +437,20 @@ mod tests {
              "BLACKBOX_PUSH_LABELS: \"region\" is set by push mode itself (job, instance, module, region)"),
             (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "none"), ("BLACKBOX_PUSH_LABELS", "a=1,a=2")]),
              "BLACKBOX_PUSH_LABELS: \"a\" is given twice"),
+            (vec![BASE[0], BASE[1], ("BLACKBOX_REMOTE_WRITE_AUTH", "sigv4")],
+             "AWS_ACCESS_KEY_ID: is not set: BLACKBOX_REMOTE_WRITE_AUTH=sigv4 signs with the function's credentials (Lambda sets them)"),
+            (vec![BASE[0], BASE[1], BASE[2], ("BLACKBOX_REMOTE_WRITE_AUTH", "sigv4")],
+             "AWS_SECRET_ACCESS_KEY: is not set: BLACKBOX_REMOTE_WRITE_AUTH=sigv4 signs with the function's credentials (Lambda sets them)"),
+            (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "none"), ("BLACKBOX_PUSH_TARGETS_FILE", "/nope")]),
+             "BLACKBOX_PUSH_TARGETS_FILE: cannot read /nope: entity not found"),
+            (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "none"), ("BLACKBOX_PUSH_TARGETS_FILE", "/var/task/empty.txt")]),
+             "BLACKBOX_PUSH_TARGETS_FILE: /var/task/empty.txt: no targets"),
+            (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "none"), ("BLACKBOX_PUSH_TARGETS_FILE", "/var/task/bad.txt")]),
+             "BLACKBOX_PUSH_TARGETS_FILE: /var/task/bad.txt: line 1: expected TARGET [MODULE], got \"a b c\""),
+            (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "none"), ("BLACKBOX_PUSH_CONCURRENCY", "0")]),
+             "BLACKBOX_PUSH_CONCURRENCY: \"0\" is not a whole number from 1 to 256"),
+            (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "none"), ("BLACKBOX_PUSH_CONCURRENCY", "lots")]),
+             "BLACKBOX_PUSH_CONCURRENCY: \"lots\" is not a whole number from 1 to 256"),
         ] {
             assert_eq!(read(&vars).unwrap_err(), want);
         }

@@ -1,0 +1,180 @@
+//! The probes of one push run: each target through the same target policy as a scrape, then
+//! through blackbox with the time left for probing (blackbox cuts it to the module's own
+//! timeout), at most `concurrency` at once; each probe's series as a scrape would store them.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_util::stream::{self, StreamExt};
+use lambda_blackbox_common::targets_file::Target;
+use lambda_http::http::{HeaderMap, Method, StatusCode};
+use lambda_http::Body;
+use serde::Serialize;
+
+use super::remote_write::{scrape_series, scraped_series, TimeSeries};
+use super::settings::PushSettings;
+use crate::gate;
+use crate::modules::DEFAULT_MODULE;
+use crate::settings::HandlerSettings;
+use crate::upstream::Upstream;
+
+/// A probe is not started with less time than this before the push: blackbox takes half a
+/// second off the timeout it is sent, and would fall back to the module's whole timeout.
+const MIN_PROBE_TIME: Duration = Duration::from_secs(1);
+
+/// What became of one target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// probe_success 1.
+    Succeeded,
+    /// probe_success 0, or no answer from blackbox (`up` 0): why.
+    Failed(String),
+    /// The target policy refused it (`up` 0, as a refused scrape): why.
+    Refused(String),
+    /// Not probed: too little time was left before the push.
+    NotRun(String),
+}
+
+/// A target's verdict and the series written for it.
+#[derive(Debug, Clone)]
+pub struct Probed {
+    pub target: String,
+    pub module: String,
+    pub verdict: Verdict,
+    pub series: Vec<TimeSeries>,
+}
+
+/// A target and module with the reason it did not succeed, as the summary lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub target: String,
+    pub module: String,
+    pub reason: String,
+}
+
+/// Probes every target, at most `push.concurrency` at once, none started later than it
+/// could finish by `until`; the results in the order of `targets`.
+pub async fn probe_all(
+    settings: &HandlerSettings,
+    upstream: &Upstream,
+    push: &PushSettings,
+    targets: &[Target],
+    until: Instant,
+) -> Vec<Probed> {
+    stream::iter(targets)
+        .map(|target| probe_one(settings, upstream, push, target, until))
+        .buffered(push.concurrency)
+        .collect()
+        .await
+}
+
+/// `job`, `instance`, `module` and `region`, then BLACKBOX_PUSH_LABELS: the labels the
+/// fleet's scrape config gives a target.
+pub fn target_labels(push: &PushSettings, target: &str, module: &str) -> Vec<(String, String)> {
+    let mut labels = vec![
+        ("job".to_string(), push.job.clone()),
+        ("instance".to_string(), target.to_string()),
+        ("module".to_string(), module.to_string()),
+        ("region".to_string(), push.region.clone()),
+    ];
+    labels.extend(push.labels.iter().cloned());
+    labels
+}
+
+fn millis(at: SystemTime) -> i64 {
+    at.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+async fn probe_one(
+    settings: &HandlerSettings,
+    upstream: &Upstream,
+    push: &PushSettings,
+    target: &Target,
+    until: Instant,
+) -> Probed {
+    let module = target
+        .module
+        .clone()
+        .unwrap_or_else(|| DEFAULT_MODULE.to_string());
+    let labels = target_labels(push, &target.target, &module);
+    let clock = Instant::now();
+    let timestamp = millis(SystemTime::now());
+    let probed = |verdict: Verdict, series: Vec<TimeSeries>| Probed {
+        target: target.target.clone(),
+        module: module.clone(),
+        verdict,
+        series,
+    };
+    let not_up =
+        |elapsed: Duration| scrape_series(&labels, false, timestamp, elapsed.as_secs_f64());
+
+    let left = until.saturating_duration_since(clock);
+    if left < MIN_PROBE_TIME {
+        return probed(
+            Verdict::NotRun(format!(
+                "not probed: {:.1} s was left before the push; raise the function's timeout or BLACKBOX_PUSH_CONCURRENCY",
+                left.as_secs_f64()
+            )),
+            Vec::new(),
+        );
+    }
+    let readings = match gate::admit_target(settings, &target.target, Some(&module)) {
+        Ok(readings) => readings,
+        Err(refusal) => return probed(Verdict::Refused(refusal.reason), not_up(clock.elapsed())),
+    };
+    if let Err(refusal) = gate::check_resolved(settings, &readings, left).await {
+        return probed(Verdict::Refused(refusal.reason), not_up(clock.elapsed()));
+    }
+
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("target", &target.target)
+        .append_pair("module", &module)
+        .finish();
+    let left = until.saturating_duration_since(Instant::now());
+    let answer = upstream
+        .forward(
+            &Method::GET,
+            &format!("/probe?{query}"),
+            &HeaderMap::new(),
+            left,
+        )
+        .await;
+    let elapsed = clock.elapsed();
+    let response = match answer {
+        Ok(response) => response,
+        Err(error) => return probed(Verdict::Failed(error.to_string()), not_up(elapsed)),
+    };
+    let status = response.status();
+    let text = match response.into_body() {
+        Body::Text(text) => text,
+        Body::Binary(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        _ => String::new(),
+    };
+    if status != StatusCode::OK {
+        let first_line = text.lines().next().unwrap_or_default().trim().to_string();
+        return probed(
+            Verdict::Failed(format!(
+                "blackbox_exporter answered {}: {first_line}",
+                status.as_u16()
+            )),
+            not_up(elapsed),
+        );
+    }
+    match scraped_series(&text, &labels, timestamp, elapsed.as_secs_f64()) {
+        Ok(series) => {
+            let success = series.iter().find(|s| {
+                s.labels
+                    .iter()
+                    .any(|l| l.name == "__name__" && l.value == "probe_success")
+            });
+            let verdict = match success.map(|s| s.samples[0].value) {
+                Some(1.0) => Verdict::Succeeded,
+                Some(_) => Verdict::Failed("probe_success 0".into()),
+                None => Verdict::Failed("blackbox_exporter's answer has no probe_success".into()),
+            };
+            probed(verdict, series)
+        }
+        Err(reason) => probed(Verdict::Failed(reason), not_up(elapsed)),
+    }
+}
