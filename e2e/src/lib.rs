@@ -3,6 +3,7 @@
 
 pub mod harness;
 pub mod prometheus;
+pub mod receiver;
 pub mod recorder;
 pub mod replay;
 pub mod rie;

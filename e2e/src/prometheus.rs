@@ -40,6 +40,27 @@ pub struct Prometheus {
 
 impl Prometheus {
     pub fn start(binary: &Path, config: &Path, dir: &Path) -> Prometheus {
+        Prometheus::start_with(binary, config, dir, &[])
+    }
+
+    /// Prometheus that scrapes nothing and takes remote-write on `/api/v1/write`
+    /// (`--web.enable-remote-write-receiver`), with `rules` evaluated every second if given.
+    pub fn start_receiver(binary: &Path, dir: &Path, rules: Option<&Path>) -> Prometheus {
+        let config = dir.join("receiver.yml");
+        let mut text = String::from("global:\n  evaluation_interval: 1s\n");
+        if let Some(rules) = rules {
+            text.push_str(&format!("rule_files:\n  - {}\n", rules.display()));
+        }
+        std::fs::write(&config, text).expect("receiver.yml");
+        Prometheus::start_with(
+            binary,
+            &config,
+            dir,
+            &["--web.enable-remote-write-receiver"],
+        )
+    }
+
+    pub fn start_with(binary: &Path, config: &Path, dir: &Path, extra: &[&str]) -> Prometheus {
         let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let log = dir.join("prometheus.log");
         let log_file = std::fs::File::create(&log).expect("prometheus.log");
@@ -50,6 +71,7 @@ impl Prometheus {
                 dir.join("data").display()
             ))
             .arg(format!("--web.listen-address={addr}"))
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("log fd"))
             .stderr(log_file)
