@@ -15,7 +15,10 @@ use lambda_blackbox_e2e::receiver::{Receiver, Step};
 use lambda_blackbox_e2e::*;
 use serde_json::{json, Value};
 
-both_harnesses!(a_scheduler_input_and_a_scheduled_event_land_in_prometheus_2_and_3);
+both_harnesses!(
+    a_scheduler_input_and_a_scheduled_event_land_in_prometheus_2_and_3,
+    sigv4_requests_pass_botocore_s_check_and_a_wrong_secret_is_refused
+);
 one_harness!(
     faults,
     SANDBOX,
@@ -479,4 +482,113 @@ async fn a_push_run_without_push_mode_says_how_to_turn_it_on(harness: Harness) {
             .contains("BLACKBOX_REMOTE_WRITE_URL"),
         "{error}"
     );
+}
+
+/// The SigV4 checker (e2e/receivers/sigv4_verifier.py, botocore from SAM's environment) in
+/// front of Prometheus, for these credentials; killed when dropped.
+struct Sigv4Verifier {
+    child: std::process::Child,
+    url: String,
+}
+
+const ACCESS_KEY: &str = "ASIAEXAMPLEPUSHMODE";
+const SECRET_KEY: &str = "push-mode-secret/K7MDENG+bPxRfiCYEXAMPLEKEY";
+const SESSION_TOKEN: &str = "push-mode-session-token-IQoJb3JpZ2luX2VjE";
+
+impl Sigv4Verifier {
+    async fn start(dir: &Path, forward_to: &str) -> Sigv4Verifier {
+        let sam = std::env::var_os("LAMBDA_BLACKBOX_SAM")
+            .expect("LAMBDA_BLACKBOX_SAM is not set: run the tests with `make test`");
+        let python = Path::new(&sam).with_file_name("python3");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("receivers/sigv4_verifier.py");
+        let port_file = dir.join("verifier.port");
+        let log = std::fs::File::create(dir.join("verifier.log")).unwrap();
+        let child = std::process::Command::new(python)
+            .arg(script)
+            .arg(&port_file)
+            .args([forward_to, ACCESS_KEY, SECRET_KEY, SESSION_TOKEN, REGION])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("python3 of SAM's environment");
+        let until = Instant::now() + Duration::from_secs(20);
+        let port = loop {
+            if let Ok(port) = std::fs::read_to_string(&port_file) {
+                break port;
+            }
+            assert!(
+                Instant::now() < until,
+                "the verifier did not start: {}",
+                Sigv4Verifier::log_of(dir)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        Sigv4Verifier {
+            child,
+            url: format!("http://127.0.0.1:{port}/workspaces/ws-push/api/v1/remote_write"),
+        }
+    }
+
+    fn log_of(dir: &Path) -> String {
+        std::fs::read_to_string(dir.join("verifier.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Sigv4Verifier {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn sigv4_requests_pass_botocore_s_check_and_a_wrong_secret_is_refused(harness: Harness) {
+    let dir = TempDir::new("push-sigv4");
+    let (prometheus, client) = receiving(&sid_prometheus(), dir.path()).await;
+    let verifier = Sigv4Verifier::start(dir.path(), &prometheus.url("/api/v1/write")).await;
+    let up = start_target().await;
+    let target = format!("http://{}/", up.addr);
+    let signed = |secret: &'static str| {
+        vec![
+            ("BLACKBOX_REMOTE_WRITE_URL", verifier.url.as_str()),
+            ("BLACKBOX_REMOTE_WRITE_AUTH", "sigv4"),
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", secret),
+            ("AWS_SESSION_TOKEN", SESSION_TOKEN),
+        ]
+    };
+    let function = started(harness, &signed(SECRET_KEY)).await;
+    let summary = push_run(&function, probes(&[(&target, "http_2xx")])).await;
+    assert_eq!(summary["samples_written"], summary["samples"], "{summary}");
+    assert_eq!(
+        Sigv4Verifier::log_of(dir.path())
+            .lines()
+            .collect::<Vec<_>>(),
+        ["verified"]
+    );
+    assert_eq!(
+        value(
+            &prometheus,
+            &client,
+            &format!("probe_success{{instance=\"{target}\"}}")
+        )
+        .await,
+        Some(1.0)
+    );
+    assert!(
+        !function.logs().contains(SECRET_KEY) && !function.logs().contains(SESSION_TOKEN),
+        "no secret in a log line"
+    );
+    function.shutdown().await;
+
+    let wrong = started(harness, &signed("not-the-secret")).await;
+    let error = failed_push_run(&wrong, probes(&[(&target, "http_2xx")])).await;
+    assert_eq!(error["errorType"], "PushMode.WriteFailed", "{error}");
+    assert!(
+        error["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("refused the request with 403 (not retried: the request is at fault): the signature does not match"),
+        "{error}"
+    );
+    assert!(Sigv4Verifier::log_of(dir.path()).ends_with("refused: the signature does not match\n"));
 }
