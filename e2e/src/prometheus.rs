@@ -44,8 +44,14 @@ impl Prometheus {
     }
 
     /// Prometheus that scrapes nothing and takes remote-write on `/api/v1/write`
-    /// (`--web.enable-remote-write-receiver`), with `rules` evaluated every second if given.
-    pub fn start_receiver(binary: &Path, dir: &Path, rules: Option<&Path>) -> Prometheus {
+    /// (`--web.enable-remote-write-receiver`), with `rules` evaluated every second if given,
+    /// and `extra` flags.
+    pub fn start_receiver(
+        binary: &Path,
+        dir: &Path,
+        rules: Option<&Path>,
+        extra: &[&str],
+    ) -> Prometheus {
         let config = dir.join("receiver.yml");
         let mut text = String::from("global:\n  evaluation_interval: 1s\n");
         if let Some(rules) = rules {

@@ -10,6 +10,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use lambda_blackbox_e2e::harness::{Function, Harness};
 use lambda_blackbox_e2e::prometheus::{dashboard_queries, series, sid_prometheus, Prometheus};
 use lambda_blackbox_e2e::{
     config, free_port, layer_dir, output_of, start_initialized, start_target, workspace_binary,
@@ -28,7 +29,8 @@ async fn start_region(region: &str, allowed: &str) -> Sandbox {
     start_initialized(sandbox).await
 }
 
-/// The shipped rules with every `for:` at 2 s, so that the test waits seconds, not minutes.
+/// The shipped rules with every `for:` at 2 s, so that the test waits seconds, not minutes;
+/// for push mode also the stopped-push windows (1 h → 1 m, 10 m → 5 s).
 fn shortened_rules(to: &Path) {
     let rules = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../deploy/prometheus/lambda-blackbox.rules.yml");
@@ -37,7 +39,7 @@ fn shortened_rules(to: &Path) {
         .lines()
         .map(|line| match line.trim_start().strip_prefix("for: ") {
             Some(_) => format!("{}for: 2s", &line[..line.len() - line.trim_start().len()]),
-            None => line.to_string(),
+            None => line.replace("[1h]", "[1m]").replace("[10m]", "[5s]"),
         })
         .collect();
     assert!(short.iter().filter(|l| l.ends_with("for: 2s")).count() >= 4);
@@ -239,6 +241,162 @@ async fn the_rules_tell_down_everywhere_from_one_region_and_from_a_broken_prober
             .iter()
             .any(|(n, _, i)| n == "BlackboxTargetDown" && *i == down),
         "the down target stays down from the other regions: {later:?}"
+    );
+    assert!(
+        !prometheus.log().contains("level=ERROR"),
+        "{}",
+        prometheus.log()
+    );
+}
+
+/// Each region's function invoked as its schedule would, once a round, then the alerts
+/// looked at, until `done` holds.
+async fn push_until(
+    regions: &[Option<Function>],
+    event: &[u8],
+    prometheus: &Prometheus,
+    client: &reqwest::Client,
+    what: &str,
+    done: impl Fn(&[(String, String, String)]) -> bool,
+) -> Vec<(String, String, String)> {
+    let until = Instant::now() + WITHIN;
+    loop {
+        for function in regions.iter().flatten() {
+            let answer = function.invoke(event.to_vec()).await;
+            assert!(answer.result().is_ok(), "{what}: {}", answer.body);
+        }
+        let alerts = firing(prometheus, client).await;
+        if done(&alerts) {
+            return alerts;
+        }
+        assert!(
+            Instant::now() < until,
+            "{what}: not within {WITHIN:?}; firing: {alerts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The same fleet in push mode: each region's function writes into one Prometheus's
+/// remote-write receiver (job lambda-blackbox for all), and the same rules, unchanged but for
+/// their durations, tell the same things apart; a region whose pushes stop is
+/// LambdaBlackboxPushStopped, and its old verdicts age out without a target alert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_mode_fires_the_same_alerts() {
+    let dir = TempDir::new("fleet-push");
+    let d = dir.path();
+    shortened_rules(&d.join("rules.yml"));
+    let client = reqwest::Client::new();
+    // A lookback as short as the test's windows, so that a stopped region's last samples
+    // age out in seconds as they would in minutes.
+    let mut prometheus = Prometheus::start_receiver(
+        &sid_prometheus(),
+        d,
+        Some(&d.join("rules.yml")),
+        &["--query.lookback-delta=5s"],
+    );
+    prometheus.wait_ready(&client).await;
+
+    let up = start_target().await;
+    let refused_in_one = start_target().await;
+    let down = format!("http://127.0.0.1:{}/", free_port());
+    let up_url = format!("http://{}/", up.addr);
+    let refused_url = format!("http://{}/", refused_in_one.addr);
+    let narrow = format!(
+        "{},{}",
+        up.addr,
+        down.trim_start_matches("http://").trim_end_matches('/')
+    );
+    let url = prometheus.url("/api/v1/write");
+    let mut regions = Vec::new();
+    for (i, region) in REGIONS.iter().enumerate() {
+        let allowed = if i == 2 { narrow.as_str() } else { "127.0.0.1" };
+        let function = Function::start(
+            Harness::SANDBOX,
+            &[
+                ("AWS_REGION", region),
+                ("BLACKBOX_ALLOWED_TARGETS", allowed),
+                ("BLACKBOX_REMOTE_WRITE_URL", &url),
+                ("BLACKBOX_REMOTE_WRITE_AUTH", "none"),
+            ],
+        )
+        .await;
+        function.assert_initialized();
+        regions.push(Some(function));
+    }
+    let event = serde_json::json!({"probes": [
+        {"target": up_url}, {"target": refused_url}, {"target": down}
+    ]})
+    .to_string()
+    .into_bytes();
+
+    let alerts = push_until(
+        &regions,
+        &event,
+        &prometheus,
+        &client,
+        "the first verdicts",
+        |a| {
+            a.iter()
+                .any(|(n, _, i)| n == "BlackboxTargetDown" && *i == down)
+                && has(
+                    a,
+                    "BlackboxTargetDownInRegion",
+                    "ap-southeast-2",
+                    &refused_url,
+                )
+        },
+    )
+    .await;
+    assert!(
+        !alerts
+            .iter()
+            .any(|(n, _, i)| n == "BlackboxTargetDown" && *i == refused_url),
+        "refused in one region is not down everywhere: {alerts:?}"
+    );
+    assert!(!alerts.iter().any(|(_, _, i)| *i == up_url), "{alerts:?}");
+    assert!(
+        !alerts
+            .iter()
+            .any(|(n, _, _)| n.starts_with("LambdaBlackbox")),
+        "{alerts:?}"
+    );
+    for (title, expr) in dashboard_queries() {
+        let (status, answer) = prometheus.query(&client, &expr).await;
+        assert!(
+            status == 200 && answer["status"] == "success",
+            "dashboard panel {title:?}: {expr:?} → {status} {answer}"
+        );
+        if title == "Regions that see the target down" {
+            assert!(!series(&answer).is_empty(), "{title}: {expr} → {answer}");
+        }
+    }
+
+    // us-east-1's pushes stop.
+    regions[0].take().unwrap().shutdown().await;
+    let alerts = push_until(
+        &regions,
+        &event,
+        &prometheus,
+        &client,
+        "the stopped region",
+        |a| {
+            a.iter()
+                .any(|(n, r, _)| n == "LambdaBlackboxPushStopped" && r == REGIONS[0])
+        },
+    )
+    .await;
+    for (n, r, i) in &alerts {
+        assert!(
+            !(n.starts_with("BlackboxTarget") && r == REGIONS[0]) && *i != up_url,
+            "a stopped region judged a target: {alerts:?}"
+        );
+    }
+    assert!(
+        alerts
+            .iter()
+            .any(|(n, _, i)| n == "BlackboxTargetDown" && *i == down),
+        "the down target stays down from the other regions: {alerts:?}"
     );
     assert!(
         !prometheus.log().contains("level=ERROR"),

@@ -98,7 +98,7 @@ async fn value(prometheus: &Prometheus, client: &reqwest::Client, promql: &str) 
 
 async fn receiving(binary: &Path, dir: &Path) -> (Prometheus, reqwest::Client) {
     let client = reqwest::Client::new();
-    let mut prometheus = Prometheus::start_receiver(binary, dir, None);
+    let mut prometheus = Prometheus::start_receiver(binary, dir, None, &[]);
     prometheus.wait_ready(&client).await;
     (prometheus, client)
 }
