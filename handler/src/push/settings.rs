@@ -165,7 +165,9 @@ impl PushSettings {
         })?;
         let auth = match non_empty(REMOTE_WRITE_AUTH_VAR).as_deref() {
             Some("sigv4") => RemoteWriteAuth::SigV4 {
-                region: non_empty(SIGV4_REGION_VAR).unwrap_or_else(|| region.clone()),
+                region: non_empty(SIGV4_REGION_VAR)
+                    .or_else(|| workspace_region(&url))
+                    .unwrap_or_else(|| region.clone()),
                 credentials: credentials(&lookup)?,
             },
             Some("bearer") => RemoteWriteAuth::Bearer(
@@ -231,6 +233,25 @@ fn targets_file(
     let text = read_file(path)
         .map_err(|e| invalid(TARGETS_FILE_VAR, format!("cannot read {path}: {e}")))?;
     parse_targets(&text).map_err(|e| invalid(TARGETS_FILE_VAR, format!("{path}: {e}")))
+}
+
+/// The region of an Amazon Managed Service for Prometheus workspace URL
+/// (`aps-workspaces.<region>.amazonaws.com`): a fleet in many regions writes to one
+/// workspace, and signs for the workspace's region, not its own.
+fn workspace_region(url: &Url) -> Option<String> {
+    let host = url.host_str()?;
+    let region = host
+        .strip_prefix("aps-workspaces.")?
+        .strip_suffix(".amazonaws.com")
+        .or_else(|| {
+            host.strip_prefix("aps-workspaces.")?
+                .strip_suffix(".amazonaws.com.cn")
+        })?;
+    let is_region = !region.is_empty()
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    is_region.then(|| region.to_string())
 }
 
 /// The execution role's credentials from the environment (Lambda always sets them).
@@ -338,6 +359,43 @@ mod tests {
                 region: "us-east-1".into(),
                 credentials: credentials(),
             }
+        );
+        // The workspace's region, when the URL names one and the setting does not.
+        let elsewhere = read(&[
+            (
+                "BLACKBOX_REMOTE_WRITE_URL",
+                "https://aps-workspaces.ap-southeast-2.amazonaws.com/workspaces/ws-1/api/v1/remote_write",
+            ),
+            BASE[1],
+            BASE[2],
+            BASE[3],
+            ("BLACKBOX_REMOTE_WRITE_AUTH", "sigv4"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert!(
+            matches!(&elsewhere.auth, RemoteWriteAuth::SigV4 { region, .. } if region == "ap-southeast-2"),
+            "{elsewhere:?}"
+        );
+        assert_eq!(
+            elsewhere.region, "eu-west-1",
+            "the series keep the function's region"
+        );
+        let own = read(&[
+            (
+                "BLACKBOX_REMOTE_WRITE_URL",
+                "https://mimir.example/api/v1/push",
+            ),
+            BASE[1],
+            BASE[2],
+            BASE[3],
+            ("BLACKBOX_REMOTE_WRITE_AUTH", "sigv4"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert!(
+            matches!(&own.auth, RemoteWriteAuth::SigV4 { region, .. } if region == "eu-west-1"),
+            "{own:?}"
         );
         let bearer = read(&with(&[
             ("BLACKBOX_REMOTE_WRITE_AUTH", "bearer"),
