@@ -7,17 +7,24 @@
 //   npx cdk deploy -c layerZip=../../dist/lambda-blackbox-0.1.0-arm64.zip --parameters ProbeToken=...
 //   npx cdk deploy --all -c regions=us-east-1,eu-west-1,ap-southeast-2 [-c layerArns=../../dist/layers.json] \
 //     --parameters ProbeToken=$(cat token) --outputs-file fleet.json
+//   npx cdk deploy --all -c regions=us-east-1,eu-west-1 -c mode=push -c targets=../../targets.txt \
+//     -c remoteWriteUrl=https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-…/api/v1/remote_write
 //
 // Context: layerArn | layerZip (default: dist/lambda-blackbox-VERSION-<architecture>.zip of
 // this repository) | layerArns (make publish's layers.json, with regions), regions
 // (comma-separated), architecture (arm64 | x86_64), allowedTargets (comma-separated),
-// authType (NONE | AWS_IAM).
+// authType (NONE | AWS_IAM). Push mode (with regions): mode=push, remoteWriteUrl, targets (the
+// TARGET [MODULE] file), remoteWriteAuth (sigv4 | bearer | basic | none; default sigv4),
+// workspaceArn, remoteWriteSecretName (bearer, basic), remoteWriteUsername (basic),
+// schedule (default rate(1 minute)).
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as cdk from "aws-cdk-lib";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import { BlackboxProbeFunction } from "../lib/blackbox-probe-function";
-import { buildFleet, readLayerArns } from "../lib/fleet";
+import { probesOf, RemoteWrite } from "../lib/blackbox-push-function";
+import { buildFleet, FleetPush, readLayerArns } from "../lib/fleet";
+import * as scheduler from "aws-cdk-lib/aws-scheduler";
 
 const app = new cdk.App();
 const context = (key: string): string | undefined => {
@@ -44,6 +51,29 @@ const allowedTargets = context("allowedTargets")?.split(",");
 const authType = context("authType") === "AWS_IAM" ? lambda.FunctionUrlAuthType.AWS_IAM : lambda.FunctionUrlAuthType.NONE;
 const regions = context("regions");
 
+/** Push mode's settings from the context, or undefined in scrape mode. */
+function pushContext(): FleetPush | undefined {
+  const mode = context("mode") ?? "scrape";
+  if (mode === "scrape") return undefined;
+  if (mode !== "push") throw new Error(`-c mode=${mode}: scrape or push`);
+  const url = context("remoteWriteUrl");
+  const targets = context("targets");
+  if (url === undefined || targets === undefined) {
+    throw new Error("-c mode=push needs -c remoteWriteUrl=URL and -c targets=FILE (TARGET [MODULE] a line)");
+  }
+  const auth = (context("remoteWriteAuth") ?? "sigv4") as RemoteWrite["auth"];
+  if (!["sigv4", "bearer", "basic", "none"].includes(auth!)) throw new Error(`-c remoteWriteAuth=${auth}: sigv4, bearer, basic or none`);
+  const schedule = context("schedule");
+  return {
+    remoteWrite: { url, auth, workspaceArn: context("workspaceArn"), username: context("remoteWriteUsername") },
+    secretName: context("remoteWriteSecretName"),
+    probes: probesOf(fs.readFileSync(targets, "utf8"), targets),
+    schedule: schedule === undefined ? undefined : scheduler.ScheduleExpression.expression(schedule),
+  };
+}
+const push = pushContext();
+if (push !== undefined && regions === undefined) throw new Error("-c mode=push goes with -c regions=…");
+
 if (regions !== undefined) {
   buildFleet(app, {
     regions: regions.split(","),
@@ -52,6 +82,7 @@ if (regions !== undefined) {
     architecture,
     allowedTargets,
     functionUrlAuthType: authType,
+    push,
   });
 } else {
   const stack = new cdk.Stack(app, "LambdaBlackbox", {

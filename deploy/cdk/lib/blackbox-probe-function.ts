@@ -2,6 +2,7 @@ import * as path from "node:path";
 import { Annotations, Duration, Token } from "aws-cdk-lib";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import { Construct } from "constructs";
+import { blackboxLayer } from "./layer";
 
 /** A handler of your own instead of the layer's Rust bootstrap, in any runtime. */
 export interface CustomHandler {
@@ -61,9 +62,6 @@ export class BlackboxProbeFunction extends Construct {
 
   constructor(scope: Construct, id: string, props: BlackboxProbeFunctionProps) {
     super(scope, id);
-    if ((props.layerZip === undefined) === (props.layerArn === undefined)) {
-      throw new Error("BlackboxProbeFunction: give either layerZip (make layer) or layerArn (a published layer), not both");
-    }
     const architecture = props.architecture ?? lambda.Architecture.ARM_64;
     const timeout = props.timeout ?? Duration.seconds(15);
     if (timeout.toSeconds() <= 10) {
@@ -82,23 +80,7 @@ export class BlackboxProbeFunction extends Construct {
       );
     }
 
-    this.layer =
-      props.layerArn !== undefined
-        ? lambda.LayerVersion.fromLayerVersionArn(this, "Layer", props.layerArn)
-        : new lambda.LayerVersion(this, "Layer", {
-            code: lambda.Code.fromAsset(path.resolve(props.layerZip!)),
-            compatibleArchitectures: [architecture],
-            compatibleRuntimes: [
-              lambda.Runtime.PROVIDED_AL2023,
-              lambda.Runtime.PROVIDED_AL2,
-              lambda.Runtime.PYTHON_3_12,
-              lambda.Runtime.PYTHON_3_13,
-              lambda.Runtime.NODEJS_20_X,
-              lambda.Runtime.NODEJS_22_X,
-            ],
-            license: "Apache-2.0",
-            description: "blackbox_exporter as a Lambda extension, with the lambda-blackbox handler (bootstrap)",
-          });
+    this.layer = blackboxLayer(this, "BlackboxProbeFunction", props, architecture);
 
     const environment: Record<string, string> = {};
     if (props.authToken !== undefined) {

@@ -1,11 +1,24 @@
 // The fleet: one stack per region (`LambdaBlackbox-<region>`), each with the probe function,
 // its layer (the zip as an asset, uploaded per region by CDK, or the ARN `make publish` wrote
 // for that region and architecture), one ProbeToken parameter of the same name in every
-// stack, and the outputs `prometheus-config` reads (FunctionUrl, Region).
+// stack, and the outputs `prometheus-config` reads (FunctionUrl, Region). In push mode, each
+// stack has the push function and its schedule instead, writing to one remote-write URL.
 import * as fs from "node:fs";
 import * as cdk from "aws-cdk-lib";
 import * as lambda from "aws-cdk-lib/aws-lambda";
+import * as scheduler from "aws-cdk-lib/aws-scheduler";
+import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import { BlackboxProbeFunction } from "./blackbox-probe-function";
+import { BlackboxPushFunction, Probe, RemoteWrite } from "./blackbox-push-function";
+
+/** Push mode of the fleet: what each region probes, and where it writes. */
+export interface FleetPush {
+  readonly remoteWrite: Omit<RemoteWrite, "secret">;
+  /** bearer or basic: the secret's name, in every region (Secrets Manager replication). */
+  readonly secretName?: string;
+  readonly probes: Probe[];
+  readonly schedule?: scheduler.ScheduleExpression;
+}
 
 export interface FleetProps {
   /** Where to deploy, e.g. ["us-east-1", "eu-west-1"]. */
@@ -20,6 +33,8 @@ export interface FleetProps {
   readonly functionUrlAuthType?: lambda.FunctionUrlAuthType;
   /** The account of every stack. @default the CLI's (CDK_DEFAULT_ACCOUNT) */
   readonly account?: string;
+  /** Push mode instead of scrape mode: no Function URL, a schedule per region. */
+  readonly push?: FleetPush;
 }
 
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
@@ -61,9 +76,31 @@ export function buildFleet(app: cdk.App, props: FleetProps): cdk.Stack[] {
   };
   return regions.map((region) => {
     const stack = new cdk.Stack(app, `LambdaBlackbox-${region}`, {
-      description: `lambda-blackbox in ${region}: a Prometheus blackbox_exporter endpoint behind a Function URL`,
+      description:
+        props.push === undefined
+          ? `lambda-blackbox in ${region}: a Prometheus blackbox_exporter endpoint behind a Function URL`
+          : `lambda-blackbox in ${region}: blackbox_exporter probes on a schedule, remote-written`,
       env: { account: props.account ?? process.env.CDK_DEFAULT_ACCOUNT, region },
     });
+    new cdk.CfnOutput(stack, "Region", { value: region, description: "Where the probes run" });
+    if (props.push !== undefined) {
+      const push = props.push;
+      const secret =
+        push.secretName === undefined ? undefined : secretsmanager.Secret.fromSecretNameV2(stack, "RemoteWriteSecret", push.secretName);
+      const fn = new BlackboxPushFunction(stack, "Push", {
+        layerArn: layerArnIn(region),
+        layerZip: props.layerZip,
+        architecture,
+        allowedTargets: props.allowedTargets,
+        remoteWrite: { ...push.remoteWrite, secret },
+        probes: push.probes,
+        schedule: push.schedule,
+      });
+      new cdk.CfnOutput(stack, "FunctionName", { value: fn.function.functionName });
+      new cdk.CfnOutput(stack, "FailedRunsQueue", { value: fn.failedRuns.queueUrl, description: "Push runs whose write failed" });
+      new cdk.CfnOutput(stack, "LayerArn", { value: fn.layer.layerVersionArn, description: "The layer version the function runs" });
+      return stack;
+    }
     const token = new cdk.CfnParameter(stack, "ProbeToken", {
       type: "String",
       noEcho: true,
@@ -80,7 +117,6 @@ export function buildFleet(app: cdk.App, props: FleetProps): cdk.Stack[] {
       functionUrlAuthType: props.functionUrlAuthType,
     });
     new cdk.CfnOutput(stack, "FunctionUrl", { value: probe.functionUrl.url, description: "The probe endpoint" });
-    new cdk.CfnOutput(stack, "Region", { value: region, description: "Where the probes run" });
     new cdk.CfnOutput(stack, "LayerArn", { value: probe.layer.layerVersionArn, description: "The layer version the function runs" });
     return stack;
   });
