@@ -25,6 +25,8 @@ export __SAM_CLI_APP_DIR=$sam_settings
 cd "$here"
 "$sam" validate --lint
 "$sam" validate
+"$sam" validate --lint -t push.yaml
+"$sam" validate -t push.yaml
 
 out=$(mktemp -d)
 trap 'rm -rf "$out" "$sam_settings"' EXIT
