@@ -3,10 +3,11 @@
 //! `bench/results.json` and the raw samples for `bench/plot.py`.
 //!
 //! `lambda-blackbox-bench --layer target/layer [--adapter PATH] [--cold 30] [--warm 1000]
-//! [--out bench] [--work target/bench]`
+//! [--push 20] [--out bench] [--work target/bench]`
 
 mod layers;
 mod measure;
+mod push;
 mod report;
 mod stats;
 
@@ -23,6 +24,7 @@ struct Args {
     cold: usize,
     warm: usize,
     warmup: usize,
+    push_runs: usize,
     out: PathBuf,
     work: PathBuf,
 }
@@ -39,6 +41,7 @@ fn parse_args() -> anyhow::Result<Args> {
         cold: 30,
         warm: 1000,
         warmup: 20,
+        push_runs: 20,
         out: PathBuf::from("bench"),
         work: PathBuf::from("target/bench"),
     };
@@ -54,17 +57,18 @@ fn parse_args() -> anyhow::Result<Args> {
             "--cold" => a.cold = value()?.parse().context("--cold")?,
             "--warm" => a.warm = value()?.parse().context("--warm")?,
             "--warmup" => a.warmup = value()?.parse().context("--warmup")?,
+            "--push" => a.push_runs = value()?.parse().context("--push")?,
             "--out" => a.out = value()?.into(),
             "--work" => a.work = value()?.into(),
             other => bail!(
                 "unknown argument {other:?}; usage: lambda-blackbox-bench --layer DIR \
                  [--adapter PATH] [--trivial PATH] [--cold N] [--warm N] [--warmup N] \
-                 [--out DIR] [--work DIR]"
+                 [--push N] [--out DIR] [--work DIR]"
             ),
         }
     }
-    if a.cold == 0 || a.warm == 0 {
-        bail!("--cold and --warm must be at least 1");
+    if a.cold == 0 || a.warm == 0 || a.push_runs == 0 {
+        bail!("--cold, --warm and --push must be at least 1");
     }
     Ok(a)
 }
@@ -166,10 +170,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let cold = measure::cold_starts(&bench, args.cold).await?;
     eprintln!("bench: {} warm probes per series", args.warm);
     let warm = measure::warm_probes(&bench, args.warm, args.warmup).await?;
+    eprintln!("bench: {} push runs per target count", args.push_runs);
+    let push = push::push_runs(&bench, args.push_runs).await?;
     let sizes = report::sizes(&layer, adapter_layer.as_deref(), &work.join("zip"))?;
 
     machine.load_average_at_end = loadavg();
-    let results = report::results(machine, &cold, &warm, sizes);
+    let results = report::results(machine, &cold, &warm, push, sizes);
     std::fs::create_dir_all(&args.out)?;
     std::fs::write(
         args.out.join("results.json"),

@@ -59,7 +59,7 @@ impl Bench {
         f != Function::Adapter || self.layers.adapter.is_some()
     }
 
-    fn config(&self, f: Function, freeze: bool) -> (SandboxConfig, Option<SocketAddr>) {
+    pub fn config(&self, f: Function, freeze: bool) -> (SandboxConfig, Option<SocketAddr>) {
         let port = free_port();
         let bb_addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let layer = match f {
@@ -222,7 +222,7 @@ pub struct Warm {
     pub max_memory_used_mb: BTreeMap<String, u64>,
 }
 
-fn report_durations(logs: &str) -> Vec<f64> {
+pub fn report_durations(logs: &str) -> Vec<f64> {
     logs.lines()
         .filter(|l| l.starts_with("REPORT RequestId:"))
         .filter_map(|l| {
@@ -233,7 +233,7 @@ fn report_durations(logs: &str) -> Vec<f64> {
         .collect()
 }
 
-fn last_max_memory(logs: &str) -> Option<u64> {
+pub fn last_max_memory(logs: &str) -> Option<u64> {
     logs.lines()
         .rev()
         .filter(|l| l.starts_with("REPORT RequestId:"))
@@ -244,7 +244,7 @@ fn last_max_memory(logs: &str) -> Option<u64> {
         })
 }
 
-fn vm_hwm_kib(pid: i32) -> Option<u64> {
+pub fn vm_hwm_kib(pid: i32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
@@ -265,7 +265,7 @@ fn role(f: Function, comm: &str) -> String {
     }
 }
 
-async fn local_target() -> anyhow::Result<SocketAddr> {
+pub async fn local_target() -> anyhow::Result<SocketAddr> {
     let app = axum::Router::new().fallback(|| async { "ok\n" });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;

@@ -92,12 +92,22 @@ pub struct CostRow {
     pub arm64_usd: f64,
 }
 
+/// Push mode: one scheduled run a minute (EventBridge Scheduler's finest rate).
+pub const PUSH_RUNS_PER_MONTH: f64 = 60.0 * 24.0 * 30.0;
+/// EventBridge Scheduler, per million invocations after its free 14 million a month.
+pub const PRICE_SCHEDULER_PER_MILLION: f64 = 1.00;
+
 /// Monthly cost of one probe every 15 s at 128 MB, for a probe of `duration_ms`.
 pub fn monthly_cost(what: &str, duration_ms: f64) -> CostRow {
+    monthly_cost_at(what, duration_ms, INVOKES_PER_MONTH)
+}
+
+/// Monthly cost of `invokes` invocations a month of `duration_ms` each, at 128 MB.
+pub fn monthly_cost_at(what: &str, duration_ms: f64, invokes: f64) -> CostRow {
     // Lambda bills duration rounded up to the next millisecond.
     let billed_ms = duration_ms.ceil().max(1.0);
-    let gb_s = INVOKES_PER_MONTH * billed_ms / 1000.0 * MEMORY_MB / 1024.0;
-    let requests = INVOKES_PER_MONTH / 1e6 * PRICE_PER_MILLION_REQUESTS;
+    let gb_s = invokes * billed_ms / 1000.0 * MEMORY_MB / 1024.0;
+    let requests = invokes / 1e6 * PRICE_PER_MILLION_REQUESTS;
     CostRow {
         what: what.to_string(),
         duration_ms,

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use super::{
     Results, INVOKES_PER_MONTH, MEMORY_MB, PRICE_ARM_GB_S, PRICE_PER_MILLION_REQUESTS,
-    PRICE_X86_GB_S,
+    PRICE_SCHEDULER_PER_MILLION, PRICE_X86_GB_S, PUSH_RUNS_PER_MONTH,
 };
 
 const COLD_NAMES: [(&str, &str); 6] = [
@@ -298,5 +298,64 @@ pub fn markdown(r: &Results, cold_rounds: usize, warm_probes: usize) -> String {
             ms(rd.max)
         );
     }
+    push_section(&mut o, r);
     o
+}
+
+fn push_section(o: &mut String, r: &Results) {
+    let _ = writeln!(
+        o,
+        "\n## Push mode\n\nScheduler inputs listing 1, 10 and 100 local HTTP targets (`http_2xx`), each run \
+         probing them through blackbox (32 at once) and remote-writing the series to a receiver on \
+         loopback that answers 204. Duration is the sandbox's REPORT line of each run.\n"
+    );
+    let _ = writeln!(
+        o,
+        "| targets a run | p50 ms | p90 | max | runs | Max Memory Used |\n| ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
+    for (targets, d) in &r.push.duration_ms {
+        let memory = r
+            .push
+            .max_memory_used_mb
+            .get(targets)
+            .map_or("—".to_string(), |mb| format!("{mb} MB"));
+        let _ = writeln!(
+            o,
+            "| {targets} | {} | {} | {} | {} | {memory} |",
+            ms(d.p50),
+            ms(d.p90),
+            ms(d.max),
+            d.n
+        );
+    }
+    if let Some(k) = r.push.handler_peak_rss_kib {
+        let _ = writeln!(
+            o,
+            "\nThe handler's peak RSS after every run: {}.",
+            kib_mib(k)
+        );
+    }
+    let _ = writeln!(
+        o,
+        "\nCost of one region's push mode: one run a minute ({:.0} in a 30-day month) at {:.0} MB, \
+         the same Lambda prices as above; EventBridge Scheduler's {:.0} invocations are inside its \
+         free 14 million a month (${:.2} per million beyond). Remote-write's own price (Amazon \
+         Managed Service for Prometheus bills samples ingested) is not included.\n",
+        PUSH_RUNS_PER_MONTH, MEMORY_MB, PUSH_RUNS_PER_MONTH, PRICE_SCHEDULER_PER_MILLION
+    );
+    let _ = writeln!(
+        o,
+        "| run | Duration ms | billed ms | x86_64 per month | arm64 per month |\n| --- | ---: | ---: | ---: | ---: |"
+    );
+    for c in &r.push_monthly_cost_usd {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {:.0} | ${:.4} | ${:.4} |",
+            c.what,
+            ms(c.duration_ms),
+            c.billed_ms,
+            c.x86_64_usd,
+            c.arm64_usd
+        );
+    }
 }

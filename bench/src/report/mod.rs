@@ -4,9 +4,10 @@
 mod costs;
 mod markdown;
 
-pub use costs::{monthly_cost, sizes, CostRow, Sizes};
+pub use costs::{monthly_cost, monthly_cost_at, sizes, CostRow, Sizes};
 pub use costs::{
-    INVOKES_PER_MONTH, MEMORY_MB, PRICE_ARM_GB_S, PRICE_PER_MILLION_REQUESTS, PRICE_X86_GB_S,
+    INVOKES_PER_MONTH, MEMORY_MB, PRICE_ARM_GB_S, PRICE_PER_MILLION_REQUESTS,
+    PRICE_SCHEDULER_PER_MILLION, PRICE_X86_GB_S, PUSH_RUNS_PER_MONTH,
 };
 pub use markdown::markdown;
 
@@ -15,6 +16,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::measure::{Cold, Warm};
+use crate::push::PushRuns;
 use crate::stats::{paired_median_diff, summarize, Summary};
 
 #[derive(Debug, Serialize)]
@@ -54,6 +56,9 @@ pub struct Results {
     pub size_bytes: Sizes,
     pub cost_assumptions: BTreeMap<String, f64>,
     pub monthly_cost_usd: Vec<CostRow>,
+    pub push: PushRuns,
+    /// One push run a minute, per region, by the number of targets it probes.
+    pub push_monthly_cost_usd: Vec<CostRow>,
     pub targets: Vec<Target>,
 }
 
@@ -65,7 +70,13 @@ fn summaries(samples: &BTreeMap<String, Vec<f64>>) -> BTreeMap<String, Summary> 
         .collect()
 }
 
-pub fn results(machine: Machine, cold: &Cold, warm: &Warm, sizes: Sizes) -> Results {
+pub fn results(
+    machine: Machine,
+    cold: &Cold,
+    warm: &Warm,
+    push: PushRuns,
+    sizes: Sizes,
+) -> Results {
     let cold_s = summaries(&cold.samples);
     let warm_s = summaries(&warm.samples);
     let report_s = summaries(&warm.report_durations);
@@ -142,6 +153,18 @@ pub fn results(machine: Machine, cold: &Cold, warm: &Warm, sizes: Sizes) -> Resu
             ms,
         ));
     }
+
+    let push_cost = push
+        .duration_ms
+        .iter()
+        .map(|(targets, d)| {
+            monthly_cost_at(
+                &format!("measured: {targets} target(s) a run, median Duration"),
+                d.p50,
+                PUSH_RUNS_PER_MONTH,
+            )
+        })
+        .collect();
 
     let mut targets = Vec::new();
     let mib = |b: u64| b as f64 / 1024.0 / 1024.0;
@@ -275,6 +298,8 @@ pub fn results(machine: Machine, cold: &Cold, warm: &Warm, sizes: Sizes) -> Resu
         size_bytes: sizes,
         cost_assumptions,
         monthly_cost_usd: cost,
+        push,
+        push_monthly_cost_usd: push_cost,
         targets,
     }
 }
