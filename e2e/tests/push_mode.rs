@@ -29,6 +29,7 @@ one_harness!(
     a_receiver_slower_than_the_deadline_fails_before_it,
     a_hanging_target_fails_alone_within_the_deadline,
     two_hundred_targets_in_one_invocation,
+    push_every_runs_rounds_within_the_invocation,
     a_push_run_without_push_mode_says_how_to_turn_it_on
 );
 
@@ -591,4 +592,33 @@ async fn sigv4_requests_pass_botocore_s_check_and_a_wrong_secret_is_refused(harn
         "{error}"
     );
     assert!(Sigv4Verifier::log_of(dir.path()).ends_with("refused: the signature does not match\n"));
+}
+
+async fn push_every_runs_rounds_within_the_invocation(harness: Harness) {
+    let receiver = Receiver::start(None, Vec::new()).await;
+    let up = start_target().await;
+    let target = format!("http://{}/", up.addr);
+    // 12 s: rounds at 0 s and 5 s fit, one at 10 s would end past the time.
+    let function = started(
+        harness,
+        &push_env(
+            &receiver.url(),
+            &[
+                ("BLACKBOX_PUSH_EVERY", "5s"),
+                ("AWS_LAMBDA_FUNCTION_TIMEOUT", "12"),
+            ],
+        ),
+    )
+    .await;
+    let summary = push_run(&function, probes(&[(&target, "http_2xx")])).await;
+    assert_eq!(summary["rounds"], 2, "{summary}");
+    assert_eq!(summary["succeeded"], 2, "{summary}");
+    let received = receiver.received();
+    assert_eq!(received.len(), 2, "one write a round");
+    let apart = received[1].at - received[0].at;
+    assert!(
+        apart >= Duration::from_millis(4500) && apart < Duration::from_millis(6500),
+        "rounds 5 s apart: {apart:?}"
+    );
+    assert_eq!(up.seen.lock().unwrap().len(), 2, "probed once a round");
 }

@@ -28,6 +28,8 @@ use writer::RemoteWriter;
 /// Kept for the push out of the time left: a quarter of it, from 1 s to 10 s.
 const MIN_PUSH_TIME: Duration = Duration::from_secs(1);
 const MAX_PUSH_TIME: Duration = Duration::from_secs(10);
+/// EventBridge Scheduler's finest rate: the time one invocation's rounds share.
+const SCHEDULE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Push mode as configured: its settings and the client that writes.
 pub struct PushMode {
@@ -42,9 +44,11 @@ impl PushMode {
     }
 }
 
-/// What a push run did; the invocation's answer.
+/// What a push run did; the invocation's answer. With BLACKBOX_PUSH_EVERY, the sums over its
+/// rounds (a target that failed in two rounds is listed twice).
 #[derive(Debug, Default, Serialize)]
 pub struct Summary {
+    pub rounds: usize,
     pub targets: usize,
     pub succeeded: usize,
     pub failed: Vec<Problem>,
@@ -58,6 +62,25 @@ pub struct Summary {
     pub retries: u32,
     /// Why some samples were not written; `None` when all were.
     pub write_error: Option<String>,
+}
+
+impl Summary {
+    fn absorb(&mut self, round: Summary) {
+        self.rounds += round.rounds;
+        self.targets = round.targets;
+        self.succeeded += round.succeeded;
+        self.failed.extend(round.failed);
+        self.refused.extend(round.refused);
+        self.not_run.extend(round.not_run);
+        self.samples += round.samples;
+        self.samples_written += round.samples_written;
+        self.requests += round.requests;
+        self.requests_written += round.requests_written;
+        self.retries += round.retries;
+        if self.write_error.is_none() {
+            self.write_error = round.write_error;
+        }
+    }
 }
 
 /// A push run that could not be done, or whose write failed: the invocation's error.
@@ -109,11 +132,59 @@ pub async fn run(
             .as_deref()
             .ok_or(PushError::NoTargets)?,
     };
+    let summary = match push.settings.every {
+        None => round(settings, upstream, push, targets, left).await,
+        Some(every) => rounds(settings, upstream, push, targets, left, every).await,
+    };
+    match summary.write_error.clone() {
+        None => Ok(summary),
+        Some(reason) => Err(PushError::WriteFailed {
+            reason,
+            summary: serde_json::to_string(&summary).unwrap_or_default(),
+        }),
+    }
+}
+
+/// BLACKBOX_PUSH_EVERY: a round at each `every` of the minute the schedule gave this
+/// invocation, as many as fit in it and in the invocation's time.
+async fn rounds(
+    settings: &HandlerSettings,
+    upstream: &Upstream,
+    push: &PushMode,
+    targets: &[Target],
+    left: Duration,
+    every: Duration,
+) -> Summary {
+    let start = Instant::now();
+    let end = start + left.min(SCHEDULE_INTERVAL);
+    let mut total = Summary::default();
+    for k in 0.. {
+        let round_start = start + every * k;
+        if k > 0 && round_start + every > end {
+            break;
+        }
+        tokio::time::sleep_until(round_start.into()).await;
+        let budget = every.min(end.saturating_duration_since(Instant::now()));
+        let one = round(settings, upstream, push, targets, budget).await;
+        total.absorb(one);
+    }
+    total
+}
+
+/// One round: the probes, then their series written.
+async fn round(
+    settings: &HandlerSettings,
+    upstream: &Upstream,
+    push: &PushMode,
+    targets: &[Target],
+    left: Duration,
+) -> Summary {
     let (probes_until, push_until) = time_split(left, Instant::now());
     let probed = probes::probe_all(settings, upstream, &push.settings, targets, probes_until).await;
 
     let mut summary = Summary {
         targets: targets.len(),
+        rounds: 1,
         ..Summary::default()
     };
     let mut series = Vec::new();
@@ -171,13 +242,7 @@ pub async fn run(
             problem.reason
         );
     }
-    match summary.write_error.clone() {
-        None => Ok(summary),
-        Some(reason) => Err(PushError::WriteFailed {
-            reason,
-            summary: serde_json::to_string(&summary).unwrap_or_default(),
-        }),
-    }
+    summary
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub const JOB_VAR: &str = "BLACKBOX_PUSH_JOB";
 pub const LABELS_VAR: &str = "BLACKBOX_PUSH_LABELS";
 pub const TARGETS_FILE_VAR: &str = "BLACKBOX_PUSH_TARGETS_FILE";
 pub const CONCURRENCY_VAR: &str = "BLACKBOX_PUSH_CONCURRENCY";
+pub const EVERY_VAR: &str = "BLACKBOX_PUSH_EVERY";
 const AWS_REGION_VAR: &str = "AWS_REGION";
 const ACCESS_KEY_VAR: &str = "AWS_ACCESS_KEY_ID";
 const SECRET_KEY_VAR: &str = "AWS_SECRET_ACCESS_KEY";
@@ -80,6 +81,8 @@ pub struct PushSettings {
     pub targets_file: Option<Vec<Target>>,
     /// How many probes run at once.
     pub concurrency: usize,
+    /// BLACKBOX_PUSH_EVERY: rounds this far apart within each scheduled minute.
+    pub every: Option<std::time::Duration>,
 }
 
 fn invalid(var: &'static str, reason: impl Into<String>) -> SettingsError {
@@ -212,6 +215,22 @@ impl PushSettings {
                     )
                 })?,
         };
+        let every = non_empty(EVERY_VAR)
+            .map(|text| {
+                text.strip_suffix('s')
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .filter(|n| (5..=60).contains(n))
+                    .map(std::time::Duration::from_secs)
+                    .ok_or_else(|| {
+                        invalid(
+                            EVERY_VAR,
+                            format!(
+                                "{text:?} is not a number of seconds from 5s to 60s (e.g. 15s)"
+                            ),
+                        )
+                    })
+            })
+            .transpose()?;
         Ok(Some(Self {
             url,
             auth,
@@ -222,6 +241,7 @@ impl PushSettings {
                 .map(|path| targets_file(&read_file, &path))
                 .transpose()?,
             concurrency,
+            every,
         }))
     }
 }
@@ -431,6 +451,7 @@ mod tests {
             ("BLACKBOX_PUSH_LABELS", "team=sre, env = prod"),
             ("BLACKBOX_PUSH_TARGETS_FILE", "/var/task/targets.txt"),
             ("BLACKBOX_PUSH_CONCURRENCY", "64"),
+            ("BLACKBOX_PUSH_EVERY", "15s"),
         ]))
         .unwrap()
         .unwrap();
@@ -453,6 +474,8 @@ mod tests {
             ])
         );
         assert_eq!(none.concurrency, 64);
+        assert_eq!(none.every, Some(std::time::Duration::from_secs(15)));
+        assert_eq!(sigv4.every, None);
     }
 
     #[test]
@@ -505,6 +528,10 @@ mod tests {
              "BLACKBOX_PUSH_TARGETS_FILE: /var/task/empty.txt: no targets"),
             (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "none"), ("BLACKBOX_PUSH_TARGETS_FILE", "/var/task/bad.txt")]),
              "BLACKBOX_PUSH_TARGETS_FILE: /var/task/bad.txt: line 1: expected TARGET [MODULE], got \"a b c\""),
+            (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "none"), ("BLACKBOX_PUSH_EVERY", "15")]),
+             "BLACKBOX_PUSH_EVERY: \"15\" is not a number of seconds from 5s to 60s (e.g. 15s)"),
+            (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "none"), ("BLACKBOX_PUSH_EVERY", "1s")]),
+             "BLACKBOX_PUSH_EVERY: \"1s\" is not a number of seconds from 5s to 60s (e.g. 15s)"),
             (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "none"), ("BLACKBOX_PUSH_CONCURRENCY", "0")]),
              "BLACKBOX_PUSH_CONCURRENCY: \"0\" is not a whole number from 1 to 256"),
             (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "none"), ("BLACKBOX_PUSH_CONCURRENCY", "lots")]),
