@@ -58,12 +58,9 @@ impl Prometheus {
             text.push_str(&format!("rule_files:\n  - {}\n", rules.display()));
         }
         std::fs::write(&config, text).expect("receiver.yml");
-        Prometheus::start_with(
-            binary,
-            &config,
-            dir,
-            &["--web.enable-remote-write-receiver"],
-        )
+        let mut flags = vec!["--web.enable-remote-write-receiver"];
+        flags.extend_from_slice(extra);
+        Prometheus::start_with(binary, &config, dir, &flags)
     }
 
     pub fn start_with(binary: &Path, config: &Path, dir: &Path, extra: &[&str]) -> Prometheus {

@@ -230,12 +230,7 @@ pub async fn report_init_error(error_type: &str, message: &str) {
     };
     let body =
         serde_json::json!({ "errorMessage": message, "errorType": error_type, "stackTrace": [] });
-    // The Runtime API is plain HTTP: no CA store to load.
-    let client = reqwest::Client::builder()
-        .tls_built_in_root_certs(false)
-        .build()
-        .unwrap_or_default();
-    let sent = client
+    let sent = reqwest::Client::new()
         .post(format!("http://{api}/2018-06-01/runtime/init/error"))
         .header("Lambda-Runtime-Function-Error-Type", error_type)
         .header(header::CONTENT_TYPE, "application/json")

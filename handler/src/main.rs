@@ -30,6 +30,13 @@ async fn main() -> Result<(), Error> {
             "BLACKBOX_AUTH_TOKEN is not set: anyone who can reach this function's URL can run probes through it"
         );
     }
+    if let Some(push) = &push {
+        if push.url.scheme() == "http" && push.sends_a_secret() {
+            tracing::warn!(
+                "BLACKBOX_REMOTE_WRITE_URL is http://: the remote-write credentials travel unencrypted"
+            );
+        }
+    }
     let push = push.map(PushMode::new).transpose()?;
     lambda_blackbox_handler::serve(Proxy::new(settings)?, push).await
 }

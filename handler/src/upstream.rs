@@ -69,9 +69,6 @@ pub struct Upstream {
 impl Upstream {
     pub fn new(listen_address: ListenAddress) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
-            // blackbox is plain HTTP on loopback: no CA store (loading the system's costs
-            // milliseconds of Init and megabytes of memory, measured with make bench).
-            .tls_built_in_root_certs(false)
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(POOLED_CONNECTIONS)

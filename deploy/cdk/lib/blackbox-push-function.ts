@@ -82,8 +82,14 @@ export class BlackboxPushFunction extends Construct {
     const bad = props.probes.find((p) => !p.target.trim() || (p.module !== undefined && !/^[A-Za-z0-9_.-]+$/.test(p.module)));
     if (bad !== undefined) throw new Error(`BlackboxPushFunction: probes: ${JSON.stringify(bad)} is not a target with a module name`);
     const timeout = props.timeout ?? Duration.seconds(30);
-    if (timeout.toSeconds() > 60) {
+    const rounds = props.environment?.BLACKBOX_PUSH_EVERY !== undefined;
+    if (timeout.toSeconds() > (rounds ? 70 : 60)) {
       Annotations.of(this).addWarning(`timeout ${timeout.toSeconds()} s is longer than a one-minute schedule: runs will overlap`);
+    }
+    if (rounds && timeout.toSeconds() < 61) {
+      Annotations.of(this).addWarning(
+        `BLACKBOX_PUSH_EVERY with a timeout of ${timeout.toSeconds()} s: the minute's last rounds do not fit (give 61 s or more)`,
+      );
     }
 
     const write = props.remoteWrite;

@@ -4,6 +4,8 @@
 //! file (BLACKBOX_PUSH_TARGETS_FILE). Anything else is an HTTP event for the gate.
 
 use lambda_blackbox_common::targets_file::Target;
+
+use crate::modules::DEFAULT_MODULE;
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +28,8 @@ pub fn push_run(event: &Value) -> Option<Result<PushRun, String>> {
         Some(object.get("probes")?)
     };
     Some(match probes {
-        None => Ok(PushRun::TargetsFile),
+        // `"probes": null` in a Scheduler input asks for the targets file too.
+        None | Some(Value::Null) => Ok(PushRun::TargetsFile),
         Some(list) => probes_of(list).map(PushRun::Probes),
     })
 }
@@ -58,7 +61,36 @@ fn probes_of(list: &Value) -> Result<Vec<Target>, String> {
                 module: field("module")?,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, String>>()
+        .and_then(|probes| refuse_twice(probes, |i| format!("probes[{i}]")))
+}
+
+/// The same target and module twice would write two samples of one series at one
+/// timestamp, which Mimir and Amazon Managed Service for Prometheus refuse with a 400.
+pub fn refuse_twice(
+    probes: Vec<Target>,
+    name: impl Fn(usize) -> String,
+) -> Result<Vec<Target>, String> {
+    let module = |t: &Target| {
+        t.module
+            .clone()
+            .unwrap_or_else(|| DEFAULT_MODULE.to_string())
+    };
+    for (i, probe) in probes.iter().enumerate() {
+        if let Some(first) = probes[..i]
+            .iter()
+            .position(|p| p.target == probe.target && module(p) == module(probe))
+        {
+            return Err(format!(
+                "{}: {} with module {} is listed already, as {}",
+                name(i),
+                probe.target,
+                module(probe),
+                name(first)
+            ));
+        }
+    }
+    Ok(probes)
 }
 
 #[cfg(test)]
@@ -87,6 +119,10 @@ mod tests {
                           "account": "123456789012", "time": "2026-12-02T00:00:00Z", "region": "eu-west-1",
                           "resources": ["arn:aws:events:eu-west-1:123456789012:rule/probe"], "detail": {}});
         assert_eq!(push_run(&rule), Some(Ok(PushRun::TargetsFile)));
+        assert_eq!(
+            push_run(&json!({"probes": null})),
+            Some(Ok(PushRun::TargetsFile))
+        );
         let rule_with = json!({"detail-type": "Scheduled Event", "source": "aws.events",
                                "detail": {"probes": [{"target": "a.example:22", "module": "tcp_connect"}]}});
         assert_eq!(
@@ -125,6 +161,10 @@ mod tests {
             (
                 json!([{"target": "a", "module": 7}]),
                 "probes[0]: module 7 is not a non-empty string",
+            ),
+            (
+                json!([{"target": "a"}, {"target": "b"}, {"target": "a", "module": "http_2xx"}]),
+                "probes[2]: a with module http_2xx is listed already, as probes[0]",
             ),
         ] {
             assert_eq!(

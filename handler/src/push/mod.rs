@@ -38,14 +38,14 @@ pub struct PushMode {
 }
 
 impl PushMode {
-    pub fn new(settings: PushSettings) -> Result<Self, reqwest::Error> {
+    pub fn new(settings: PushSettings) -> Result<Self, std::io::Error> {
         let writer = RemoteWriter::new(&settings)?;
         Ok(Self { settings, writer })
     }
 }
 
 /// What a push run did; the invocation's answer. With BLACKBOX_PUSH_EVERY, the sums over its
-/// rounds (a target that failed in two rounds is listed twice).
+/// rounds (`targets` counts each round's; a target that failed in two rounds is listed twice).
 #[derive(Debug, Default, Serialize)]
 pub struct Summary {
     pub rounds: usize,
@@ -67,7 +67,7 @@ pub struct Summary {
 impl Summary {
     fn absorb(&mut self, round: Summary) {
         self.rounds += round.rounds;
-        self.targets = round.targets;
+        self.targets += round.targets;
         self.succeeded += round.succeeded;
         self.failed.extend(round.failed);
         self.refused.extend(round.refused);
@@ -188,6 +188,7 @@ async fn round(
         ..Summary::default()
     };
     let mut series = Vec::new();
+    let timed_out = probed.iter().any(|p| p.timed_out);
     for one in probed {
         let problem = |reason: String| Problem {
             target: one.target.clone(),
@@ -214,7 +215,10 @@ async fn round(
                 summary.samples_written += body.samples;
                 summary.retries += written.attempts - 1;
             }
-            Err(error) => errors.push(error.to_string()),
+            Err(error) => {
+                summary.retries += error.attempts().saturating_sub(1);
+                errors.push(error.to_string());
+            }
         }
     }
     if let Some(first) = errors.first() {
@@ -234,6 +238,12 @@ async fn round(
         retries = summary.retries,
         "push run done"
     );
+    // As a scrape does after a timeout: a hung blackbox is replaced for the next round.
+    if timed_out {
+        upstream
+            .replace_if_hung(push_until.saturating_duration_since(Instant::now()))
+            .await;
+    }
     for problem in summary.refused.iter().chain(&summary.not_run) {
         tracing::warn!(
             target = problem.target,

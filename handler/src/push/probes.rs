@@ -15,7 +15,7 @@ use super::settings::PushSettings;
 use crate::gate;
 use crate::modules::DEFAULT_MODULE;
 use crate::settings::HandlerSettings;
-use crate::upstream::Upstream;
+use crate::upstream::{ProxyError, Upstream};
 
 /// A probe is not started with less time than this before the push: blackbox takes half a
 /// second off the timeout it is sent, and would fall back to the module's whole timeout.
@@ -30,7 +30,8 @@ pub enum Verdict {
     Failed(String),
     /// The target policy refused it (`up` 0, as a refused scrape): why.
     Refused(String),
-    /// Not probed: too little time was left before the push.
+    /// Not probed: too little time was left before the push (`up` 0, as a scrape that
+    /// timed out, so that a prober short of time shows).
     NotRun(String),
 }
 
@@ -41,6 +42,8 @@ pub struct Probed {
     pub module: String,
     pub verdict: Verdict,
     pub series: Vec<TimeSeries>,
+    /// blackbox did not answer in time: it may be hung.
+    pub timed_out: bool,
 }
 
 /// A target and module with the reason it did not succeed, as the summary lists them.
@@ -60,11 +63,18 @@ pub async fn probe_all(
     targets: &[Target],
     until: Instant,
 ) -> Vec<Probed> {
-    stream::iter(targets)
-        .map(|target| probe_one(settings, upstream, push, target, until))
-        .buffered(push.concurrency)
-        .collect()
-        .await
+    // Unordered: a slot is free as soon as its probe ends, so a hanging target holds one
+    // slot, not the whole queue behind it.
+    let mut done: Vec<(usize, Probed)> =
+        stream::iter(targets.iter().enumerate())
+            .map(|(i, target)| async move {
+                (i, probe_one(settings, upstream, push, target, until).await)
+            })
+            .buffer_unordered(push.concurrency)
+            .collect()
+            .await;
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, probed)| probed).collect()
 }
 
 /// `job`, `instance`, `module` and `region`, then BLACKBOX_PUSH_LABELS: the labels the
@@ -105,6 +115,7 @@ async fn probe_one(
         module: module.clone(),
         verdict,
         series,
+        timed_out: false,
     };
     let not_up =
         |elapsed: Duration| scrape_series(&labels, false, timestamp, elapsed.as_secs_f64());
@@ -116,7 +127,7 @@ async fn probe_one(
                 "not probed: {:.1} s was left before the push; raise the function's timeout or BLACKBOX_PUSH_CONCURRENCY",
                 left.as_secs_f64()
             )),
-            Vec::new(),
+            not_up(Duration::ZERO),
         );
     }
     let readings = match gate::admit_target(settings, &target.target, Some(&module)) {
@@ -143,7 +154,12 @@ async fn probe_one(
     let elapsed = clock.elapsed();
     let response = match answer {
         Ok(response) => response,
-        Err(error) => return probed(Verdict::Failed(error.to_string()), not_up(elapsed)),
+        Err(error) => {
+            let timed_out = matches!(error, ProxyError::Timeout(_));
+            let mut failed = probed(Verdict::Failed(error.to_string()), not_up(elapsed));
+            failed.timed_out = timed_out;
+            return failed;
+        }
     };
     let status = response.status();
     let text = match response.into_body() {

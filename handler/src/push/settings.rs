@@ -130,6 +130,14 @@ impl PushSettings {
         )
     }
 
+    /// Whether the requests carry a bearer token or a password (SigV4 sends neither).
+    pub fn sends_a_secret(&self) -> bool {
+        matches!(
+            self.auth,
+            RemoteWriteAuth::Bearer(_) | RemoteWriteAuth::Basic { .. }
+        )
+    }
+
     /// `None` when BLACKBOX_REMOTE_WRITE_URL is not set: the function only answers scrapes.
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
@@ -252,7 +260,10 @@ fn targets_file(
 ) -> Result<Vec<Target>, SettingsError> {
     let text = read_file(path)
         .map_err(|e| invalid(TARGETS_FILE_VAR, format!("cannot read {path}: {e}")))?;
-    parse_targets(&text).map_err(|e| invalid(TARGETS_FILE_VAR, format!("{path}: {e}")))
+    let targets =
+        parse_targets(&text).map_err(|e| invalid(TARGETS_FILE_VAR, format!("{path}: {e}")))?;
+    super::event::refuse_twice(targets, |i| format!("{path}: entry {}", i + 1))
+        .map_err(|e| invalid(TARGETS_FILE_VAR, e))
 }
 
 /// The region of an Amazon Managed Service for Prometheus workspace URL
@@ -312,6 +323,9 @@ mod tests {
                 }
                 "/var/task/empty.txt" => Ok("# nothing yet\n".into()),
                 "/var/task/bad.txt" => Ok("a b c\n".into()),
+                "/var/task/twice.txt" => {
+                    Ok("https://a.example\nhttps://a.example http_2xx\n".into())
+                }
                 _ => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
             },
         )
@@ -528,6 +542,8 @@ mod tests {
              "BLACKBOX_PUSH_TARGETS_FILE: /var/task/empty.txt: no targets"),
             (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "none"), ("BLACKBOX_PUSH_TARGETS_FILE", "/var/task/bad.txt")]),
              "BLACKBOX_PUSH_TARGETS_FILE: /var/task/bad.txt: line 1: expected TARGET [MODULE], got \"a b c\""),
+            (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "none"), ("BLACKBOX_PUSH_TARGETS_FILE", "/var/task/twice.txt")]),
+             "BLACKBOX_PUSH_TARGETS_FILE: /var/task/twice.txt: entry 2: https://a.example with module http_2xx is listed already, as /var/task/twice.txt: entry 1"),
             (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "none"), ("BLACKBOX_PUSH_EVERY", "15")]),
              "BLACKBOX_PUSH_EVERY: \"15\" is not a number of seconds from 5s to 60s (e.g. 15s)"),
             (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "none"), ("BLACKBOX_PUSH_EVERY", "1s")]),

@@ -4,7 +4,9 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use lambda_http::http::{header, HeaderMap, HeaderValue, StatusCode};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use lambda_http::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode};
 use url::Url;
 
 use super::settings::{PushSettings, RemoteWriteAuth};
@@ -26,6 +28,17 @@ pub enum WriteError {
     Signing(String),
 }
 
+impl WriteError {
+    /// How many times the request was sent.
+    pub fn attempts(&self) -> u32 {
+        match self {
+            WriteError::Refused { .. } => 1,
+            WriteError::OutOfTime { attempts, .. } => *attempts,
+            WriteError::Signing(_) => 0,
+        }
+    }
+}
+
 /// A written request: how many attempts it took.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Written {
@@ -43,21 +56,31 @@ enum Attempt {
     Fatal(WriteError),
 }
 
+type HttpsClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    Full<Bytes>,
+>;
+
+/// The client that writes: hyper with rustls, built only in push mode, so that a function
+/// that only answers scrapes loads no TLS and no CA store (its loopback client, reqwest,
+/// has no TLS at all). It follows no redirect (a POST body would be dropped by one).
 pub struct RemoteWriter {
-    client: reqwest::Client,
+    client: HttpsClient,
     url: Url,
     auth: RemoteWriteAuth,
 }
 
 impl RemoteWriter {
-    pub fn new(settings: &PushSettings) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            // The receiver is named by the operator; a proxy variable of the function's
-            // environment is honoured as for any HTTP client, redirects are not followed
-            // (a POST body would be dropped by them).
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("lambda-blackbox/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+    /// Loads the system's CA certificates (on Lambda, Amazon Linux's bundle).
+    pub fn new(settings: &PushSettings) -> Result<Self, std::io::Error> {
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(connector);
         Ok(Self {
             client,
             url: settings.url.clone(),
@@ -77,10 +100,11 @@ impl RemoteWriter {
                 Attempt::Fatal(error) => return Err(error),
                 Attempt::Retry { reason, after } => (reason, after),
             };
-            let wait = after.unwrap_or(backoff);
+            // Never sooner than the backoff: `Retry-After: 0` is no licence to hammer.
+            let wait = after.map_or(backoff, |after| after.max(backoff));
             let left = deadline.saturating_duration_since(Instant::now());
             // An attempt needs time to be answered in, beside the wait.
-            if wait + FIRST_BACKOFF > left {
+            if wait.saturating_add(FIRST_BACKOFF) > left {
                 let last = match after {
                     Some(after) => format!(
                         "{reason} (Retry-After {:.1} s is past the deadline)",
@@ -111,35 +135,38 @@ impl RemoteWriter {
             Ok(headers) => headers,
             Err(error) => return Attempt::Fatal(error),
         };
-        let sent = self
-            .client
-            .post(self.url.clone())
-            .headers(headers)
-            .body(body.to_vec())
-            .timeout(left)
-            .send()
-            .await;
-        let response = match sent {
-            Ok(response) => response,
-            Err(e) if e.is_timeout() => {
-                return Attempt::Retry {
-                    reason: format!("no answer within {:.1} s", left.as_secs_f64()),
-                    after: None,
-                }
-            }
-            Err(e) => {
+        let mut request = Request::new(Full::new(Bytes::copy_from_slice(body)));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = match self.url.as_str().parse() {
+            Ok(uri) => uri,
+            Err(_) => return Attempt::Fatal(WriteError::Signing("the URL is not a URI".into())),
+        };
+        *request.headers_mut() = headers;
+        let started = Instant::now();
+        let no_answer = || Attempt::Retry {
+            reason: format!("no answer within {:.1} s", left.as_secs_f64()),
+            after: None,
+        };
+        let response = match tokio::time::timeout(left, self.client.request(request)).await {
+            Err(_) => return no_answer(),
+            Ok(Err(e)) => {
                 return Attempt::Retry {
                     reason: root_cause(&e),
                     after: None,
                 }
             }
+            Ok(Ok(response)) => response,
         };
         let status = response.status();
         if status.is_success() {
             return Attempt::Done;
         }
         let after = retry_after(response.headers(), SystemTime::now());
-        let answer = quoted(&response.text().await.unwrap_or_default());
+        let left = left.saturating_sub(started.elapsed());
+        let answer = match tokio::time::timeout(left, response.into_body().collect()).await {
+            Ok(Ok(collected)) => quoted(&String::from_utf8_lossy(&collected.to_bytes())),
+            _ => "(no body within the time)".to_string(),
+        };
         if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
             Attempt::Retry {
                 reason: format!("{} {answer}", status.as_u16()),
@@ -163,6 +190,10 @@ impl RemoteWriter {
         headers.insert(
             "x-prometheus-remote-write-version",
             HeaderValue::from_static("0.1.0"),
+        );
+        headers.insert(
+            header::USER_AGENT,
+            HeaderValue::from_static(concat!("lambda-blackbox/", env!("CARGO_PKG_VERSION"))),
         );
         match &self.auth {
             RemoteWriteAuth::None => {}
