@@ -97,6 +97,59 @@ async fn wait_for(
     }
 }
 
+/// The first verdicts both modes wait for: the down target is down everywhere, the target
+/// one region refuses is down from that region only.
+fn first_verdicts(alerts: &[(String, String, String)], down: &str, refused: &str) -> bool {
+    alerts
+        .iter()
+        .any(|(n, _, i)| n == "BlackboxTargetDown" && i == down)
+        && has(
+            alerts,
+            "BlackboxTargetDownInRegion",
+            "ap-southeast-2",
+            refused,
+        )
+}
+
+/// Beside the first verdicts: no target-wide alert for the refused target, none at all for
+/// the up target, and no prober alert.
+fn assert_nothing_else(alerts: &[(String, String, String)], refused: &str, up: &str) {
+    assert!(
+        !alerts
+            .iter()
+            .any(|(n, _, i)| n == "BlackboxTargetDown" && i == refused),
+        "refused in one region is not down everywhere: {alerts:?}"
+    );
+    assert!(
+        !alerts.iter().any(|(_, _, i)| i == up),
+        "the up target has no alert: {alerts:?}"
+    );
+    assert!(
+        !alerts
+            .iter()
+            .any(|(n, _, _)| n.starts_with("LambdaBlackbox")),
+        "no prober alert: {alerts:?}"
+    );
+}
+
+/// Every dashboard query answers; the panels named in `with_data` return series.
+async fn assert_dashboard_answers(
+    prometheus: &Prometheus,
+    client: &reqwest::Client,
+    with_data: &[&str],
+) {
+    for (title, expr) in dashboard_queries() {
+        let (status, answer) = prometheus.query(client, &expr).await;
+        assert!(
+            status == 200 && answer["status"] == "success",
+            "dashboard panel {title:?}: {expr:?} → {status} {answer}"
+        );
+        if with_data.contains(&title.as_str()) {
+            assert!(!series(&answer).is_empty(), "{title}: {expr} → {answer}");
+        }
+    }
+}
+
 fn has(alerts: &[(String, String, String)], name: &str, region: &str, instance: &str) -> bool {
     alerts
         .iter()
@@ -173,46 +226,17 @@ async fn the_rules_tell_down_everywhere_from_one_region_and_from_a_broken_prober
     prometheus.wait_ready(&client).await;
 
     let alerts = wait_for(&prometheus, &client, "the first verdicts", |a| {
-        a.iter()
-            .any(|(n, _, i)| n == "BlackboxTargetDown" && *i == down)
-            && has(
-                a,
-                "BlackboxTargetDownInRegion",
-                "ap-southeast-2",
-                &refused_url,
-            )
+        first_verdicts(a, &down, &refused_url)
     })
     .await;
-    assert!(
-        !alerts
-            .iter()
-            .any(|(n, _, i)| n == "BlackboxTargetDown" && *i == refused_url),
-        "refused in one region is not down everywhere: {alerts:?}"
-    );
-    assert!(
-        !alerts.iter().any(|(_, _, i)| *i == up_url),
-        "the up target has no alert: {alerts:?}"
-    );
-    assert!(
-        !alerts
-            .iter()
-            .any(|(n, _, _)| n == "LambdaBlackboxProbeFunctionDown"),
-        "{alerts:?}"
-    );
+    assert_nothing_else(&alerts, &refused_url, &up_url);
     // Every dashboard query runs against this Prometheus; the fleet panels see the fleet.
-    for (title, expr) in dashboard_queries() {
-        let (status, answer) = prometheus.query(&client, &expr).await;
-        assert!(
-            status == 200 && answer["status"] == "success",
-            "dashboard panel {title:?}: {expr:?} → {status} {answer}"
-        );
-        if matches!(
-            title.as_str(),
-            "Regions that see the target down" | "Firing alerts"
-        ) {
-            assert!(!series(&answer).is_empty(), "{title}: {expr} → {answer}");
-        }
-    }
+    assert_dashboard_answers(
+        &prometheus,
+        &client,
+        &["Regions that see the target down", "Firing alerts"],
+    )
+    .await;
 
     // One region's prober stops: its alert, and no target alert because of it.
     regions[0].take().unwrap().shutdown().await;
@@ -336,41 +360,11 @@ async fn push_mode_fires_the_same_alerts() {
         &prometheus,
         &client,
         "the first verdicts",
-        |a| {
-            a.iter()
-                .any(|(n, _, i)| n == "BlackboxTargetDown" && *i == down)
-                && has(
-                    a,
-                    "BlackboxTargetDownInRegion",
-                    "ap-southeast-2",
-                    &refused_url,
-                )
-        },
+        |a| first_verdicts(a, &down, &refused_url),
     )
     .await;
-    assert!(
-        !alerts
-            .iter()
-            .any(|(n, _, i)| n == "BlackboxTargetDown" && *i == refused_url),
-        "refused in one region is not down everywhere: {alerts:?}"
-    );
-    assert!(!alerts.iter().any(|(_, _, i)| *i == up_url), "{alerts:?}");
-    assert!(
-        !alerts
-            .iter()
-            .any(|(n, _, _)| n.starts_with("LambdaBlackbox")),
-        "{alerts:?}"
-    );
-    for (title, expr) in dashboard_queries() {
-        let (status, answer) = prometheus.query(&client, &expr).await;
-        assert!(
-            status == 200 && answer["status"] == "success",
-            "dashboard panel {title:?}: {expr:?} → {status} {answer}"
-        );
-        if title == "Regions that see the target down" {
-            assert!(!series(&answer).is_empty(), "{title}: {expr} → {answer}");
-        }
-    }
+    assert_nothing_else(&alerts, &refused_url, &up_url);
+    assert_dashboard_answers(&prometheus, &client, &["Regions that see the target down"]).await;
 
     // us-east-1's pushes stop.
     regions[0].take().unwrap().shutdown().await;

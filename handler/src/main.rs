@@ -37,7 +37,15 @@ async fn main() -> Result<(), Error> {
             );
         }
     }
-    let push = push.map(PushMode::new).transpose()?;
+    let push = match push.map(PushMode::new).transpose() {
+        Ok(push) => push,
+        Err(e) => {
+            let message = format!("push mode cannot start its remote-write client: {e}");
+            lambda_blackbox_handler::report_init_error("Runtime.PushModeUnavailable", &message)
+                .await;
+            std::process::exit(1);
+        }
+    };
     lambda_blackbox_handler::serve(Proxy::new(settings)?, push).await
 }
 

@@ -227,7 +227,7 @@ impl Upstream {
 }
 
 /// The innermost error's text: reqwest's own wraps it in "error sending request for url …".
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = error;
     while let Some(source) = cause.source() {
         cause = source;

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::{
-    Results, INVOKES_PER_MONTH, MEMORY_MB, PRICE_ARM_GB_S, PRICE_PER_MILLION_REQUESTS,
+    CostRow, Results, INVOKES_PER_MONTH, MEMORY_MB, PRICE_ARM_GB_S, PRICE_PER_MILLION_REQUESTS,
     PRICE_SCHEDULER_PER_MILLION, PRICE_X86_GB_S, PUSH_RUNS_PER_MONTH,
 };
 
@@ -274,21 +274,7 @@ pub fn markdown(r: &Results, cold_rounds: usize, warm_probes: usize) -> String {
          target's response time dominates, as the illustrations show.\n",
         INVOKES_PER_MONTH, MEMORY_MB, PRICE_X86_GB_S, PRICE_ARM_GB_S, PRICE_PER_MILLION_REQUESTS
     );
-    let _ = writeln!(
-        o,
-        "| probe | Duration ms | billed ms | x86_64 per month | arm64 per month |\n| --- | ---: | ---: | ---: | ---: |"
-    );
-    for c in &r.monthly_cost_usd {
-        let _ = writeln!(
-            o,
-            "| {} | {} | {:.0} | ${:.4} | ${:.4} |",
-            c.what,
-            ms(c.duration_ms),
-            c.billed_ms,
-            c.x86_64_usd,
-            c.arm64_usd
-        );
-    }
+    cost_table(&mut o, "probe", &r.monthly_cost_usd);
     if let Some(rd) = r.report_duration_ms.get("ours") {
         let _ = writeln!(
             o,
@@ -343,11 +329,15 @@ fn push_section(o: &mut String, r: &Results) {
          Managed Service for Prometheus bills samples ingested) is not included.\n",
         PUSH_RUNS_PER_MONTH, MEMORY_MB, PUSH_RUNS_PER_MONTH, PRICE_SCHEDULER_PER_MILLION
     );
+    cost_table(o, "run", &r.push_monthly_cost_usd);
+}
+
+fn cost_table(o: &mut String, first_column: &str, rows: &[CostRow]) {
     let _ = writeln!(
         o,
-        "| run | Duration ms | billed ms | x86_64 per month | arm64 per month |\n| --- | ---: | ---: | ---: | ---: |"
+        "| {first_column} | Duration ms | billed ms | x86_64 per month | arm64 per month |\n| --- | ---: | ---: | ---: | ---: |"
     );
-    for c in &r.push_monthly_cost_usd {
+    for c in rows {
         let _ = writeln!(
             o,
             "| {} | {} | {:.0} | ${:.4} | ${:.4} |",

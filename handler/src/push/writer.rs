@@ -6,11 +6,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use lambda_http::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode};
+use lambda_http::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
 use url::Url;
 
 use super::settings::{PushSettings, RemoteWriteAuth};
 use super::sigv4;
+use crate::upstream::root_cause;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -67,6 +68,8 @@ type HttpsClient = hyper_util::client::legacy::Client<
 pub struct RemoteWriter {
     client: HttpsClient,
     url: Url,
+    /// `url` as hyper takes it, parsed once.
+    uri: Uri,
     auth: RemoteWriteAuth,
 }
 
@@ -81,9 +84,16 @@ impl RemoteWriter {
         let client =
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .build(connector);
+        let uri = settings.url.as_str().parse().map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "BLACKBOX_REMOTE_WRITE_URL is not a URI hyper can send to",
+            )
+        })?;
         Ok(Self {
             client,
             url: settings.url.clone(),
+            uri,
             auth: settings.auth.clone(),
         })
     }
@@ -137,10 +147,7 @@ impl RemoteWriter {
         };
         let mut request = Request::new(Full::new(Bytes::copy_from_slice(body)));
         *request.method_mut() = Method::POST;
-        *request.uri_mut() = match self.url.as_str().parse() {
-            Ok(uri) => uri,
-            Err(_) => return Attempt::Fatal(WriteError::Signing("the URL is not a URI".into())),
-        };
+        *request.uri_mut() = self.uri.clone();
         *request.headers_mut() = headers;
         let started = Instant::now();
         let no_answer = || Attempt::Retry {
@@ -269,14 +276,6 @@ fn quoted(answer: &str) -> String {
     } else {
         out
     }
-}
-
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = error;
-    while let Some(source) = cause.source() {
-        cause = source;
-    }
-    cause.to_string()
 }
 
 #[cfg(test)]
