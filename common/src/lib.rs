@@ -6,6 +6,7 @@
 //! and how the handler asks for a hung blackbox to be replaced.
 
 mod listen_address;
+pub mod logging;
 pub mod replacement;
 mod settings_error;
 pub mod targets_file;

@@ -5,12 +5,19 @@ use lambda_http::Error;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .without_time()
-        .with_env_filter(log_filter())
-        .init();
+    // The runtime crates stay at warn whatever BLACKBOX_HANDLER_LOG says: at debug they
+    // print whole events, Authorization headers included.
+    lambda_blackbox_common::logging::init_logging(
+        "BLACKBOX_HANDLER_LOG",
+        &[
+            "lambda_runtime",
+            "lambda_http",
+            "lambda_runtime_api_client",
+            "hyper",
+            "hyper_util",
+            "reqwest",
+        ],
+    );
 
     // The bootstrap sits at the layer's root (/opt/bootstrap).
     let exe = std::env::current_exe().unwrap_or_default();
@@ -47,14 +54,4 @@ async fn main() -> Result<(), Error> {
         }
     };
     lambda_blackbox_handler::serve(Proxy::new(settings)?, push).await
-}
-
-/// `BLACKBOX_HANDLER_LOG` sets our level; the runtime crates stay at `warn` whatever it
-/// says, because at debug they print whole events, Authorization headers included.
-fn log_filter() -> tracing_subscriber::EnvFilter {
-    let ours = std::env::var("BLACKBOX_HANDLER_LOG").unwrap_or_else(|_| "info".into());
-    tracing_subscriber::EnvFilter::try_new(format!(
-        "{ours},lambda_runtime=warn,lambda_http=warn,lambda_runtime_api_client=warn,hyper=warn,reqwest=warn"
-    ))
-    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,lambda_runtime=warn,lambda_http=warn"))
 }
