@@ -5,6 +5,7 @@
 //! dead-letter queue see exactly the runs whose results are lost.
 
 pub mod event;
+pub mod exposition;
 pub mod probes;
 pub mod remote_write;
 pub mod settings;

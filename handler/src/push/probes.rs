@@ -6,10 +6,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::stream::{self, StreamExt};
 use lambda_blackbox_common::targets_file::Target;
-use lambda_http::http::{HeaderMap, Method, StatusCode};
+use lambda_http::http::header::{ACCEPT, CONTENT_TYPE};
+use lambda_http::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use lambda_http::Body;
 use serde::Serialize;
 
+use super::exposition::{is_protobuf_exposition, PROTOBUF_ACCEPT};
 use super::remote_write::{scrape_series, scraped_series, TimeSeries};
 use super::settings::PushSettings;
 use crate::gate;
@@ -143,13 +145,10 @@ async fn probe_one(
         .append_pair("module", &module)
         .finish();
     let left = until.saturating_duration_since(Instant::now());
+    let mut headers = HeaderMap::new();
+    headers.insert(ACCEPT, HeaderValue::from_static(PROTOBUF_ACCEPT));
     let answer = upstream
-        .forward(
-            &Method::GET,
-            &format!("/probe?{query}"),
-            &HeaderMap::new(),
-            left,
-        )
+        .forward(&Method::GET, &format!("/probe?{query}"), &headers, left)
         .await;
     let elapsed = clock.elapsed();
     let response = match answer {
@@ -162,12 +161,19 @@ async fn probe_one(
         }
     };
     let status = response.status();
-    let text = match response.into_body() {
-        Body::Text(text) => text,
-        Body::Binary(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        _ => String::new(),
+    let content_type = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let answer = match response.into_body() {
+        Body::Text(text) => text.into_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => Vec::new(),
     };
     if status != StatusCode::OK {
+        let text = String::from_utf8_lossy(&answer);
         let first_line = text.lines().next().unwrap_or_default().trim().to_string();
         return probed(
             Verdict::Failed(format!(
@@ -177,7 +183,15 @@ async fn probe_one(
             not_up(elapsed),
         );
     }
-    match scraped_series(&text, &labels, timestamp, elapsed.as_secs_f64()) {
+    if !is_protobuf_exposition(&content_type) {
+        return probed(
+            Verdict::Failed(format!(
+                "blackbox_exporter answered in {content_type:?}, not the protobuf exposition format it was asked for"
+            )),
+            not_up(elapsed),
+        );
+    }
+    match scraped_series(&answer, &labels, timestamp, elapsed.as_secs_f64()) {
         Ok(series) => {
             let success = series.iter().find(|s| {
                 s.labels

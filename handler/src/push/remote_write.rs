@@ -5,6 +5,8 @@
 
 use prost::Message;
 
+use super::exposition::read_samples;
+
 /// `prometheus/prompb/remote.proto` and `types.proto`, the fields remote-write 1.0 sends.
 #[derive(Clone, PartialEq, Message)]
 pub struct WriteRequest {
@@ -73,62 +75,28 @@ fn series(
     }
 }
 
-/// How Prometheus writes a float label value (`le`, `quantile`).
-fn float_label(v: f64) -> String {
-    if v == f64::INFINITY {
-        "+Inf".into()
-    } else {
-        format!("{v}")
-    }
-}
-
-/// The series of a probe whose answer was `exposition` (blackbox's text format), at
-/// `timestamp` ms, with the target's labels (`job`, `instance`, `module`, `region`, …),
-/// which win over a sample's own labels of the same name: as with `honor_labels: false`,
-/// the sample's is kept as `exported_<name>`.
+/// The series of a probe whose answer was `exposition` (blackbox's, in the protobuf
+/// format), at `timestamp` ms, with the target's labels (`job`, `instance`, `module`,
+/// `region`, …), which win over a sample's own labels of the same name: as with
+/// `honor_labels: false`, the sample's is kept as `exported_<name>`.
 pub fn scraped_series(
-    exposition: &str,
+    exposition: &[u8],
     target: &[(String, String)],
     timestamp: i64,
     scrape_duration_s: f64,
 ) -> Result<Vec<TimeSeries>, String> {
-    use prometheus_parse::{Scrape, Value};
-    let scrape = Scrape::parse(exposition.lines().map(|l| Ok(l.to_string())))
-        .map_err(|e| format!("blackbox's answer is not the text exposition format: {e}"))?;
     let mut out = Vec::new();
-    for sample in scrape.samples {
+    for sample in read_samples(exposition)? {
         let mut labels: Vec<(String, String)> = target.to_vec();
-        for (name, value) in sample.labels.iter() {
-            let mut name = name.clone();
+        for (name, value) in sample.labels {
+            let mut name = name;
             while labels.iter().any(|(n, _)| *n == name) {
                 name = format!("exported_{name}");
             }
-            labels.push((name, value.clone()));
+            labels.push((name, value));
         }
-        match sample.value {
-            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => {
-                out.push(series(&sample.metric, &labels, &[], v, timestamp));
-            }
-            Value::Histogram(buckets) => {
-                let name = format!("{}_bucket", sample.metric);
-                for bucket in buckets {
-                    let le = [("le", float_label(bucket.less_than))];
-                    out.push(series(&name, &labels, &le, bucket.count, timestamp));
-                }
-            }
-            Value::Summary(quantiles) => {
-                for q in quantiles {
-                    let quantile = [("quantile", float_label(q.quantile))];
-                    out.push(series(
-                        &sample.metric,
-                        &labels,
-                        &quantile,
-                        q.count,
-                        timestamp,
-                    ));
-                }
-            }
-        }
+        let at = sample.timestamp_ms.unwrap_or(timestamp);
+        out.push(series(&sample.name, &labels, &[], sample.value, at));
     }
     out.extend(scrape_series(target, true, timestamp, scrape_duration_s));
     Ok(out)
@@ -199,22 +167,43 @@ fn compress(request: &WriteRequest) -> RequestBody {
 mod tests {
     use super::*;
 
-    const BLACKBOX: &str = "\
-# HELP probe_success Displays whether or not the probe was a success
-# TYPE probe_success gauge
-probe_success 1
-# HELP probe_http_duration_seconds Duration of http request by phase, summed over all redirects
-# TYPE probe_http_duration_seconds gauge
-probe_http_duration_seconds{phase=\"connect\"} 0.000123
-probe_http_duration_seconds{phase=\"resolve\"} 1.1e-05
-# TYPE probe_dns_lookup_time_seconds histogram
-probe_dns_lookup_time_seconds_bucket{le=\"0.005\"} 3
-probe_dns_lookup_time_seconds_bucket{le=\"+Inf\"} 4
-probe_dns_lookup_time_seconds_sum 0.02
-probe_dns_lookup_time_seconds_count 4
-# TYPE instance_like gauge
-instance_like{instance=\"from-blackbox\"} 2
-";
+    use crate::push::exposition::tests::{delimited, gauge};
+    use crate::push::exposition::{Bucket, Histogram, Metric, MetricFamily, MetricType};
+
+    fn blackbox() -> Vec<u8> {
+        let histogram = MetricFamily {
+            name: "probe_dns_lookup_time_seconds".into(),
+            r#type: MetricType::Histogram as i32,
+            metric: vec![Metric {
+                histogram: Some(Histogram {
+                    sample_count: 4,
+                    sample_sum: 0.02,
+                    bucket: vec![Bucket {
+                        upper_bound: 0.005,
+                        cumulative_count: 3,
+                        ..Bucket::default()
+                    }],
+                    ..Histogram::default()
+                }),
+                ..Metric::default()
+            }],
+        };
+        delimited(&[
+            gauge("probe_success", &[], 1.0),
+            gauge(
+                "probe_http_duration_seconds",
+                &[("phase", "connect")],
+                0.000123,
+            ),
+            gauge(
+                "probe_http_duration_seconds",
+                &[("phase", "resolve")],
+                1.1e-05,
+            ),
+            histogram,
+            gauge("instance_like", &[("instance", "from-blackbox")], 2.0),
+        ])
+    }
 
     fn target() -> Vec<(String, String)> {
         [
@@ -249,7 +238,7 @@ instance_like{instance=\"from-blackbox\"} 2
 
     #[test]
     fn a_probe_is_its_samples_plus_up_and_scrape_duration_with_the_targets_labels() {
-        let all = scraped_series(BLACKBOX, &target(), 1_700_000_000_123, 0.25).unwrap();
+        let all = scraped_series(&blackbox(), &target(), 1_700_000_000_123, 0.25).unwrap();
         let success = find(&all, "probe_success", None);
         let names: Vec<&str> = success.labels.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(
@@ -350,24 +339,5 @@ instance_like{instance=\"from-blackbox\"} 2
         }
         assert_eq!(back, all, "nothing lost or reordered by the split");
         assert!(request_bodies(Vec::new(), 10).is_empty());
-    }
-
-    #[test]
-    fn lines_the_parser_cannot_read_are_skipped() {
-        // prometheus-parse passes over what it cannot read (Prometheus would fail the
-        // scrape); blackbox writes the format, so only up and the duration remain here.
-        let all = scraped_series("probe_success{ 1\n", &target(), 0, 0.0).unwrap();
-        let names: Vec<&str> = all
-            .iter()
-            .map(|s| {
-                s.labels
-                    .iter()
-                    .find(|l| l.name == "__name__")
-                    .unwrap()
-                    .value
-                    .as_str()
-            })
-            .collect();
-        assert_eq!(names, ["up", "scrape_duration_seconds"]);
     }
 }
