@@ -101,9 +101,9 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    pub fn new(settings: HandlerSettings) -> Result<Self, reqwest::Error> {
-        let upstream = Upstream::new(settings.listen_address.clone())?;
-        Ok(Self { settings, upstream })
+    pub fn new(settings: HandlerSettings) -> Self {
+        let upstream = Upstream::new(settings.listen_address.clone());
+        Self { settings, upstream }
     }
 
     pub fn settings(&self) -> &HandlerSettings {
@@ -230,15 +230,26 @@ pub async fn report_init_error(error_type: &str, message: &str) {
     };
     let body =
         serde_json::json!({ "errorMessage": message, "errorType": error_type, "stackTrace": [] });
-    let sent = reqwest::Client::new()
-        .post(format!("http://{api}/2018-06-01/runtime/init/error"))
-        .header("Lambda-Runtime-Function-Error-Type", error_type)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(body.to_string())
-        .timeout(Duration::from_secs(2))
-        .send()
-        .await;
-    if let Err(e) = sent {
-        tracing::error!("could not report the init error: {e}");
+    let request =
+        lambda_http::http::Request::post(format!("http://{api}/2018-06-01/runtime/init/error"))
+            .header("Lambda-Runtime-Function-Error-Type", error_type)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(http_body_util::Full::new(bytes::Bytes::from(
+                body.to_string(),
+            )));
+    let sent = match request {
+        Ok(request) => upstream::send(
+            &upstream::loopback_client(0),
+            request,
+            Duration::from_secs(2),
+        )
+        .await
+        .map(|(head, _)| head.status),
+        Err(e) => Err(upstream::SendError::Request(e.to_string())),
+    };
+    match sent {
+        Ok(status) if status.is_success() => {}
+        Ok(status) => tracing::error!("the Runtime API refused the init error with {status}"),
+        Err(e) => tracing::error!("could not report the init error: {e:?}"),
     }
 }

@@ -15,7 +15,6 @@ async fn main() -> Result<(), Error> {
             "lambda_runtime_api_client",
             "hyper",
             "hyper_util",
-            "reqwest",
         ],
     );
 
@@ -53,5 +52,5 @@ async fn main() -> Result<(), Error> {
             std::process::exit(1);
         }
     };
-    lambda_blackbox_handler::serve(Proxy::new(settings)?, push).await
+    lambda_blackbox_handler::serve(Proxy::new(settings), push).await
 }

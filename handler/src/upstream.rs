@@ -3,9 +3,14 @@
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 use lambda_blackbox_common::replacement::{ask_for_replacement, running_extension};
 use lambda_blackbox_common::ListenAddress;
-use lambda_http::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use lambda_http::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
 use lambda_http::{Body, Response};
 
 use crate::{text_response, SCRAPE_TIMEOUT_HEADER};
@@ -58,28 +63,76 @@ const POOLED_CONNECTIONS: usize = 4;
 /// at once; no probe has started by then).
 const STALE_CONNECTION_RESET: Duration = Duration::from_millis(50);
 
+/// hyper's pooled client, plain HTTP: the handler talks only to loopback (blackbox, the
+/// Runtime API). It follows no redirect, reads no proxy variable, and sends the path and
+/// query as they came, byte for byte, so blackbox reads the query the gate read.
+pub(crate) type LoopbackClient = Client<HttpConnector, Full<Bytes>>;
+
+pub(crate) fn loopback_client(pooled: usize) -> LoopbackClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(pooled)
+        .build(connector)
+}
+
+/// How one request to loopback failed.
+#[derive(Debug)]
+pub(crate) enum SendError {
+    /// No answer, or no whole body, within the time.
+    Timeout,
+    /// No connection could be made.
+    Connect(String),
+    /// The connection broke before the answer's head (a reset pooled connection, say).
+    Request(String),
+    /// The answer's body broke off.
+    Body(String),
+}
+
+/// Sends `request` and reads the whole answer within `timeout`.
+pub(crate) async fn send(
+    client: &LoopbackClient,
+    request: Request<Full<Bytes>>,
+    timeout: Duration,
+) -> Result<(lambda_http::http::response::Parts, Bytes), SendError> {
+    let started = Instant::now();
+    let response = match tokio::time::timeout(timeout, client.request(request)).await {
+        Err(_) => return Err(SendError::Timeout),
+        Ok(Err(e)) if e.is_connect() => return Err(SendError::Connect(root_cause(&e))),
+        Ok(Err(e)) => return Err(SendError::Request(root_cause(&e))),
+        Ok(Ok(response)) => response,
+    };
+    let (head, body) = response.into_parts();
+    match tokio::time::timeout(timeout.saturating_sub(started.elapsed()), body.collect()).await {
+        Err(_) => Err(SendError::Timeout),
+        Ok(Err(e)) => Err(SendError::Body(root_cause(&e))),
+        Ok(Ok(collected)) => Ok((head, collected.to_bytes())),
+    }
+}
+
+fn get(uri: &Uri, headers: HeaderMap) -> Request<Full<Bytes>> {
+    let mut request = Request::new(Full::default());
+    *request.uri_mut() = uri.clone();
+    *request.headers_mut() = headers;
+    request
+}
+
 /// The client for blackbox's listener.
 pub struct Upstream {
-    client: reqwest::Client,
+    client: LoopbackClient,
     listen_address: ListenAddress,
     /// Where the extension's pid is, to ask it for a replacement and to tell it is gone.
     pid_file: std::path::PathBuf,
 }
 
 impl Upstream {
-    pub fn new(listen_address: ListenAddress) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(POOLED_CONNECTIONS)
-            .tcp_nodelay(true)
-            .build()?;
+    pub fn new(listen_address: ListenAddress) -> Self {
         let pid_file = listen_address.pid_file();
-        Ok(Self {
-            client,
+        Self {
+            client: loopback_client(POOLED_CONNECTIONS),
             listen_address,
             pid_file,
-        })
+        }
     }
 
     /// blackbox took the whole timeout without answering. It ends probes itself half a
@@ -89,16 +142,22 @@ impl Upstream {
     /// waits (within `left`) for the new one to answer: once the answer is sent Lambda may
     /// freeze the environment, and the extension must not be left with the work.
     pub async fn replace_if_hung(&self, left: Duration) {
-        let healthy = format!("http://{}/-/healthy", self.listen_address);
+        let healthy: Option<Uri> = format!("http://{}/-/healthy", self.listen_address)
+            .parse()
+            .ok();
         let answers = |within: Duration| {
-            self.client
-                .get(&healthy)
-                .timeout(
-                    within
-                        .min(HEALTH_CHECK_TIMEOUT)
-                        .max(Duration::from_millis(1)),
-                )
-                .send()
+            let healthy = healthy.clone();
+            async move {
+                let within = within
+                    .min(HEALTH_CHECK_TIMEOUT)
+                    .max(Duration::from_millis(1));
+                match healthy {
+                    Some(uri) => send(&self.client, get(&uri, HeaderMap::new()), within)
+                        .await
+                        .map(|_| ()),
+                    None => Err(SendError::Timeout),
+                }
+            }
         };
         if answers(left).await.is_ok() {
             tracing::info!("blackbox_exporter answers /-/healthy: it was busy, not hung");
@@ -142,7 +201,9 @@ impl Upstream {
         timeout: Duration,
     ) -> Result<Response<Body>, ProxyError> {
         let started = Instant::now();
-        let url = format!("http://{}{path_and_query}", self.listen_address);
+        let uri: Uri = format!("http://{}{path_and_query}", self.listen_address)
+            .parse()
+            .map_err(|_| ProxyError::BrokenAnswer(format!("{path_and_query:?} is not a URI")))?;
         let mut upstream_headers = HeaderMap::new();
         for name in FORWARDED_HEADERS {
             if let Some(value) = headers.get(&name) {
@@ -161,72 +222,58 @@ impl Upstream {
         // HEAD may be sent again, on the next connection (at most as many as the pool
         // keeps). A reset later than that is a blackbox that died during the probe: 502.
         let mut resent = 0;
-        let response = loop {
+        let (head, body) = loop {
             let left = timeout.saturating_sub(started.elapsed());
             if left.is_zero() {
                 return Err(timed_out());
             }
             let sent = Instant::now();
-            let attempt = self
-                .client
-                .request(method.clone(), &url)
-                .headers(upstream_headers.clone())
-                .timeout(left)
-                .send()
-                .await;
-            match attempt {
-                Ok(response) => break response,
-                Err(e) if e.is_timeout() => return Err(timed_out()),
-                Err(e) if e.is_connect() && running_extension(&self.pid_file).is_none() => {
+            let mut request = get(&uri, upstream_headers.clone());
+            *request.method_mut() = method.clone();
+            match send(&self.client, request, left).await {
+                Ok(answer) => break answer,
+                Err(SendError::Timeout) => return Err(timed_out()),
+                Err(SendError::Connect(_)) if running_extension(&self.pid_file).is_none() => {
                     return Err(ProxyError::ExtensionGone);
                 }
-                Err(e) if e.is_connect() && started.elapsed() < UPSTREAM_WAIT.min(timeout) => {
+                Err(SendError::Connect(_)) if started.elapsed() < UPSTREAM_WAIT.min(timeout) => {
                     tokio::time::sleep(UPSTREAM_RETRY_INTERVAL).await;
                 }
-                Err(e) if e.is_connect() => {
+                Err(SendError::Connect(cause)) => {
                     return Err(ProxyError::Unreachable {
                         authority: self.listen_address.to_string(),
                         waited_ms: started.elapsed().as_millis(),
-                        cause: root_cause(&e),
+                        cause,
                     })
                 }
-                Err(e)
-                    if resent < POOLED_CONNECTIONS
-                        && e.is_request()
-                        && sent.elapsed() < STALE_CONNECTION_RESET =>
+                Err(SendError::Request(cause))
+                    if resent < POOLED_CONNECTIONS && sent.elapsed() < STALE_CONNECTION_RESET =>
                 {
-                    tracing::info!("resending on another connection: {}", root_cause(&e));
+                    tracing::info!("resending on another connection: {cause}");
                     resent += 1;
                 }
-                Err(e) => return Err(ProxyError::BrokenAnswer(root_cause(&e))),
+                Err(SendError::Request(cause) | SendError::Body(cause)) => {
+                    return Err(ProxyError::BrokenAnswer(cause))
+                }
             }
         };
 
-        let status = response.status();
-        let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
-        let body = response.bytes().await.map_err(|e| {
-            if e.is_timeout() {
-                timed_out()
-            } else {
-                ProxyError::BrokenAnswer(root_cause(&e))
-            }
-        })?;
         let body = match String::from_utf8(body.to_vec()) {
             Ok(text) => Body::Text(text),
             Err(e) => Body::Binary(e.into_bytes()),
         };
         let mut answer = Response::new(body);
-        *answer.status_mut() = status;
-        if let Some(content_type) = content_type {
+        *answer.status_mut() = head.status;
+        if let Some(content_type) = head.headers.get(header::CONTENT_TYPE) {
             answer
                 .headers_mut()
-                .insert(header::CONTENT_TYPE, content_type);
+                .insert(header::CONTENT_TYPE, content_type.clone());
         }
         Ok(answer)
     }
 }
 
-/// The innermost error's text: reqwest's own wraps it in "error sending request for url …".
+/// The innermost error's text: hyper's own wrap it in "client error (Connect)" and the like.
 pub(crate) fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = error;
     while let Some(source) = cause.source() {
@@ -251,7 +298,7 @@ mod tests {
             &listen,
         )])
         .unwrap();
-        let upstream = Upstream::new(settings.listen_address).unwrap();
+        let upstream = Upstream::new(settings.listen_address);
         let started = Instant::now();
         let error = upstream
             .forward(
@@ -322,7 +369,7 @@ mod tests {
             let _ = second.read(&mut buffer).await;
         });
         let listen = ListenAddress::parse(&address).unwrap();
-        let upstream = Upstream::new(listen).unwrap();
+        let upstream = Upstream::new(listen);
         for round in ["first", "after the reset"] {
             let answer = upstream
                 .forward(

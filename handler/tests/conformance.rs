@@ -134,7 +134,7 @@ async fn the_gate_refuses_as_the_table_says() {
     let gate = table("gate.json");
     for case in for_rust(&gate["cases"]) {
         let env = string_map(Some(&gate["settings"][case["settings"].as_str().unwrap()]));
-        let proxy = Proxy::new(settings(&env).unwrap()).unwrap();
+        let proxy = Proxy::new(settings(&env).unwrap());
         let response = proxy.handle(request(&case["request"], Some(30.0))).await;
         let what = format!("{}", case["request"])
             .chars()
@@ -267,7 +267,7 @@ async fn answers_against_a_stand_in_are_the_tables() {
         let (address, seen) = stand_in(case["upstream"].as_str().unwrap()).await;
         let mut env = string_map(case.get("env"));
         env.insert("BLACKBOX_LISTEN_ADDRESS".to_string(), address);
-        let proxy = Proxy::new(settings(&env).unwrap()).unwrap();
+        let proxy = Proxy::new(settings(&env).unwrap());
         let response = proxy
             .handle(request(&case["request"], case["remaining"].as_f64()))
             .await;

@@ -63,8 +63,8 @@ type HttpsClient = hyper_util::client::legacy::Client<
 >;
 
 /// The client that writes: hyper with rustls, built only in push mode, so that a function
-/// that only answers scrapes loads no TLS and no CA store (its loopback client, reqwest,
-/// has no TLS at all). It follows no redirect (a POST body would be dropped by one).
+/// that only answers scrapes loads no TLS and no CA store (its loopback client has no TLS
+/// at all). It follows no redirect (a POST body would be dropped by one).
 pub struct RemoteWriter {
     client: HttpsClient,
     url: Url,
