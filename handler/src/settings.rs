@@ -90,7 +90,13 @@ impl HandlerSettings {
         let non_empty = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
 
         let listen_address = ListenAddress::from_setting(lookup(LISTEN_ADDRESS_VAR).as_deref())?;
-        let auth_token = secret_setting(&lookup, &read_file, AUTH_TOKEN_VAR, AUTH_TOKEN_FILE_VAR)?;
+        let auth_token = secret_setting(
+            &lookup,
+            &read_file,
+            SecretKind::Token,
+            AUTH_TOKEN_VAR,
+            AUTH_TOKEN_FILE_VAR,
+        )?;
         let trust_iam = flag(&lookup, TRUST_IAM_VAR)?;
         let expose_metrics = flag(&lookup, EXPOSE_METRICS_VAR)?;
         let allow_debug = flag(&lookup, ALLOW_DEBUG_VAR)?;
@@ -150,11 +156,21 @@ fn read_modules(
         .map_err(|e| invalid(CONFIG_VAR, format!("{path} is not a blackbox config: {e}")))
 }
 
+/// What a secret setting holds, which decides what it may contain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SecretKind {
+    /// Sent as it is in a header (`Authorization: Bearer …`): printable ASCII, no spaces.
+    Token,
+    /// Sent base64-encoded (basic auth): anything but control characters.
+    Password,
+}
+
 /// A secret given in `value_var` or in the file `file_var` names (not both), trimmed and
-/// checked to travel in an HTTP header; `None` when neither is set.
+/// checked against its kind; `None` when neither is set.
 pub(crate) fn secret_setting(
     lookup: &impl Fn(&str) -> Option<String>,
     read_file: &impl Fn(&str) -> std::io::Result<String>,
+    kind: SecretKind,
     value_var: &'static str,
     file_var: &'static str,
 ) -> Result<Option<Token>, SettingsError> {
@@ -164,28 +180,35 @@ pub(crate) fn secret_setting(
             file_var,
             format!("set either {value_var} or {file_var}, not both"),
         )),
-        (Some(token), None) => validate_token(token.trim(), value_var).map(Some),
+        (Some(token), None) => validate_secret(token.trim(), kind, value_var).map(Some),
         (None, Some(path)) => {
             let path = path.trim();
             let text = read_file(path)
                 .map_err(|e| invalid(file_var, format!("cannot read {path}: {e}")))?;
-            validate_token(text.trim(), file_var).map(Some)
+            validate_secret(text.trim(), kind, file_var).map(Some)
         }
         (None, None) => Ok(None),
     }
 }
 
-fn validate_token(token: &str, var: &'static str) -> Result<Token, SettingsError> {
-    if token.is_empty() {
-        return Err(invalid(var, "the token is empty"));
-    }
-    if !token.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(invalid(
+fn validate_secret(
+    secret: &str,
+    kind: SecretKind,
+    var: &'static str,
+) -> Result<Token, SettingsError> {
+    match kind {
+        SecretKind::Token if secret.is_empty() => Err(invalid(var, "the token is empty")),
+        SecretKind::Token if !secret.bytes().all(|b| b.is_ascii_graphic()) => Err(invalid(
             var,
             "the token must be printable ASCII without spaces (it travels in an HTTP header)",
-        ));
+        )),
+        SecretKind::Password if secret.is_empty() => Err(invalid(var, "the password is empty")),
+        SecretKind::Password if secret.chars().any(char::is_control) => Err(invalid(
+            var,
+            "the password has a control character (a line break inside it?)",
+        )),
+        _ => Ok(Token(secret.to_string())),
     }
-    Ok(Token(token.to_string()))
 }
 
 fn flag(

@@ -5,7 +5,7 @@
 use lambda_blackbox_common::targets_file::{parse_targets, Target};
 use url::Url;
 
-use crate::settings::{secret_setting, SettingsError, Token};
+use crate::settings::{secret_setting, SecretKind, SettingsError, Token};
 
 pub const REMOTE_WRITE_URL_VAR: &str = "BLACKBOX_REMOTE_WRITE_URL";
 pub const REMOTE_WRITE_AUTH_VAR: &str = "BLACKBOX_REMOTE_WRITE_AUTH";
@@ -182,15 +182,13 @@ impl PushSettings {
                 credentials: credentials(&lookup)?,
             },
             Some("bearer") => RemoteWriteAuth::Bearer(
-                secret_setting(&lookup, &read_file, TOKEN_VAR, TOKEN_FILE_VAR)?.ok_or_else(|| {
+                secret_setting(&lookup, &read_file, SecretKind::Token, TOKEN_VAR, TOKEN_FILE_VAR)?.ok_or_else(|| {
                     invalid(TOKEN_VAR, format!("{REMOTE_WRITE_AUTH_VAR}=bearer needs {TOKEN_VAR} or {TOKEN_FILE_VAR}"))
                 })?,
             ),
             Some("basic") => RemoteWriteAuth::Basic {
-                username: non_empty(USERNAME_VAR).ok_or_else(|| {
-                    invalid(USERNAME_VAR, format!("{REMOTE_WRITE_AUTH_VAR}=basic needs a user name"))
-                })?,
-                password: secret_setting(&lookup, &read_file, PASSWORD_VAR, PASSWORD_FILE_VAR)?.ok_or_else(|| {
+                username: basic_username(non_empty(USERNAME_VAR))?,
+                password: secret_setting(&lookup, &read_file, SecretKind::Password, PASSWORD_VAR, PASSWORD_FILE_VAR)?.ok_or_else(|| {
                     invalid(PASSWORD_VAR, format!("{REMOTE_WRITE_AUTH_VAR}=basic needs {PASSWORD_VAR} or {PASSWORD_FILE_VAR}"))
                 })?,
             },
@@ -269,6 +267,23 @@ fn targets_file(
 /// The region of an Amazon Managed Service for Prometheus workspace URL
 /// (`aps-workspaces.<region>.amazonaws.com`): a fleet in many regions writes to one
 /// workspace, and signs for the workspace's region, not its own.
+/// RFC 7617: the user name is what comes before the first colon of the decoded pair.
+fn basic_username(name: Option<String>) -> Result<String, SettingsError> {
+    let name = name.map(|n| n.trim().to_string()).ok_or_else(|| {
+        invalid(
+            USERNAME_VAR,
+            format!("{REMOTE_WRITE_AUTH_VAR}=basic needs a user name"),
+        )
+    })?;
+    if name.contains(':') || name.chars().any(char::is_control) {
+        return Err(invalid(
+            USERNAME_VAR,
+            format!("{name:?} cannot be a basic-auth user name: no colon, no control character"),
+        ));
+    }
+    Ok(name)
+}
+
 fn workspace_region(url: &Url) -> Option<String> {
     let host = url.host_str()?;
     let region = host
@@ -459,6 +474,21 @@ mod tests {
             !format!("{basic:?}{bearer:?}").contains("s3cret"),
             "no secret in Debug"
         );
+        // Basic auth sends the password base64-encoded: spaces and UTF-8 travel.
+        let spaced = read(&with(&[
+            ("BLACKBOX_REMOTE_WRITE_AUTH", "basic"),
+            ("BLACKBOX_REMOTE_WRITE_USERNAME", "12345"),
+            ("BLACKBOX_REMOTE_WRITE_PASSWORD", "correct horse wörd\n"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            spaced.auth,
+            RemoteWriteAuth::Basic {
+                username: "12345".into(),
+                password: Token::new("correct horse wörd".into())
+            }
+        );
         let none = read(&with(&[
             ("BLACKBOX_REMOTE_WRITE_AUTH", "none"),
             ("BLACKBOX_PUSH_JOB", "synthetics"),
@@ -522,6 +552,10 @@ mod tests {
              "BLACKBOX_REMOTE_WRITE_USERNAME: BLACKBOX_REMOTE_WRITE_AUTH=basic needs a user name"),
             (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "basic"), ("BLACKBOX_REMOTE_WRITE_USERNAME", "u")]),
              "BLACKBOX_REMOTE_WRITE_PASSWORD: BLACKBOX_REMOTE_WRITE_AUTH=basic needs BLACKBOX_REMOTE_WRITE_PASSWORD or BLACKBOX_REMOTE_WRITE_PASSWORD_FILE"),
+            (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "basic"), ("BLACKBOX_REMOTE_WRITE_USERNAME", "u:v"), ("BLACKBOX_REMOTE_WRITE_PASSWORD", "p")]),
+             "BLACKBOX_REMOTE_WRITE_USERNAME: \"u:v\" cannot be a basic-auth user name: no colon, no control character"),
+            (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "basic"), ("BLACKBOX_REMOTE_WRITE_USERNAME", "u"), ("BLACKBOX_REMOTE_WRITE_PASSWORD", "line\nbreak")]),
+             "BLACKBOX_REMOTE_WRITE_PASSWORD: the password has a control character (a line break inside it?)"),
             (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "none"), ("BLACKBOX_PUSH_LABELS", "team")]),
              "BLACKBOX_PUSH_LABELS: \"team\" is not name=value"),
             (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "none"), ("BLACKBOX_PUSH_LABELS", "1team=x")]),
