@@ -3,7 +3,7 @@
 //! `bench/results.json` and the raw samples for `bench/plot.py`.
 //!
 //! `lambda-blackbox-bench --layer target/layer [--adapter PATH] [--cold 30] [--warm 1000]
-//! [--push 20] [--out bench] [--work target/bench]`
+//! [--push 20 (0: push mode left out)] [--out bench] [--work target/bench]`
 
 mod layers;
 mod measure;
@@ -67,8 +67,8 @@ fn parse_args() -> anyhow::Result<Args> {
             ),
         }
     }
-    if a.cold == 0 || a.warm == 0 || a.push_runs == 0 {
-        bail!("--cold, --warm and --push must be at least 1");
+    if a.cold == 0 || a.warm == 0 {
+        bail!("--cold and --warm must be at least 1");
     }
     Ok(a)
 }
@@ -170,8 +170,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let cold = measure::cold_starts(&bench, args.cold).await?;
     eprintln!("bench: {} warm probes per series", args.warm);
     let warm = measure::warm_probes(&bench, args.warm, args.warmup).await?;
-    eprintln!("bench: {} push runs per target count", args.push_runs);
-    let push = push::push_runs(&bench, args.push_runs).await?;
+    // `--push 0` leaves push mode out: for a build without it, measured beside this one.
+    let push = if args.push_runs == 0 {
+        eprintln!("bench: --push 0: push mode left out");
+        push::PushRuns::default()
+    } else {
+        eprintln!("bench: {} push runs per target count", args.push_runs);
+        push::push_runs(&bench, args.push_runs).await?
+    };
     let sizes = report::sizes(&layer, adapter_layer.as_deref(), &work.join("zip"))?;
 
     machine.load_average_at_end = loadavg();

@@ -15,7 +15,7 @@ use crate::stats::{summarize, Summary};
 
 pub const TARGET_COUNTS: [usize; 3] = [1, 10, 100];
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 pub struct PushRuns {
     /// REPORT Duration (ms) per run, by the number of targets.
     pub duration_ms: BTreeMap<usize, Summary>,

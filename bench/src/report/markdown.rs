@@ -289,6 +289,13 @@ pub fn markdown(r: &Results, cold_rounds: usize, warm_probes: usize) -> String {
 }
 
 fn push_section(o: &mut String, r: &Results) {
+    if r.push.duration_ms.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n## Push mode\n\nNot measured in this run (`--push 0`)."
+        );
+        return;
+    }
     let _ = writeln!(
         o,
         "\n## Push mode\n\nScheduler inputs listing 1, 10 and 100 local HTTP targets (`http_2xx`), each run \
