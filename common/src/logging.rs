@@ -11,8 +11,15 @@ use tracing_subscriber::util::SubscriberInitExt;
 /// held at `warn` or quieter whatever it says: at debug, the Lambda runtime crates print
 /// whole events, Authorization headers included.
 pub fn log_filter(setting: Option<&str>, capped: &[&str]) -> Targets {
-    let asked = setting
+    // Each directive trimmed and empty ones dropped, as EnvFilter read them: `Targets`
+    // takes " ours" for a target and "" for the level `error`, so `debug,` would log errors only.
+    let directives: Vec<&str> = setting
+        .unwrap_or_default()
+        .split(',')
         .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .collect();
+    let asked = Some(directives.join(","))
         .filter(|s| !s.is_empty())
         .and_then(|s| s.parse::<Targets>().ok())
         .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO));
@@ -70,6 +77,11 @@ mod tests {
             (None, &[("ours", L::INFO), ("lambda_runtime", L::WARN)]),
             (Some(""), &[("ours", L::INFO), ("hyper", L::WARN)]),
             (Some("ours=loud"), &[("ours", L::INFO), ("hyper", L::WARN)]),
+            (Some("debug,"), &[("ours", L::DEBUG), ("hyper", L::WARN)]),
+            (
+                Some(" info, ours=debug ,"),
+                &[("ours", L::DEBUG), ("other", L::INFO)],
+            ),
             (
                 Some("debug"),
                 &[("ours", L::DEBUG), ("lambda_runtime", L::WARN)],

@@ -250,6 +250,6 @@ pub async fn report_init_error(error_type: &str, message: &str) {
     match sent {
         Ok(status) if status.is_success() => {}
         Ok(status) => tracing::error!("the Runtime API refused the init error with {status}"),
-        Err(e) => tracing::error!("could not report the init error: {e:?}"),
+        Err(e) => tracing::error!("could not report the init error: {e}"),
     }
 }

@@ -77,15 +77,19 @@ pub(crate) fn loopback_client(pooled: usize) -> LoopbackClient {
 }
 
 /// How one request to loopback failed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub(crate) enum SendError {
     /// No answer, or no whole body, within the time.
+    #[error("no answer within the time")]
     Timeout,
     /// No connection could be made.
+    #[error("no connection: {0}")]
     Connect(String),
     /// The connection broke before the answer's head (a reset pooled connection, say).
+    #[error("the request broke off: {0}")]
     Request(String),
     /// The answer's body broke off.
+    #[error("the answer broke off: {0}")]
     Body(String),
 }
 

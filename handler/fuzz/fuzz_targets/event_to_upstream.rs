@@ -214,13 +214,17 @@ fuzz_target!(|data: &[u8]| {
             }
         }
 
-        // The URL `Proxy::forward` sends; reqwest parses it again, which must not panic.
+        // The URI `Upstream::forward` sends: it must parse, or an admitted request would be
+        // answered 502 "is not a URI".
         let path_and_query = if query.is_empty() && request.uri().query().is_none() {
             path.clone()
         } else {
             format!("{path}?{query}")
         };
         let url = format!("http://{}{path_and_query}", case.settings.listen_address);
-        std::hint::black_box(url);
+        assert!(
+            url.parse::<lambda_http::http::Uri>().is_ok(),
+            "{name}: an admitted request's upstream URI does not parse: {url}"
+        );
     }
 });

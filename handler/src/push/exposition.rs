@@ -201,19 +201,18 @@ fn read_metric(
         }
         MetricType::Histogram | MetricType::GaugeHistogram => {
             let histogram = metric.histogram.as_ref().ok_or_else(missing)?;
-            let floats = histogram.sample_count_float > 0.0;
-            let count = if floats {
-                histogram.sample_count_float
-            } else {
-                histogram.sample_count as f64
+            // A float histogram sets the float fields; Prometheus takes each one that is set.
+            let either = |float: f64, integer: u64| {
+                if float != 0.0 {
+                    float
+                } else {
+                    integer as f64
+                }
             };
+            let count = either(histogram.sample_count_float, histogram.sample_count);
             let bucket_name = format!("{name}_bucket");
             for bucket in &histogram.bucket {
-                let value = if floats {
-                    bucket.cumulative_count_float
-                } else {
-                    bucket.cumulative_count as f64
-                };
+                let value = either(bucket.cumulative_count_float, bucket.cumulative_count);
                 push(
                     bucket_name.clone(),
                     Some(("le", float_label(bucket.upper_bound))),
@@ -230,12 +229,31 @@ fn read_metric(
     Ok(())
 }
 
-/// How Prometheus writes a float label value (`le`, `quantile`).
+/// A float label value (`le`, `quantile`) as Prometheus writes it when it reads a scrape
+/// (its `formatOpenMetricsFloat`): Go's shortest `%g`, with `.0` when that has neither a
+/// point nor an exponent, so that `le="1"` and `le="1.0"` are one series.
 fn float_label(v: f64) -> String {
-    if v == f64::INFINITY {
-        "+Inf".into()
+    match v {
+        _ if v.is_nan() => return "NaN".into(),
+        f64::INFINITY => return "+Inf".into(),
+        f64::NEG_INFINITY => return "-Inf".into(),
+        // Go's f == 0 holds for -0 too.
+        0.0 => return "0.0".into(),
+        _ => {}
+    }
+    let scientific = format!("{v:e}");
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    // Go's %g with the shortest digits switches to an exponent below 1e-4 and from 1e6 on.
+    if !(-4..6).contains(&exponent) {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        return format!("{mantissa}e{sign}{:02}", exponent.abs());
+    }
+    let fixed = format!("{v}");
+    if fixed.contains('.') {
+        fixed
     } else {
-        format!("{v}")
+        format!("{fixed}.0")
     }
 }
 
@@ -357,7 +375,11 @@ pub(crate) mod tests {
                 ),
                 sample("probe_dns_lookup_time_seconds_sum", &[], 0.02),
                 sample("probe_dns_lookup_time_seconds_count", &[], 4.0),
-                sample("probe_dns_lookup_time_seconds_bucket", &[("le", "1")], 1.0),
+                sample(
+                    "probe_dns_lookup_time_seconds_bucket",
+                    &[("le", "1.0")],
+                    1.0
+                ),
                 sample(
                     "probe_dns_lookup_time_seconds_bucket",
                     &[("le", "+Inf")],
@@ -371,6 +393,34 @@ pub(crate) mod tests {
             ]
         );
         assert_eq!(read_samples(&[]).unwrap(), []);
+    }
+
+    #[test]
+    fn float_labels_are_written_as_prometheus_writes_them() {
+        for (value, want) in [
+            (1.0, "1.0"),
+            (0.0, "0.0"),
+            (-0.0, "0.0"),
+            (-1.0, "-1.0"),
+            (10.0, "10.0"),
+            (100.0, "100.0"),
+            (123456.0, "123456.0"),
+            (1e6, "1e+06"),
+            (1234567.0, "1.234567e+06"),
+            (1e21, "1e+21"),
+            (0.005, "0.005"),
+            (0.0001, "0.0001"),
+            (1e-5, "1e-05"),
+            (1.5e-7, "1.5e-07"),
+            (0.25, "0.25"),
+            (2.5, "2.5"),
+            (-0.5, "-0.5"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+            (f64::NAN, "NaN"),
+        ] {
+            assert_eq!(float_label(value), want, "{value}");
+        }
     }
 
     #[test]

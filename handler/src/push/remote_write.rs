@@ -45,23 +45,13 @@ pub struct Sample {
 /// one retried request re-sends little.
 pub const MAX_REQUEST_BYTES: usize = 1 << 20;
 
-fn series(
-    name: &str,
-    labels: &[(String, String)],
-    extra: &[(&str, String)],
-    value: f64,
-    timestamp: i64,
-) -> TimeSeries {
+fn series(name: &str, labels: &[(String, String)], value: f64, timestamp: i64) -> TimeSeries {
     let mut all: Vec<Label> = labels
         .iter()
         .map(|(n, v)| Label {
             name: n.clone(),
             value: v.clone(),
         })
-        .chain(extra.iter().map(|(n, v)| Label {
-            name: n.to_string(),
-            value: v.clone(),
-        }))
         .collect();
     all.push(Label {
         name: "__name__".into(),
@@ -96,7 +86,7 @@ pub fn scraped_series(
             labels.push((name, value));
         }
         let at = sample.timestamp_ms.unwrap_or(timestamp);
-        out.push(series(&sample.name, &labels, &[], sample.value, at));
+        out.push(series(&sample.name, &labels, sample.value, at));
     }
     out.extend(scrape_series(target, true, timestamp, scrape_duration_s));
     Ok(out)
@@ -111,14 +101,8 @@ pub fn scrape_series(
     duration_s: f64,
 ) -> Vec<TimeSeries> {
     vec![
-        series("up", target, &[], if up { 1.0 } else { 0.0 }, timestamp),
-        series(
-            "scrape_duration_seconds",
-            target,
-            &[],
-            duration_s,
-            timestamp,
-        ),
+        series("up", target, if up { 1.0 } else { 0.0 }, timestamp),
+        series("scrape_duration_seconds", target, duration_s, timestamp),
     ]
 }
 

@@ -264,9 +264,6 @@ fn targets_file(
         .map_err(|e| invalid(TARGETS_FILE_VAR, e))
 }
 
-/// The region of an Amazon Managed Service for Prometheus workspace URL
-/// (`aps-workspaces.<region>.amazonaws.com`): a fleet in many regions writes to one
-/// workspace, and signs for the workspace's region, not its own.
 /// RFC 7617: the user name is what comes before the first colon of the decoded pair.
 fn basic_username(name: Option<String>) -> Result<String, SettingsError> {
     let name = name.map(|n| n.trim().to_string()).ok_or_else(|| {
@@ -284,6 +281,9 @@ fn basic_username(name: Option<String>) -> Result<String, SettingsError> {
     Ok(name)
 }
 
+/// The region of an Amazon Managed Service for Prometheus workspace URL
+/// (`aps-workspaces.<region>.amazonaws.com`): a fleet in many regions writes to one
+/// workspace, and signs for the workspace's region, not its own.
 fn workspace_region(url: &Url) -> Option<String> {
     let host = url.host_str()?;
     let region = host
