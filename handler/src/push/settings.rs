@@ -152,8 +152,15 @@ impl PushSettings {
             return Ok(None);
         };
         // The value is not quoted back: a URL may carry a password.
-        let url = Url::parse(&url_text)
-            .map_err(|e| invalid(REMOTE_WRITE_URL_VAR, format!("not a URL: {e}")))?;
+        let url = Url::parse(&url_text).map_err(|e| {
+            // url reads host names in ASCII only (the bootstrap carries no IDNA tables).
+            let hint = if e == url::ParseError::IdnaError {
+                " (write a non-ASCII host name in its punycode form, xn--…)"
+            } else {
+                ""
+            };
+            invalid(REMOTE_WRITE_URL_VAR, format!("not a URL: {e}{hint}"))
+        })?;
         if !url.username().is_empty() || url.password().is_some() {
             return Err(invalid(
                 REMOTE_WRITE_URL_VAR,
@@ -530,6 +537,8 @@ mod tests {
              "BLACKBOX_REMOTE_WRITE_URL: the scheme \"ftp\" is not http or https"),
             (vec![(url, "not a url"), ("AWS_REGION", "r")],
              "BLACKBOX_REMOTE_WRITE_URL: not a URL: relative URL without a base"),
+            (vec![(url, "https://mimir.bücher.example/api/v1/push"), ("AWS_REGION", "r")],
+             "BLACKBOX_REMOTE_WRITE_URL: not a URL: invalid international domain name (write a non-ASCII host name in its punycode form, xn--…)"),
             (vec![(url, "ftp://u:s3cret@x/"), ("AWS_REGION", "r")],
              "BLACKBOX_REMOTE_WRITE_URL: put no credentials in the URL: use BLACKBOX_REMOTE_WRITE_AUTH=basic or bearer"),
             (vec![(url, "https://u:p@x/"), ("AWS_REGION", "r")],
