@@ -79,8 +79,9 @@ export class BlackboxPushFunction extends Construct {
     const architecture = props.architecture ?? lambda.Architecture.ARM_64;
     this.layer = blackboxLayer(this, "BlackboxPushFunction", props, architecture);
     if (props.probes.length === 0) throw new Error("BlackboxPushFunction: probes: give at least one");
-    const bad = props.probes.find((p) => !p.target.trim() || (p.module !== undefined && !/^[A-Za-z0-9_.-]+$/.test(p.module)));
+    const bad = props.probes.find((p) => !p.target.trim() || (p.module !== undefined && !MODULE_NAME.test(p.module)));
     if (bad !== undefined) throw new Error(`BlackboxPushFunction: probes: ${JSON.stringify(bad)} is not a target with a module name`);
+    refuseTwice(props.probes, (i) => `BlackboxPushFunction: probes[${i}]`);
     const timeout = props.timeout ?? Duration.seconds(30);
     const rounds = props.environment?.BLACKBOX_PUSH_EVERY !== undefined;
     if (timeout.toSeconds() > (rounds ? 70 : 60)) {
@@ -152,7 +153,7 @@ export class BlackboxPushFunction extends Construct {
       description: `lambda-blackbox push run: ${props.probes.length} probe(s)`,
       target: new schedulerTargets.LambdaInvoke(this.function, {
         input: scheduler.ScheduleTargetInput.fromObject({
-          probes: props.probes.map((p) => ({ target: p.target.trim(), module: p.module ?? "http_2xx" })),
+          probes: props.probes.map((p) => ({ target: p.target.trim(), module: p.module ?? DEFAULT_MODULE })),
         }),
         // Delivery only: a failed run is retried by Lambda's asynchronous invoke.
         retryAttempts: 0,
@@ -171,15 +172,47 @@ export class BlackboxPushFunction extends Construct {
   }
 }
 
-/** The targets file (`TARGET [MODULE]` a line, `#` comments) as probes. */
+/** The handler's module when a probe names none (handler/src/modules.rs). */
+const DEFAULT_MODULE = "http_2xx";
+/** A module name as blackbox's configuration names it (common/src/targets_file.rs). */
+const MODULE_NAME = /^[A-Za-z0-9_.-]+$/;
+
+/**
+ * The same target and module twice would be two samples of one series at one time stamp,
+ * which the handler refuses (every run would fail), as Mimir and Amazon Managed Service for
+ * Prometheus do: refused at synth, with the handler's words.
+ */
+function refuseTwice(probes: Probe[], name: (i: number) => string): void {
+  const key = (p: Probe) => `${p.target.trim()} ${p.module ?? DEFAULT_MODULE}`;
+  probes.forEach((probe, i) => {
+    const first = probes.slice(0, i).findIndex((p) => key(p) === key(probe));
+    if (first >= 0) {
+      throw new Error(
+        `${name(i)}: ${probe.target.trim()} with module ${probe.module ?? DEFAULT_MODULE} is listed already, as ${name(first)}`,
+      );
+    }
+  });
+}
+
+/**
+ * The targets file (`TARGET [MODULE]` a line, `#` comments) as probes, read as the handler
+ * reads BLACKBOX_PUSH_TARGETS_FILE: both are tested against deploy/targets-file-cases.json.
+ */
 export function probesOf(text: string, file: string): Probe[] {
   const probes: Probe[] = [];
+  const lines: number[] = [];
   for (const [n, raw] of text.split("\n").entries()) {
-    const words = raw.split("#")[0].trim().split(/\s+/).filter((w) => w);
+    const line = raw.split("#")[0].trim();
+    const words = line.split(/\s+/).filter((w) => w);
     if (words.length === 0) continue;
-    if (words.length > 2) throw new Error(`${file}: line ${n + 1}: expected TARGET [MODULE], got ${JSON.stringify(raw.trim())}`);
+    if (words.length > 2) throw new Error(`${file}: line ${n + 1}: expected TARGET [MODULE], got ${JSON.stringify(line)}`);
+    if (words[1] !== undefined && !MODULE_NAME.test(words[1])) {
+      throw new Error(`${file}: line ${n + 1}: ${JSON.stringify(words[1])} is not a module name`);
+    }
     probes.push({ target: words[0], module: words[1] });
+    lines.push(n + 1);
   }
   if (probes.length === 0) throw new Error(`${file}: no targets`);
+  refuseTwice(probes, (i) => `${file}: line ${lines[i]}`);
   return probes;
 }

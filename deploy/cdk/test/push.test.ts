@@ -113,6 +113,23 @@ describe("the push function", () => {
     ]);
     assert.throws(() => probesOf("a b c\n", "t.txt"), /t.txt: line 1: expected TARGET \[MODULE\]/);
     assert.throws(() => probesOf("# none\n", "t.txt"), /t.txt: no targets/);
+    assert.throws(
+      () => stack({ probes: [{ target: "https://a.example" }, { target: "https://a.example", module: "http_2xx" }] }),
+      /probes\[1\]: https:\/\/a.example with module http_2xx is listed already, as BlackboxPushFunction: probes\[0\]/,
+    );
+  });
+
+  test("the targets file is read as the handler reads it (deploy/targets-file-cases.json)", () => {
+    const shared = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "..", "targets-file-cases.json"), "utf8"));
+    assert.ok(shared.cases.length > 5);
+    for (const c of shared.cases) {
+      if (c.error !== undefined) {
+        assert.throws(() => probesOf(c.text, "targets.txt"), (e: Error) => e.message.includes(c.error), c.name);
+      } else {
+        const want = c.probes.map((p: { target: string; module?: string }) => ({ target: p.target, module: p.module }));
+        assert.deepEqual(probesOf(c.text, "targets.txt"), want, c.name);
+      }
+    }
   });
 });
 

@@ -599,4 +599,40 @@ mod tests {
             assert_eq!(read(&vars).unwrap_err(), want);
         }
     }
+
+    /// The cases the CDK app's reader is tested against too (deploy/cdk/test/push.test.ts).
+    #[test]
+    fn the_targets_file_cases_shared_with_the_cdk_app() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../deploy/targets-file-cases.json"
+        );
+        let cases: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        for case in cases["cases"].as_array().unwrap() {
+            let name = case["name"].as_str().unwrap();
+            let text = case["text"].as_str().unwrap().to_string();
+            let read = targets_file(&|_: &str| Ok(text.clone()), "targets.txt");
+            match (&case["probes"], case["error"].as_str()) {
+                (serde_json::Value::Array(want), None) => {
+                    let got = read.unwrap_or_else(|e| panic!("{name}: {e}"));
+                    let got: Vec<(String, Option<String>)> =
+                        got.into_iter().map(|t| (t.target, t.module)).collect();
+                    let want: Vec<(String, Option<String>)> = want
+                        .iter()
+                        .map(|p| {
+                            let module = p["module"].as_str().map(str::to_string);
+                            (p["target"].as_str().unwrap().to_string(), module)
+                        })
+                        .collect();
+                    assert_eq!(got, want, "{name}");
+                }
+                (_, Some(want)) => {
+                    let error = read.expect_err(name).to_string();
+                    assert!(error.contains(want), "{name}: {error}");
+                }
+                _ => panic!("{name}: a case has probes or an error"),
+            }
+        }
+    }
 }
