@@ -114,8 +114,9 @@ pub(crate) async fn send(
     }
 }
 
-fn get(uri: &Uri, headers: HeaderMap) -> Request<Full<Bytes>> {
+fn bodiless(method: &Method, uri: &Uri, headers: HeaderMap) -> Request<Full<Bytes>> {
     let mut request = Request::new(Full::default());
+    *request.method_mut() = method.clone();
     *request.uri_mut() = uri.clone();
     *request.headers_mut() = headers;
     request
@@ -146,22 +147,16 @@ impl Upstream {
     /// waits (within `left`) for the new one to answer: once the answer is sent Lambda may
     /// freeze the environment, and the extension must not be left with the work.
     pub async fn replace_if_hung(&self, left: Duration) {
-        let healthy: Option<Uri> = format!("http://{}/-/healthy", self.listen_address)
-            .parse()
-            .ok();
+        let healthy = format!("http://{}/-/healthy", self.listen_address).parse::<Uri>();
         let answers = |within: Duration| {
-            let healthy = healthy.clone();
-            async move {
-                let within = within
-                    .min(HEALTH_CHECK_TIMEOUT)
-                    .max(Duration::from_millis(1));
-                match healthy {
-                    Some(uri) => send(&self.client, get(&uri, HeaderMap::new()), within)
-                        .await
-                        .map(|_| ()),
-                    None => Err(SendError::Timeout),
-                }
-            }
+            let within = within
+                .min(HEALTH_CHECK_TIMEOUT)
+                .max(Duration::from_millis(1));
+            let request = healthy
+                .as_ref()
+                .map(|uri| bodiless(&Method::GET, uri, HeaderMap::new()))
+                .map_err(|e| SendError::Request(e.to_string()));
+            async move { send(&self.client, request?, within).await.map(|_| ()) }
         };
         if answers(left).await.is_ok() {
             tracing::info!("blackbox_exporter answers /-/healthy: it was busy, not hung");
@@ -232,8 +227,7 @@ impl Upstream {
                 return Err(timed_out());
             }
             let sent = Instant::now();
-            let mut request = get(&uri, upstream_headers.clone());
-            *request.method_mut() = method.clone();
+            let request = bodiless(method, &uri, upstream_headers.clone());
             match send(&self.client, request, left).await {
                 Ok(answer) => break answer,
                 Err(SendError::Timeout) => return Err(timed_out()),
@@ -262,7 +256,7 @@ impl Upstream {
             }
         };
 
-        let body = match String::from_utf8(body.to_vec()) {
+        let body = match String::from_utf8(Vec::from(body)) {
             Ok(text) => Body::Text(text),
             Err(e) => Body::Binary(e.into_bytes()),
         };
