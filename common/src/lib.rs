@@ -12,7 +12,7 @@ mod settings_error;
 pub mod targets_file;
 
 pub use listen_address::{ListenAddress, DEFAULT_LISTEN_ADDRESS, LISTEN_ADDRESS_VAR};
-pub use settings_error::SettingsError;
+pub use settings_error::{flag_setting, SettingsError};
 
 /// The blackbox_exporter configuration file to load.
 pub const CONFIG_VAR: &str = "BLACKBOX_CONFIG";

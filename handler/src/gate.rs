@@ -229,6 +229,9 @@ pub async fn check_resolved(
     Ok(())
 }
 
+/// musl's `MAXADDRS`: how many addresses of one answer its getaddrinfo returns.
+pub const RESOLVER_ADDRESS_CAP: usize = 48;
+
 /// Every address `name` resolves to, through the system resolver as blackbox's does.
 /// A name that does not resolve here is refused, not passed on unchecked: the system
 /// resolver fails a whole lookup when one of its A and AAAA queries fails, so a zone
@@ -251,10 +254,21 @@ async fn resolve(
         Ok(Err(e)) => return Err(cannot_check(e.to_string())),
         Err(_) => return Err(cannot_check("the lookup timed out".to_string())),
     };
-    if addresses.is_empty() {
+    let mut distinct = addresses;
+    distinct.sort();
+    distinct.dedup();
+    if distinct.is_empty() {
         return Err(cannot_check("no addresses".to_string()));
     }
-    Ok(addresses)
+    // The C library keeps the first RESOLVER_ADDRESS_CAP addresses of an answer; Go keeps
+    // them all and may dial one this lookup never saw.
+    if distinct.len() >= RESOLVER_ADDRESS_CAP {
+        return Err(cannot_check(format!(
+            "it has {} or more addresses, as many as the C library keeps, so some may not have been seen",
+            RESOLVER_ADDRESS_CAP
+        )));
+    }
+    Ok(distinct)
 }
 
 fn bearer_token(value: &[u8]) -> Option<&[u8]> {
@@ -345,7 +359,7 @@ mod tests {
         let ip = admit_get(
             &open,
             "/probe",
-            "target=192.0.2.7:443&module=tcp_connect",
+            "target=93.184.215.14:443&module=tcp_connect",
             None,
         )
         .unwrap()

@@ -1,8 +1,6 @@
 //! The handler's settings, read once from `BLACKBOX_*` variables and validated in one
 //! place; later code trusts a [`HandlerSettings`] value.
 
-use std::net::{IpAddr, Ipv4Addr};
-
 use std::path::Path;
 
 pub use lambda_blackbox_common::SettingsError;
@@ -11,16 +9,15 @@ use lambda_blackbox_common::{
 };
 
 use crate::modules::BlackboxModules;
-use crate::target_policy::{AllowEntry, TargetPolicy};
+use crate::target_policy::TargetPolicy;
+use lambda_blackbox_address_rules::{AddressRules, RESOLV_CONF};
+pub use lambda_blackbox_address_rules::{ALLOWED_TARGETS_VAR, DENY_PRIVATE_VAR};
 
 pub const AUTH_TOKEN_VAR: &str = "BLACKBOX_AUTH_TOKEN";
 pub const AUTH_TOKEN_FILE_VAR: &str = "BLACKBOX_AUTH_TOKEN_FILE";
 pub const TRUST_IAM_VAR: &str = "BLACKBOX_AUTH_TRUST_IAM";
-pub const ALLOWED_TARGETS_VAR: &str = "BLACKBOX_ALLOWED_TARGETS";
-pub const DENY_PRIVATE_VAR: &str = "BLACKBOX_DENY_PRIVATE";
 pub const EXPOSE_METRICS_VAR: &str = "BLACKBOX_EXPOSE_METRICS";
 pub const ALLOW_DEBUG_VAR: &str = "BLACKBOX_ALLOW_DEBUG";
-const RUNTIME_API_VAR: &str = "AWS_LAMBDA_RUNTIME_API";
 
 fn invalid(var: &'static str, reason: impl Into<String>) -> SettingsError {
     SettingsError::new(var, reason)
@@ -87,8 +84,6 @@ impl HandlerSettings {
         read_file: impl Fn(&str) -> std::io::Result<String>,
         layer_root: &Path,
     ) -> Result<Self, SettingsError> {
-        let non_empty = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-
         let listen_address = ListenAddress::from_setting(lookup(LISTEN_ADDRESS_VAR).as_deref())?;
         let auth_token = secret_setting(
             &lookup,
@@ -100,27 +95,9 @@ impl HandlerSettings {
         let trust_iam = flag(&lookup, TRUST_IAM_VAR)?;
         let expose_metrics = flag(&lookup, EXPOSE_METRICS_VAR)?;
         let allow_debug = flag(&lookup, ALLOW_DEBUG_VAR)?;
-        let deny_private = flag(&lookup, DENY_PRIVATE_VAR)?;
-
-        let allowed = match non_empty(ALLOWED_TARGETS_VAR) {
-            Some(list) => Some(
-                list.split(',')
-                    .map(AllowEntry::parse)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| invalid(ALLOWED_TARGETS_VAR, e))?,
-            ),
-            None => None,
-        };
-
-        let mut always_denied = vec![(
-            listen_address.ip(),
-            listen_address.port(),
-            "blackbox_exporter's own listener",
-        )];
-        if let Some((ip, port)) = lookup(RUNTIME_API_VAR).as_deref().and_then(host_port) {
-            always_denied.push((ip, port, "the Lambda Runtime API"));
-        }
-        let policy = TargetPolicy::new(allowed, deny_private, always_denied);
+        // No resolv.conf is Go's default nameservers, as it is for blackbox.
+        let resolv_conf = read_file(RESOLV_CONF).unwrap_or_default();
+        let policy = TargetPolicy::new(AddressRules::from_lookup(&lookup, &resolv_conf)?);
         let modules = read_modules(&lookup, &read_file, layer_root)?;
 
         Ok(Self {
@@ -211,29 +188,7 @@ fn validate_secret(
     }
 }
 
-fn flag(
-    lookup: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-) -> Result<bool, SettingsError> {
-    match lookup(var)
-        .map(|v| v.trim().to_ascii_lowercase())
-        .as_deref()
-    {
-        None | Some("") | Some("false") | Some("0") | Some("no") => Ok(false),
-        Some("true") | Some("1") | Some("yes") => Ok(true),
-        Some(other) => Err(invalid(var, format!("{other:?} is not true or false"))),
-    }
-}
-
-/// `127.0.0.1:9001` → the address and port; a host name (never seen on Lambda) is taken
-/// to be loopback, which is where the Runtime API and blackbox listen.
-fn host_port(address: &str) -> Option<(IpAddr, u16)> {
-    let (host, port) = address.rsplit_once(':')?;
-    let port = port.parse().ok()?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let ip = host.parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    Some((ip, port))
-}
+use lambda_blackbox_common::flag_setting as flag;
 
 /// Settings for tests: `vars` as the environment, the layer's blackbox.yml at /opt,
 /// two token files and a file that is not YAML.

@@ -1,7 +1,7 @@
 //! A host as the resolver will see it: every spelling of an address (inet_aton's forms,
 //! IPv4 carried in IPv6, zone identifiers) brought to one canonical form.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 
 use super::{Host, TargetError};
 
@@ -34,31 +34,7 @@ pub fn normalise_host(host: &str) -> Result<Host, TargetError> {
     Ok(Host::Name(host))
 }
 
-/// An IPv6 address that carries an IPv4 address (mapped, compatible, NAT64) is judged
-/// as that IPv4 address.
-pub fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match embedded_v4(v6) {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(v6),
-        },
-        v4 => v4,
-    }
-}
-
-fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
-    let s = v6.segments();
-    let tail = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
-    match s {
-        // ::ffff:a.b.c.d (mapped)
-        [0, 0, 0, 0, 0, 0xffff, _, _] => Some(tail),
-        // ::a.b.c.d (compatible, deprecated but still routed by some stacks); not ::, ::1
-        [0, 0, 0, 0, 0, 0, hi, _] if hi != 0 => Some(tail),
-        // 64:ff9b::a.b.c.d (NAT64 well-known prefix)
-        [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(tail),
-        _ => None,
-    }
-}
+pub use lambda_blackbox_address_rules::canonical_ip;
 
 /// IPv4 in every form the C library's inet_aton takes: 1 to 4 parts, each decimal,
 /// octal (leading 0) or hex (0x), the last part filling the remaining bytes
