@@ -63,7 +63,7 @@ impl Endpoint {
 }
 
 /// The rules, built once from the settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddressRules {
     allowed: Option<Vec<AllowEntry>>,
     deny_private: bool,
@@ -148,6 +148,11 @@ impl AddressRules {
     /// The entries of `BLACKBOX_ALLOWED_TARGETS`, when it is set.
     pub fn allow_list(&self) -> Option<&[AllowEntry]> {
         self.allowed.as_deref()
+    }
+
+    /// resolv.conf's nameservers (Go's defaults when it lists none).
+    pub fn nameservers(&self) -> &[IpAddr] {
+        &self.nameservers
     }
 
     pub fn endpoints(&self) -> &[Endpoint] {

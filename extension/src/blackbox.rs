@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, timeout, timeout_at, Instant};
 
+use crate::guard::{Arming, ChildSide, GuardHandle, GuardMode, Unavailable};
 use crate::ready::{is_error_line, listening_address};
 use crate::settings::Settings;
 
@@ -34,6 +35,8 @@ pub enum StartError {
         status: String,
         last_error: Option<String>,
     },
+    #[error("the connect guard is unavailable and BLACKBOX_CONNECT_GUARD is required: {0}")]
+    GuardUnavailable(Unavailable),
     #[error("blackbox_exporter was not ready within {timeout_ms} ms (BLACKBOX_READY_TIMEOUT_MS): no \"Listening on\" line for {address} was answered{}", quote_line(.last_line))]
     NotReady {
         timeout_ms: u128,
@@ -56,6 +59,7 @@ impl StartError {
             StartError::BinaryMissing { .. } => "Extension.BlackboxBinaryMissing",
             StartError::Exited { .. } => "Extension.BlackboxExited",
             StartError::NotReady { .. } => "Extension.BlackboxNotReady",
+            StartError::GuardUnavailable(_) => "Extension.ConnectGuardUnavailable",
         }
     }
 }
@@ -67,11 +71,30 @@ struct LogTail {
     last_line: Option<String>,
 }
 
+/// Whether blackbox runs under the connect guard, and if not, why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuardStatus {
+    On,
+    Off(String),
+}
+
+impl std::fmt::Display for GuardStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GuardStatus::On => f.write_str("on"),
+            GuardStatus::Off(cause) => write!(f, "off ({cause})"),
+        }
+    }
+}
+
 /// A running blackbox_exporter that has answered on its listen address.
 pub struct BlackboxProcess {
     child: Child,
     pgid: Pid,
     forwarders: Vec<JoinHandle<()>>,
+    guard: GuardStatus,
+    /// Keeps the guard's thread serving this process.
+    _guard_handle: Option<GuardHandle>,
 }
 
 /// A blackbox_exporter that has been started and is not known to serve yet.
@@ -89,45 +112,40 @@ impl BlackboxProcess {
     }
 
     /// Starts blackbox without waiting for it, so that its start-up overlaps other work
-    /// (registering with the Extensions API, the runtime's own Init).
+    /// (registering with the Extensions API, the runtime's own Init). Under the connect
+    /// guard unless it is off; in `auto` mode a guard that cannot be set up leaves
+    /// blackbox unguarded, with the cause in [`BlackboxProcess::guard`].
     pub fn spawn(settings: &Settings) -> Result<StartingBlackbox, StartError> {
         let started = Instant::now();
         check_binary(settings)?;
-
-        let mut command = Command::new(&settings.binary);
-        command
-            .args(settings.blackbox_args())
-            .env_clear()
-            .envs(blackbox_environment(std::env::vars_os()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // Its own process group, so that stopping it reaches anything it forks and
-            // no signal meant for the extension's group reaches it.
-            .process_group(0)
-            .kill_on_drop(true);
-        // SAFETY: set_pdeathsig only calls prctl(2), which is async-signal-safe.
-        // It ties blackbox's life to the thread that forks it: the extension runs a
-        // current-thread runtime, so that is the main thread, and a killed extension
-        // leaves no orphan blackbox behind.
-        // If the extension died between fork and prctl, no signal would ever come: the
-        // parent check after it closes that window.
-        let parent = nix::unistd::getpid();
-        unsafe {
-            command.pre_exec(move || {
-                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
-                if nix::unistd::getppid() != parent {
-                    return Err(std::io::Error::other(
-                        "the extension exited while starting blackbox",
-                    ));
+        let (child, guard, guard_handle) = match settings.connect_guard {
+            GuardMode::Off => (
+                spawn_command(settings, None)?,
+                GuardStatus::Off("BLACKBOX_CONNECT_GUARD=off".into()),
+                None,
+            ),
+            mode => match spawn_guarded(settings) {
+                Ok((child, handle)) => (child, GuardStatus::On, Some(handle)),
+                Err(GuardedSpawn::Start(error)) => return Err(error),
+                Err(GuardedSpawn::Unavailable(cause)) if mode == GuardMode::Required => {
+                    return Err(StartError::GuardUnavailable(cause))
                 }
-                Ok(())
-            });
-        }
-        let mut child = command.spawn().map_err(|e| StartError::BinaryMissing {
-            path: settings.binary.display().to_string(),
-            reason: format!("cannot be executed: {e}"),
-        })?;
+                Err(GuardedSpawn::Unavailable(cause)) => (
+                    spawn_command(settings, None)?,
+                    GuardStatus::Off(cause.to_string()),
+                    None,
+                ),
+            },
+        };
+        Self::starting(child, guard, guard_handle, started)
+    }
+
+    fn starting(
+        mut child: Child,
+        guard: GuardStatus,
+        guard_handle: Option<GuardHandle>,
+        started: Instant,
+    ) -> Result<StartingBlackbox, StartError> {
         let pid = child.id().unwrap_or_default();
         let pgid = Pid::from_raw(pid as i32);
 
@@ -153,6 +171,8 @@ impl BlackboxProcess {
                 child,
                 pgid,
                 forwarders,
+                guard,
+                _guard_handle: guard_handle,
             },
             started,
             tail,
@@ -162,6 +182,11 @@ impl BlackboxProcess {
 
     pub fn pid(&self) -> i32 {
         self.pgid.as_raw()
+    }
+
+    /// Whether this process runs under the connect guard.
+    pub fn guard(&self) -> &GuardStatus {
+        &self.guard
     }
 
     /// Resolves when blackbox exits, with how it ended. Cancel-safe.
@@ -267,6 +292,70 @@ impl StartingBlackbox {
     }
 }
 
+/// How a guarded start failed: blackbox's own failure, or the guard's.
+enum GuardedSpawn {
+    Start(StartError),
+    Unavailable(Unavailable),
+}
+
+fn spawn_guarded(settings: &Settings) -> Result<(Child, GuardHandle), GuardedSpawn> {
+    let listen = std::net::SocketAddr::new(
+        settings.listen_address.ip(),
+        settings.listen_address.port(),
+    );
+    let arming = Arming::new(settings.rules.clone(), listen).map_err(GuardedSpawn::Unavailable)?;
+    let spawned = spawn_command(settings, Some(arming.child_side()));
+    match (spawned, arming.outcome()) {
+        (Ok(child), Ok(handle)) => Ok((child, handle)),
+        // The child reported its failure before exec failed it: the guard's cause.
+        (_, Err(cause)) => Err(GuardedSpawn::Unavailable(cause)),
+        (Err(error), Ok(_)) => Err(GuardedSpawn::Start(error)),
+    }
+}
+
+/// blackbox's command: its own process group, tied to the extension's life, and under
+/// the guard when `guard` is given.
+fn spawn_command(settings: &Settings, guard: Option<ChildSide>) -> Result<Child, StartError> {
+    let mut command = Command::new(&settings.binary);
+    command
+        .args(settings.blackbox_args())
+        .env_clear()
+        .envs(blackbox_environment(std::env::vars_os()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group, so that stopping it reaches anything it forks and
+        // no signal meant for the extension's group reaches it.
+        .process_group(0)
+        .kill_on_drop(true);
+    // SAFETY: set_pdeathsig only calls prctl(2), which is async-signal-safe, and the
+    // guard's child side makes only async-signal-safe calls on data built before the fork.
+    // pdeathsig ties blackbox's life to the thread that forks it: the extension runs a
+    // current-thread runtime, so that is the main thread, and a killed extension
+    // leaves no orphan blackbox behind.
+    // If the extension died between fork and prctl, no signal would ever come: the
+    // parent check after it closes that window.
+    let parent = nix::unistd::getpid();
+    unsafe {
+        command.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+            if nix::unistd::getppid() != parent {
+                return Err(std::io::Error::other(
+                    "the extension exited while starting blackbox",
+                ));
+            }
+            match &guard {
+                Some(guard) => guard.enter(),
+                None => Ok(()),
+            }
+        });
+    }
+    command.spawn().map_err(|e| StartError::BinaryMissing {
+        path: settings.binary.display().to_string(),
+        reason: format!("cannot be executed: {e}"),
+    })
+}
+
 fn check_binary(settings: &Settings) -> Result<(), StartError> {
     let missing = |reason: &str| StartError::BinaryMissing {
         path: settings.binary.display().to_string(),
@@ -364,22 +453,29 @@ async fn forward_lines(
 
 /// The environment blackbox starts with: the function's, less every `BLACKBOX_*`
 /// variable (the layer's own settings, the bearer token among them: blackbox reads none)
-/// and the function role's credentials, which no prober uses. A process that can read
-/// `/proc/<pid>/environ` of blackbox, or a config that expands variables, sees none.
+/// and every credential Lambda gives the function, which no prober uses: the role's keys,
+/// the metadata API's token, and any other `AWS_*` token, secret or key. A process that
+/// can read `/proc/<pid>/environ` of blackbox, or a config that expands variables, sees none.
 pub fn blackbox_environment(
     vars: impl IntoIterator<Item = (OsString, OsString)>,
 ) -> Vec<(OsString, OsString)> {
-    const CREDENTIALS: [&str; 3] = [
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-    ];
     vars.into_iter()
         .filter(|(name, _)| {
             let name = name.to_string_lossy();
-            !name.starts_with("BLACKBOX_") && !CREDENTIALS.contains(&name.as_ref())
+            !name.starts_with("BLACKBOX_") && !is_credential(&name)
         })
         .collect()
+}
+
+fn is_credential(name: &str) -> bool {
+    let Some(aws) = name.strip_prefix("AWS_") else {
+        return false;
+    };
+    aws.ends_with("_TOKEN")
+        || aws.ends_with("_KEY")
+        || aws.ends_with("_KEY_ID")
+        || aws.contains("SECRET")
+        || aws.contains("AUTHORIZATION")
 }
 
 #[cfg(test)]
@@ -399,6 +495,10 @@ mod tests {
             ("AWS_ACCESS_KEY_ID", "AKIA"),
             ("AWS_SECRET_ACCESS_KEY", "secret"),
             ("AWS_SESSION_TOKEN", "session"),
+            ("AWS_LAMBDA_METADATA_TOKEN", "metadata-token"),
+            ("AWS_LAMBDA_METADATA_API", "169.254.100.1:9002"),
+            ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "container"),
+            ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"),
             ("HTTPS_PROXY", "http://proxy.internal:3128"),
         ]
         .map(|(k, v)| (OsString::from(k), OsString::from(v)));
@@ -413,6 +513,8 @@ mod tests {
                 "TZ",
                 "AWS_REGION",
                 "AWS_LAMBDA_FUNCTION_NAME",
+                "AWS_LAMBDA_METADATA_API",
+                "AWS_LAMBDA_RUNTIME_API",
                 "HTTPS_PROXY"
             ]
         );

@@ -4,6 +4,7 @@
 pub mod blackbox;
 pub mod error;
 pub mod extensions_api;
+pub mod guard;
 pub mod lifecycle;
 pub mod ready;
 pub mod settings;

@@ -9,7 +9,8 @@ use lambda_extension::{service_fn, Extension, LambdaEvent, NextEvent};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::blackbox::BlackboxProcess;
+use crate::blackbox::{BlackboxProcess, GuardStatus};
+use crate::guard::GuardMode;
 use crate::error::ExtensionError;
 use crate::extensions_api::ExtensionsApi;
 use crate::settings::{layer_root, Settings};
@@ -72,7 +73,7 @@ pub async fn run() -> ExitCode {
         }
     };
 
-    let (settings, starting) = match prepared {
+    let (mut settings, starting) = match prepared {
         Ok(prepared) => prepared,
         Err(error) => {
             api.report_init_error(&error).await;
@@ -86,6 +87,15 @@ pub async fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The line an operator looks for to know the guard is on (README, "Safe to expose").
+    match process.guard() {
+        GuardStatus::On => tracing::info!("connect guard: on"),
+        off => {
+            tracing::warn!("connect guard: {off}");
+            // What Init found holds for the environment's life: restarts do not try again.
+            settings.connect_guard = GuardMode::Off;
+        }
+    }
 
     // The handler signals through this pid file; listen before telling it where we are,
     // since SIGUSR1's default action would end the extension.

@@ -2,12 +2,17 @@
 //! validated in one place. Later code trusts a [`Settings`] value.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use lambda_blackbox_address_rules::{AddressRules, RESOLV_CONF};
 
 use lambda_blackbox_common::{
     blackbox_config_path, ListenAddress, LISTEN_ADDRESS_VAR, TASK_CONFIG,
 };
 pub use lambda_blackbox_common::{SettingsError, CONFIG_VAR};
+
+use crate::guard::{GuardMode, CONNECT_GUARD_VAR};
 
 pub const BINARY_VAR: &str = "BLACKBOX_EXPORTER_BIN";
 pub const ARGS_VAR: &str = "BLACKBOX_ARGS";
@@ -31,6 +36,9 @@ pub struct Settings {
     pub listen_address: ListenAddress,
     pub extra_args: Vec<String>,
     pub ready_timeout: Duration,
+    pub connect_guard: GuardMode,
+    /// What the connect guard lets blackbox reach: the handler's rules, read alike.
+    pub rules: Arc<AddressRules>,
 }
 
 /// Where the layer is unpacked: the extension lives at `<root>/extensions/<name>`, so
@@ -50,15 +58,17 @@ impl Settings {
             |name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()),
             layer_root,
             Path::new(TASK_CONFIG).is_file(),
+            &std::fs::read_to_string(RESOLV_CONF).unwrap_or_default(),
         )
     }
 
-    /// The validation itself, with the environment and the file system check passed in
-    /// so that tests can drive every branch.
+    /// The validation itself, with the environment, the file system check and
+    /// resolv.conf's text passed in so that tests can drive every branch.
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
         layer_root: &Path,
         task_config_exists: bool,
+        resolv_conf: &str,
     ) -> Result<Self, SettingsError> {
         let non_empty = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
 
@@ -84,12 +94,17 @@ impl Settings {
             None => Duration::from_millis(DEFAULT_READY_TIMEOUT_MS),
         };
 
+        let connect_guard = GuardMode::from_setting(lookup(CONNECT_GUARD_VAR).as_deref())?;
+        let rules = Arc::new(AddressRules::from_lookup(&lookup, resolv_conf)?);
+
         Ok(Self {
             binary,
             config,
             listen_address,
             extra_args,
             ready_timeout,
+            connect_guard,
+            rules,
         })
     }
 
@@ -186,7 +201,12 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Settings::from_lookup(|k| vars.get(k).cloned(), Path::new("/opt"), task_config)
+        Settings::from_lookup(
+            |k| vars.get(k).cloned(),
+            Path::new("/opt"),
+            task_config,
+            "nameserver 169.254.78.1\n",
+        )
     }
 
     #[test]
@@ -196,6 +216,7 @@ mod tests {
         assert_eq!(s.config, PathBuf::from("/opt/blackbox/blackbox.yml"));
         assert_eq!(s.listen_address.as_str(), "127.0.0.1:9115");
         assert_eq!(s.ready_timeout, Duration::from_millis(5000));
+        assert_eq!(s.connect_guard, GuardMode::Auto);
         assert!(s.extra_args.is_empty());
         assert_eq!(
             s.blackbox_args(),
@@ -261,6 +282,18 @@ mod tests {
                 "--log.format=json"
             ]
         );
+    }
+
+    #[test]
+    fn the_connect_guard_modes_are_read_in_any_case() {
+        for (value, mode) in [
+            ("auto", GuardMode::Auto),
+            ("Required", GuardMode::Required),
+            (" off ", GuardMode::Off),
+        ] {
+            let s = settings(&[(CONNECT_GUARD_VAR, value)], false).unwrap();
+            assert_eq!(s.connect_guard, mode, "{value}");
+        }
     }
 
     #[test]
@@ -341,6 +374,21 @@ mod tests {
                 "-web.listen-address=:1",
                 "BLACKBOX_ARGS: --web.listen-address is set by the extension; use BLACKBOX_LISTEN_ADDRESS instead",
             ),
+            (
+                CONNECT_GUARD_VAR,
+                "on",
+                "BLACKBOX_CONNECT_GUARD: \"on\" is not auto, required or off",
+            ),
+            (
+                "BLACKBOX_ALLOWED_TARGETS",
+                "10.0.0.0/33",
+                "BLACKBOX_ALLOWED_TARGETS: \"10.0.0.0/33\" is not a valid CIDR network",
+            ),
+            (
+                "BLACKBOX_DENY_PRIVATE",
+                "maybe",
+                "BLACKBOX_DENY_PRIVATE: \"maybe\" is not true or false",
+            ),
         ];
         for (var, value, want) in cases {
             let err = settings(&[(var, value)], false).unwrap_err();
@@ -358,6 +406,7 @@ mod tests {
                 (LISTEN_ADDRESS_VAR, ""),
                 (READY_TIMEOUT_VAR, ""),
                 (ARGS_VAR, "  "),
+                (CONNECT_GUARD_VAR, ""),
             ],
             false,
         )

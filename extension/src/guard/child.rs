@@ -1,0 +1,245 @@
+//! What blackbox's process does between fork and exec to put itself under the guard:
+//! load the filter, hand the listener to the extension, seal the hand-over, and prove
+//! the path with two connections before blackbox's own code runs. Only
+//! async-signal-safe calls: this runs in a forked copy of a threaded process.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+
+use super::filter::Program;
+
+/// What went wrong in the child, sent to the extension as its first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Step {
+    HandOverDescriptor = 1,
+    NoNewPrivs,
+    Filter,
+    HandOver,
+    Seal,
+    SentinelSocket,
+    /// A connection the rules refuse was not refused with EACCES (the errno it got, or 0).
+    RefusedSentinel,
+    /// A connection the rules allow was refused (the errno).
+    AllowedSentinel,
+}
+
+impl Step {
+    pub fn from_byte(byte: u8) -> Option<Self> {
+        use Step::*;
+        [
+            HandOverDescriptor,
+            NoNewPrivs,
+            Filter,
+            HandOver,
+            Seal,
+            SentinelSocket,
+            RefusedSentinel,
+            AllowedSentinel,
+        ]
+        .into_iter()
+        .find(|step| *step as u8 == byte)
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Step::HandOverDescriptor => "placing the hand-over socket (dup3)",
+            Step::NoNewPrivs => "prctl(PR_SET_NO_NEW_PRIVS)",
+            Step::Filter => "seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER)",
+            Step::HandOver => "handing the listener to the extension (sendmsg)",
+            Step::Seal => "seccomp(SECCOMP_SET_MODE_FILTER) of the seal",
+            Step::SentinelSocket => "the self-test's socket",
+            Step::RefusedSentinel => "the self-test: a connection the rules refuse was not refused",
+            Step::AllowedSentinel => "the self-test: a connection the rules allow was refused",
+        }
+    }
+}
+
+/// Message kinds on the hand-over socket.
+pub const LISTENER: u8 = b'L';
+pub const FAILED: u8 = b'F';
+pub const PASSED: u8 = b'T';
+
+/// A socket address laid out as `connect(2)` takes it, made before the fork.
+#[derive(Clone, Copy)]
+pub struct RawSockaddr {
+    storage: libc::sockaddr_storage,
+    len: libc::socklen_t,
+    family: libc::c_int,
+}
+
+impl RawSockaddr {
+    pub fn new(address: SocketAddr) -> Self {
+        // SAFETY: sockaddr_storage is plain data; all-zero is a valid value.
+        let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let (len, family) = match address {
+            SocketAddr::V4(v4) => {
+                let sin = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as libc::sa_family_t,
+                    sin_port: v4.port().to_be(),
+                    sin_addr: libc::in_addr {
+                        s_addr: u32::from_ne_bytes(v4.ip().octets()),
+                    },
+                    sin_zero: [0; 8],
+                };
+                // SAFETY: sockaddr_in fits in sockaddr_storage, which is aligned for it.
+                unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in, sin) };
+                (std::mem::size_of::<libc::sockaddr_in>(), libc::AF_INET)
+            }
+            SocketAddr::V6(v6) => {
+                let sin6 = libc::sockaddr_in6 {
+                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                    sin6_port: v6.port().to_be(),
+                    sin6_flowinfo: 0,
+                    sin6_addr: libc::in6_addr {
+                        s6_addr: v6.ip().octets(),
+                    },
+                    sin6_scope_id: v6.scope_id(),
+                };
+                // SAFETY: as above, for sockaddr_in6.
+                unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in6, sin6) };
+                (std::mem::size_of::<libc::sockaddr_in6>(), libc::AF_INET6)
+            }
+        };
+        Self {
+            storage,
+            len: len as libc::socklen_t,
+            family,
+        }
+    }
+}
+
+/// Everything the child needs, built before the fork so that the child allocates nothing.
+#[derive(Clone)]
+pub struct ChildSide {
+    /// The child's end of the hand-over socket, as inherited.
+    pub handoff: RawFd,
+    /// The number it is moved to: high, so that blackbox's own sockets never get it.
+    pub handoff_target: RawFd,
+    pub guard: Program,
+    pub seal: Program,
+    pub refused: RawSockaddr,
+    pub allowed: RawSockaddr,
+}
+
+fn errno() -> i32 {
+    io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+}
+
+/// Tells the extension which step failed, then fails the spawn with its errno.
+fn fail(fd: RawFd, step: Step, errno: i32) -> io::Result<()> {
+    let e = errno.to_le_bytes();
+    let message = [FAILED, step as u8, e[0], e[1], e[2], e[3]];
+    // SAFETY: write(2) of a local buffer; async-signal-safe.
+    unsafe { libc::write(fd, message.as_ptr().cast(), message.len()) };
+    Err(io::Error::from_raw_os_error(if errno == 0 { libc::EPERM } else { errno }))
+}
+
+/// The errno of one UDP `connect` to `address` (0 when it connected). UDP sends nothing
+/// on connect: no packet leaves, whatever the verdict.
+fn udp_connect(address: &RawSockaddr) -> Result<i32, i32> {
+    // SAFETY: plain system calls on a socket this function owns.
+    unsafe {
+        let fd = libc::socket(address.family, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(errno());
+        }
+        let result = libc::connect(
+            fd,
+            &address.storage as *const _ as *const libc::sockaddr,
+            address.len,
+        );
+        let outcome = if result == 0 { 0 } else { errno() };
+        libc::close(fd);
+        Ok(outcome)
+    }
+}
+
+impl ChildSide {
+    /// Runs in the child after fork, before exec.
+    pub fn enter(&self) -> io::Result<()> {
+        let fd = self.handoff_target;
+        if self.handoff != fd {
+            // SAFETY: dup3 onto a number this process does not otherwise use.
+            if unsafe { libc::dup3(self.handoff, fd, libc::O_CLOEXEC) } < 0 {
+                return fail(self.handoff, Step::HandOverDescriptor, errno());
+            }
+        }
+        // SAFETY: prctl and seccomp with arguments that live until they return.
+        unsafe {
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                return fail(fd, Step::NoNewPrivs, errno());
+            }
+            let guard = self.guard.fprog();
+            let listener = libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
+                &guard as *const _,
+            );
+            if listener < 0 {
+                return fail(fd, Step::Filter, errno());
+            }
+            let listener = listener as RawFd;
+            if send_listener(fd, listener) < 0 {
+                let e = errno();
+                libc::close(listener);
+                return fail(fd, Step::HandOver, e);
+            }
+            libc::close(listener);
+            let seal = self.seal.fprog();
+            if libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                0,
+                &seal as *const _,
+            ) != 0
+            {
+                return fail(fd, Step::Seal, errno());
+            }
+        }
+        match udp_connect(&self.refused) {
+            Err(e) => return fail(fd, Step::SentinelSocket, e),
+            Ok(libc::EACCES) => {}
+            Ok(other) => return fail(fd, Step::RefusedSentinel, other),
+        }
+        match udp_connect(&self.allowed) {
+            Err(e) => return fail(fd, Step::SentinelSocket, e),
+            // Refused, or no listener there (ENOSYS): the path is broken. Anything else
+            // (connected, or no route here) went past the guard.
+            Ok(e @ (libc::EACCES | libc::EPERM | libc::ENOSYS)) => {
+                return fail(fd, Step::AllowedSentinel, e)
+            }
+            Ok(_) => {}
+        }
+        // SAFETY: write(2) of a local byte.
+        unsafe { libc::write(fd, [PASSED].as_ptr().cast(), 1) };
+        Ok(())
+    }
+}
+
+/// sendmsg(2) with the listener as SCM_RIGHTS; the buffer is on the stack.
+///
+/// # Safety
+/// `fd` and `listener` must be open descriptors.
+unsafe fn send_listener(fd: RawFd, listener: RawFd) -> isize {
+    let mut byte = [LISTENER];
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
+    // Room for one descriptor's control message, 8-aligned.
+    let mut control = [0u64; 4];
+    let mut msg: libc::msghdr = std::mem::zeroed();
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) as _;
+    let cmsg = libc::CMSG_FIRSTHDR(&msg);
+    (*cmsg).cmsg_level = libc::SOL_SOCKET;
+    (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+    (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as _;
+    std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), listener);
+    libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL)
+}

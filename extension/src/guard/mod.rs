@@ -1,0 +1,234 @@
+//! The connect guard: blackbox_exporter runs under a seccomp filter whose user
+//! notifications hand every `connect(2)` and every send that names an address to the
+//! extension, which checks the address against the same rules as the handler's early
+//! refusal ([`AddressRules`]) and fails a refused call with EACCES. The address is
+//! judged where it is certain, after blackbox's own resolver, redirects and retries.
+//!
+//! [`GuardMode`] says whether to try; [`Arming`] prepares one blackbox start (the
+//! programs, the hand-over socket, the thread that will serve the listener);
+//! [`Arming::outcome`] tells, once the spawn returned, whether the guard is on, and
+//! gives the [`GuardHandle`] that keeps it for that process.
+
+mod child;
+mod destination;
+mod filter;
+mod handoff;
+mod notifications;
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use lambda_blackbox_address_rules::AddressRules;
+use lambda_blackbox_common::SettingsError;
+use nix::errno::Errno;
+
+pub use child::ChildSide;
+use child::RawSockaddr;
+use handoff::Message;
+
+pub const CONNECT_GUARD_VAR: &str = "BLACKBOX_CONNECT_GUARD";
+
+/// `BLACKBOX_CONNECT_GUARD`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardMode {
+    /// On where the kernel allows it, else off with the cause in the Init log.
+    Auto,
+    /// On, or Init fails with `Extension.ConnectGuardUnavailable`.
+    Required,
+    Off,
+}
+
+impl GuardMode {
+    pub fn from_setting(value: Option<&str>) -> Result<Self, SettingsError> {
+        match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("") | Some("auto") => Ok(GuardMode::Auto),
+            Some("required") => Ok(GuardMode::Required),
+            Some("off") => Ok(GuardMode::Off),
+            Some(other) => Err(SettingsError::new(
+                CONNECT_GUARD_VAR,
+                format!("{other:?} is not auto, required or off"),
+            )),
+        }
+    }
+}
+
+/// Why the guard is not on, with the errno where a call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what}{}", errno_text(.errno))]
+pub struct Unavailable {
+    pub what: String,
+    pub errno: Option<i32>,
+}
+
+fn errno_text(errno: &Option<i32>) -> String {
+    match errno {
+        Some(0) => ": it connected".to_string(),
+        Some(errno) => {
+            let errno = Errno::from_raw(*errno);
+            format!(": {errno:?} ({})", errno.desc())
+        }
+        None => String::new(),
+    }
+}
+
+impl Unavailable {
+    fn new(what: impl Into<String>, errno: Option<i32>) -> Self {
+        Self {
+            what: what.into(),
+            errno,
+        }
+    }
+
+    fn last_os_error(what: &str) -> Self {
+        Self::new(what, io::Error::last_os_error().raw_os_error())
+    }
+}
+
+/// Keeps the guard of one blackbox process: dropping it stops the serving thread (the
+/// thread also ends by itself once no process uses the filter).
+pub struct GuardHandle {
+    _stop: OwnedFd,
+}
+
+/// One guarded start in preparation.
+pub struct Arming {
+    child: ChildSide,
+    /// The parent's copy of the child's end, closed once the child has it.
+    child_end: OwnedFd,
+    stop: OwnedFd,
+    outcome: mpsc::Receiver<Result<(), Unavailable>>,
+}
+
+/// How long the child may take from fork to its self-test's answer.
+const SELF_TEST_TIMEOUT: Duration = Duration::from_secs(5);
+const THREAD_STACK: usize = 128 * 1024;
+
+impl Arming {
+    /// `listen` is blackbox's listen address: the self-test's refused connection goes
+    /// there (the rules refuse it whatever the allow list says; a UDP connect sends
+    /// nothing). The allowed one goes to the first nameserver on port 53.
+    pub fn new(rules: Arc<AddressRules>, listen: SocketAddr) -> Result<Self, Unavailable> {
+        let allowed = SocketAddr::new(
+            rules.nameservers().first().copied().unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()),
+            lambda_blackbox_address_rules::DNS_PORT,
+        );
+        let (parent_end, child_end) = seqpacket_pair()?;
+        let (stop_read, stop_write) = pipe()?;
+        let handoff_target = high_descriptor();
+        let child = ChildSide {
+            handoff: child_end.as_raw_fd(),
+            handoff_target,
+            guard: filter::guard_program(handoff_target),
+            seal: filter::seal_program(handoff_target),
+            refused: RawSockaddr::new(listen),
+            allowed: RawSockaddr::new(allowed),
+        };
+        let (report, outcome) = mpsc::channel();
+        let judge = notifications::Judge {
+            rules,
+            sentinel: listen,
+            sentinel_seen: false,
+        };
+        std::thread::Builder::new()
+            .name("connect-guard".into())
+            .stack_size(THREAD_STACK)
+            .spawn(move || guard_thread(parent_end, stop_read, judge, report))
+            .map_err(|e| Unavailable::new("starting the guard's thread", e.raw_os_error()))?;
+        Ok(Self {
+            child,
+            child_end,
+            stop: stop_write,
+            outcome,
+        })
+    }
+
+    /// What runs in blackbox's process between fork and exec.
+    pub fn child_side(&self) -> ChildSide {
+        self.child.clone()
+    }
+
+    /// Once the spawn has returned: on, with the handle that keeps it, or why not.
+    pub fn outcome(self) -> Result<GuardHandle, Unavailable> {
+        // The child holds its own copy now; with ours closed, a child that died early
+        // is seen as the socket's end.
+        drop(self.child_end);
+        match self.outcome.recv_timeout(SELF_TEST_TIMEOUT) {
+            Ok(Ok(())) => Ok(GuardHandle { _stop: self.stop }),
+            Ok(Err(unavailable)) => Err(unavailable),
+            Err(_) => Err(Unavailable::new(
+                "the guard's self-test did not finish in time",
+                None,
+            )),
+        }
+    }
+}
+
+/// Receives the listener (or the child's failure), then serves blackbox until it is
+/// gone; the self-test's verdict arrives while its connections are served.
+fn guard_thread(
+    handoff: OwnedFd,
+    stop: OwnedFd,
+    judge: notifications::Judge,
+    report: mpsc::Sender<Result<(), Unavailable>>,
+) {
+    let listener = match handoff::receive(&handoff) {
+        Ok(Message::Listener(listener)) => listener,
+        Ok(Message::Failed(unavailable)) | Err(unavailable) => {
+            let _ = report.send(Err(unavailable));
+            return;
+        }
+        Ok(Message::Passed) => {
+            let _ = report.send(Err(Unavailable::new(
+                "the hand-over came out of order",
+                None,
+            )));
+            return;
+        }
+    };
+    let verdict = notifications::SelfTest { handoff, report };
+    notifications::serve(listener, stop, judge, Some(verdict));
+}
+
+fn seqpacket_pair() -> Result<(OwnedFd, OwnedFd), Unavailable> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: socketpair fills the two descriptors it creates.
+    let result = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    if result != 0 {
+        return Err(Unavailable::last_os_error("socketpair for the hand-over"));
+    }
+    // SAFETY: both are new descriptors owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), Unavailable> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: pipe2 fills the two descriptors it creates.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(Unavailable::last_os_error("pipe2 for the guard's stop"));
+    }
+    // SAFETY: both are new descriptors owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// The highest descriptor number under the open-files limit (at most 1023): Go hands
+/// out the lowest free numbers, so blackbox's sockets do not come near it.
+fn high_descriptor() -> RawFd {
+    // SAFETY: getrlimit fills a local struct.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        limit.rlim_cur
+    } else {
+        256
+    };
+    (soft.min(1024) as RawFd - 1).max(3)
+}
