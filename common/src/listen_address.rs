@@ -97,12 +97,23 @@ impl ListenAddress {
     /// replace a blackbox that stopped answering and can tell when it is gone. One file per
     /// listen address: /tmp is shared by every process of an execution environment.
     pub fn pid_file(&self) -> PathBuf {
+        self.extension_file("pid")
+    }
+
+    /// Where the extension writes whether blackbox runs under the connect guard: `on`, or
+    /// `off (<cause>)`. The Python and Node.js handlers, which check no target themselves,
+    /// read it before they forward a probe under a target policy.
+    pub fn guard_status_file(&self) -> PathBuf {
+        self.extension_file("guard")
+    }
+
+    fn extension_file(&self, extension: &str) -> PathBuf {
         let name: String = self
             .address
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
             .collect();
-        PathBuf::from(format!("/tmp/lambda-blackbox/extension-{name}.pid"))
+        PathBuf::from(format!("/tmp/lambda-blackbox/extension-{name}.{extension}"))
     }
 }
 
@@ -208,6 +219,10 @@ mod tests {
         assert_ne!(
             ListenAddress::parse("127.0.0.1:9200").unwrap().pid_file(),
             ListenAddress::default().pid_file()
+        );
+        assert_eq!(
+            ListenAddress::default().guard_status_file().to_str(),
+            Some("/tmp/lambda-blackbox/extension-127_0_0_1_9115.guard")
         );
     }
 }

@@ -1,6 +1,7 @@
 //! The layer's end-to-end tests (under `tests/`) and what they share: where the layer
 //! is, starting it in the sandbox, targets on loopback, answers and metrics.
 
+pub mod dns;
 pub mod harness;
 pub mod prometheus;
 pub mod receiver;
@@ -367,4 +368,34 @@ pub fn wrapper_script(dir: &Path, real: &Path, body: &str) -> PathBuf {
     .unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     path
+}
+
+/// The interpreter that has awslambdaric; FAILS (not skips) when there is none.
+pub fn python_with_awslambdaric() -> String {
+    let out = output_of(
+        std::process::Command::new("python3")
+            .args(["-c", "import sys, awslambdaric; print(sys.executable)"]),
+        "python3 importing awslambdaric (pip install awslambdaric)",
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A Python function's package: the handler file and a bootstrap that runs it under
+/// awslambdaric, as AWS's python runtimes do.
+pub fn python_task(name: &str) -> TempDir {
+    let python = python_with_awslambdaric();
+    let task = TempDir::new(name);
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../handler/python/blackbox_proxy.py");
+    std::fs::copy(&source, task.join("blackbox_proxy.py")).expect("the Python handler");
+    let bootstrap = task.join("bootstrap");
+    std::fs::write(
+        &bootstrap,
+        format!(
+            "#!/bin/sh\nexport PYTHONPATH=\"$LAMBDA_TASK_ROOT\"\nexec {python} -m awslambdaric blackbox_proxy.handler\n"
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&bootstrap, std::fs::Permissions::from_mode(0o755)).unwrap();
+    task
 }

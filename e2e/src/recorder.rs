@@ -55,6 +55,22 @@ impl Recorder {
         Recorder { port, contacts }
     }
 
+    /// TCP and UDP listeners on each of `addrs` (addresses a test's namespace holds).
+    pub async fn on(addrs: &[SocketAddr]) -> Recorder {
+        let contacts = Arc::new(Mutex::new(Vec::new()));
+        for addr in addrs {
+            serve_tcp(listen(*addr), contacts.clone());
+            let udp = UdpSocket::bind(addr)
+                .await
+                .unwrap_or_else(|e| panic!("binding udp {addr} for the recorder: {e}"));
+            serve_udp(udp, contacts.clone());
+        }
+        Recorder {
+            port: addrs.first().map_or(0, SocketAddr::port),
+            contacts,
+        }
+    }
+
     pub fn contacts(&self) -> Vec<Contact> {
         self.contacts.lock().unwrap().clone()
     }

@@ -3,50 +3,19 @@
 //! bootstrap, with the real layer's extension and blackbox_exporter. The same event
 //! files as the Rust bootstrap must get the same answers, under the sandbox and RIE.
 
-use std::path::Path;
 use std::time::Duration;
 
 use lambda_blackbox_e2e::harness::{Function, Harness};
+use lambda_blackbox_e2e::recorder::Recorder;
 use lambda_blackbox_e2e::replay::{replay_all, EVENT_TOKEN};
 use lambda_blackbox_e2e::{
-    both_harnesses, free_port, init_failure, layer_dir, metric, output_of, start_target, TempDir,
+    both_harnesses, free_port, layer_dir, metric, python_task, start_target, TempDir,
 };
-use lambda_sandbox::InitOutcome;
 
 both_harnesses!(
     the_python_handler_answers_every_event_file_like_the_rust_one,
-    the_python_handler_refuses_a_target_policy_it_cannot_enforce,
+    the_python_handler_leaves_the_target_policy_to_the_connect_guard,
 );
-
-/// The interpreter that has awslambdaric; FAILS (not skips) when there is none.
-fn python_with_awslambdaric() -> String {
-    let out = output_of(
-        std::process::Command::new("python3")
-            .args(["-c", "import sys, awslambdaric; print(sys.executable)"]),
-        "python3 importing awslambdaric (pip install awslambdaric)",
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// A Python function's package: the handler file and a bootstrap that runs it under
-/// awslambdaric, as AWS's python runtimes do.
-fn python_task(name: &str) -> TempDir {
-    let python = python_with_awslambdaric();
-    let task = TempDir::new(name);
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../handler/python/blackbox_proxy.py");
-    std::fs::copy(&source, task.join("blackbox_proxy.py")).expect("the Python handler");
-    let bootstrap = task.join("bootstrap");
-    std::fs::write(
-        &bootstrap,
-        format!(
-            "#!/bin/sh\nexport PYTHONPATH=\"$LAMBDA_TASK_ROOT\"\nexec {python} -m awslambdaric blackbox_proxy.handler\n"
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&bootstrap, std::fs::Permissions::from_mode(0o755)).unwrap();
-    task
-}
 
 async fn start_python(harness: Harness, name: &str, env: &[(&str, &str)]) -> (Function, TempDir) {
     let task = python_task(name);
@@ -56,13 +25,14 @@ async fn start_python(harness: Harness, name: &str, env: &[(&str, &str)]) -> (Fu
 
 async fn the_python_handler_answers_every_event_file_like_the_rust_one(harness: Harness) {
     let target = start_target().await;
-    // The Python handler has no target policy: it refuses to start with one set.
+    // The Python handler checks no target: the connect guard lets blackbox reach loopback
+    // because the allow list names it.
     let (layer, task) = start_python(
         harness,
         "py-handler",
         &[
             ("BLACKBOX_AUTH_TOKEN", EVENT_TOKEN),
-            ("BLACKBOX_ALLOWED_TARGETS", ""),
+            ("BLACKBOX_ALLOWED_TARGETS", "127.0.0.1"),
         ],
     )
     .await;
@@ -161,40 +131,80 @@ async fn the_python_handler_answers_every_event_file_like_the_rust_one(harness: 
     let logs = layer.logs();
     assert!(!logs.contains(EVENT_TOKEN), "the token reached a log line");
     assert!(
-        logs.contains("does not enforce a target policy"),
-        "the missing target policy is announced at Init:\n{logs}"
+        logs.contains("targets are checked by the extension's connect guard"),
+        "who checks targets is announced at Init:\n{logs}"
     );
     layer.shutdown().await.assert_no_process_left();
     drop(task);
 }
 
-async fn the_python_handler_refuses_a_target_policy_it_cannot_enforce(harness: Harness) {
+async fn the_python_handler_leaves_the_target_policy_to_the_connect_guard(harness: Harness) {
+    let target = start_target().await;
+    let decoy = Recorder::on(&[std::net::SocketAddr::from(([127, 0, 0, 1], free_port()))]).await;
     let (layer, task) = start_python(
         harness,
         "py-handler-policy",
-        &[("BLACKBOX_ALLOWED_TARGETS", "example.com")],
+        &[(
+            "BLACKBOX_ALLOWED_TARGETS",
+            &format!("127.0.0.1:{}", target.addr.port()),
+        )],
     )
     .await;
-    // awslambdaric reports an import-time failure during Init or on the first invoke,
-    // depending on its version; either way it names the variable.
-    let (error_type, message) = match layer.sandbox().map(|s| s.init_outcome()) {
-        Some(outcome @ InitOutcome::Failed { .. }) => {
-            let failure = init_failure(outcome);
-            (failure.platform_type, failure.message)
-        }
-        _ => {
-            let answer = layer.invoke(b"{}".to_vec()).await;
-            let document = answer.result().expect_err("the import fails");
-            (String::new(), document.to_string())
-        }
-    };
+    layer.assert_initialized();
+    let listed = layer
+        .probe(&format!("http://{}/listed", target.addr), "http_2xx")
+        .await;
+    assert_eq!(
+        metric(&listed.body, "probe_success"),
+        Some(1.0),
+        "{}",
+        listed.body
+    );
+    // Not listed: the Python handler forwards it, the guard refuses blackbox's connection.
+    let refused = layer
+        .probe(&format!("http://127.0.0.1:{}/", decoy.port), "http_2xx")
+        .await;
+    assert_eq!(refused.status, 200, "{}", refused.body);
+    assert_eq!(
+        metric(&refused.body, "probe_success"),
+        Some(0.0),
+        "{}",
+        refused.body
+    );
+    assert_eq!(decoy.contacts(), [], "{}", layer.logs());
+    let logs = layer.logs();
+    assert!(logs.contains("connect guard: on"), "{logs}");
     assert!(
-        message.contains(
-            "BLACKBOX_ALLOWED_TARGETS: this Python handler does not enforce the target policy"
-        ),
-        "{error_type}: {message}\n{}",
-        layer.logs()
+        logs.contains(&format!("127.0.0.1:{}", decoy.port))
+            && logs.contains("rule=not in BLACKBOX_ALLOWED_TARGETS"),
+        "the extension logs the refusal with its address and rule:\n{logs}"
     );
     layer.shutdown().await.assert_no_process_left();
-    drop(task);
+
+    // With the guard off, a policy the Python handler cannot enforce stops every probe.
+    let (unguarded, task2) = start_python(
+        harness,
+        "py-handler-unguarded",
+        &[
+            (
+                "BLACKBOX_ALLOWED_TARGETS",
+                &format!("127.0.0.1:{}", target.addr.port()),
+            ),
+            ("BLACKBOX_CONNECT_GUARD", "off"),
+        ],
+    )
+    .await;
+    let answer = unguarded
+        .probe(&format!("http://{}/listed", target.addr), "http_2xx")
+        .await;
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert!(
+        answer.body.contains(
+            "BLACKBOX_ALLOWED_TARGETS is set but the connect guard is off (BLACKBOX_CONNECT_GUARD=off)"
+        ),
+        "{}",
+        answer.body
+    );
+    unguarded.shutdown().await.assert_no_process_left();
+    drop((task, task2));
 }

@@ -299,10 +299,8 @@ enum GuardedSpawn {
 }
 
 fn spawn_guarded(settings: &Settings) -> Result<(Child, GuardHandle), GuardedSpawn> {
-    let listen = std::net::SocketAddr::new(
-        settings.listen_address.ip(),
-        settings.listen_address.port(),
-    );
+    let listen =
+        std::net::SocketAddr::new(settings.listen_address.ip(), settings.listen_address.port());
     let arming = Arming::new(settings.rules.clone(), listen).map_err(GuardedSpawn::Unavailable)?;
     let spawned = spawn_command(settings, Some(arming.child_side()));
     match (spawned, arming.outcome()) {

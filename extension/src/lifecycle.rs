@@ -10,9 +10,9 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::blackbox::{BlackboxProcess, GuardStatus};
-use crate::guard::GuardMode;
 use crate::error::ExtensionError;
 use crate::extensions_api::ExtensionsApi;
+use crate::guard::GuardMode;
 use crate::settings::{layer_root, Settings};
 use crate::supervisor::{supervise, StopRequest};
 
@@ -88,13 +88,21 @@ pub async fn run() -> ExitCode {
         }
     };
     // The line an operator looks for to know the guard is on (README, "Safe to expose").
-    match process.guard() {
+    let guard = process.guard().clone();
+    match &guard {
         GuardStatus::On => tracing::info!("connect guard: on"),
         off => {
             tracing::warn!("connect guard: {off}");
             // What Init found holds for the environment's life: restarts do not try again.
             settings.connect_guard = GuardMode::Off;
         }
+    }
+    let guard_file = settings.listen_address.guard_status_file();
+    if let Err(e) = write_status_file(&guard_file, &format!("{guard}\n")) {
+        tracing::warn!(
+            path = %guard_file.display(),
+            "cannot write the guard's status; the Python and Node.js handlers then refuse probes under a target policy: {e}"
+        );
     }
 
     // The handler signals through this pid file; listen before telling it where we are,
@@ -124,6 +132,7 @@ pub async fn run() -> ExitCode {
         result = supervisor => match result {
             Ok(Ok(())) => {
                 let _ = std::fs::remove_file(&pid_file);
+                let _ = std::fs::remove_file(&guard_file);
                 ExitCode::SUCCESS
             }
             Ok(Err(gave_up)) => {
@@ -136,6 +145,13 @@ pub async fn run() -> ExitCode {
             }
         },
     }
+}
+
+fn write_status_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, text)
 }
 
 fn unix_now() -> Duration {

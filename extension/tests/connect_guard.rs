@@ -12,7 +12,11 @@ use blackbox_extension::guard::Arming;
 use lambda_blackbox_address_rules::AddressRules;
 
 fn rules(vars: &[(&str, String)]) -> Arc<AddressRules> {
-    let lookup = |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone());
+    let lookup = |name: &str| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    };
     Arc::new(AddressRules::from_lookup(lookup, "nameserver 127.0.0.53\n").unwrap())
 }
 
@@ -50,7 +54,12 @@ fn run_guarded(rules: Arc<AddressRules>, script: &str) -> (Result<(), String>, S
     let outcome = arming.outcome().map_err(|e| e.to_string());
     let mut child = spawned.expect("bash starts under the guard");
     let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     child.wait().unwrap();
     (outcome.map(drop), stderr)
 }

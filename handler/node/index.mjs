@@ -20,11 +20,12 @@
 // `/probe` only unless `BLACKBOX_EXPOSE_METRICS` (404), header and query size limits
 // (400, 414), `debug=true` only with `BLACKBOX_ALLOW_DEBUG` (403).
 //
-// NOT ported: the target policy (`BLACKBOX_ALLOWED_TARGETS`, `BLACKBOX_DENY_PRIVATE`, the
-// default deny list of loopback, link-local and metadata addresses). This handler probes
-// whatever target it is given. It refuses to start when either variable is set, rather
-// than pretend to enforce it. Behind a public URL, use the layer's Rust bootstrap
-// (runtime `provided.al2023`).
+// The target policy (`BLACKBOX_ALLOWED_TARGETS`, `BLACKBOX_DENY_PRIVATE`, the default deny
+// list) is not read here: the extension's connect guard enforces it where blackbox
+// connects, for every runtime, and a refused target's probe ends `probe_success 0` (the
+// extension's log says which address and rule). When the guard is off (the Init log says
+// `connect guard: off (...)`) and a policy is set, probes are answered 503 rather than run
+// unchecked. Only the Rust bootstrap answers a refused target early with a 403 and a reason.
 
 import { timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -48,7 +49,6 @@ const MAX_QUERY_BYTES = 8 * 1024;
 const MAX_HEADER_VALUE_BYTES = 8 * 1024;
 const MAX_HEADERS_BYTES = 32 * 1024;
 const EXTENSION_COMM = "blackbox-extens";
-const NOT_PORTED = ["BLACKBOX_ALLOWED_TARGETS", "BLACKBOX_DENY_PRIVATE"];
 
 /** A BLACKBOX_* variable this handler cannot honour; the message names it. */
 export class InvalidSetting extends Error {
@@ -102,8 +102,17 @@ function osReason(e) {
   return words ? words[0].toUpperCase() + words.slice(1) : e.message;
 }
 
+function extensionFile(authority, extension) {
+  return `/tmp/lambda-blackbox/extension-${authority.replace(/[^A-Za-z0-9]/g, "_")}.${extension}`;
+}
+
 export function extensionPidFile(authority) {
-  return `/tmp/lambda-blackbox/extension-${authority.replace(/[^A-Za-z0-9]/g, "_")}.pid`;
+  return extensionFile(authority, "pid");
+}
+
+/** Where the extension says whether its connect guard is on: "on" or "off (<cause>)". */
+export function guardStatusFile(authority) {
+  return extensionFile(authority, "guard");
 }
 
 function flag(env, name) {
@@ -125,14 +134,9 @@ function validateToken(token, name) {
 
 /** The handler's settings, read once from the environment and validated. */
 export function readSettings(env = process.env, readFile = (p) => readFileSync(p, "utf8")) {
-  for (const name of NOT_PORTED) {
-    if ((env[name] ?? "").trim()) {
-      throw new InvalidSetting(
-        `${name}: this Node.js handler does not enforce the target policy; use the layer's ` +
-          "Rust bootstrap (runtime provided.al2023) for it, or unset the variable",
-      );
-    }
-  }
+  // The policy the connect guard must be on to enforce (the extension validates it).
+  const policy = (env.BLACKBOX_ALLOWED_TARGETS ?? "").trim() ? ["BLACKBOX_ALLOWED_TARGETS"] : [];
+  if (flag(env, "BLACKBOX_DENY_PRIVATE")) policy.push("BLACKBOX_DENY_PRIVATE");
   const token = (env.BLACKBOX_AUTH_TOKEN ?? "").trim();
   const tokenFile = (env.BLACKBOX_AUTH_TOKEN_FILE ?? "").trim();
   let authToken = null;
@@ -156,6 +160,8 @@ export function readSettings(env = process.env, readFile = (p) => readFileSync(p
     trustIam: flag(env, "BLACKBOX_AUTH_TRUST_IAM"),
     exposeMetrics: flag(env, "BLACKBOX_EXPOSE_METRICS"),
     allowDebug: flag(env, "BLACKBOX_ALLOW_DEBUG"),
+    policy,
+    guardOn: false,
   };
   // Not enumerable: a settings object printed or logged never shows the token.
   Object.defineProperty(settings, "authToken", { value: authToken, enumerable: false });
@@ -506,6 +512,27 @@ export async function forward(settings, method, pathAndQuery, headers, timeoutS)
   }
 }
 
+/** Why a probe must not run: a target policy is set and the connect guard, which enforces
+ * it, is not on. null when the probe may run. */
+export function guardRefusal(settings, readFile = (p) => readFileSync(p, "utf8")) {
+  if (settings.policy.length === 0 || settings.guardOn) return null;
+  let status;
+  try {
+    status = readFile(guardStatusFile(settings.upstream)).trim();
+  } catch {
+    status = "unknown: the extension has not said";
+  }
+  if (status === "on") {
+    settings.guardOn = true;
+    return null;
+  }
+  return (
+    `${settings.policy.join(" and ")} is set but the connect guard is ${status}; this Node.js ` +
+    "handler checks no target itself: set BLACKBOX_CONNECT_GUARD=required to learn why at Init, " +
+    "or use the layer's Rust bootstrap"
+  );
+}
+
 /** The whole handler for given settings; `remainingS` is what is left of the invocation. */
 export async function handle(settings, event, remainingS) {
   const request = parseEvent(event);
@@ -521,6 +548,11 @@ export async function handle(settings, event, remainingS) {
           ? { allow: "GET, HEAD" }
           : {};
     return textResponse(request.kind, refusal.status, refusal.message, extra);
+  }
+  const unguarded = request.path === "/probe" ? guardRefusal(settings) : null;
+  if (unguarded !== null) {
+    console.warn(`503: ${unguarded}`);
+    return textResponse(request.kind, 503, unguarded);
   }
   const timeoutS = upstreamTimeout(request.headers[SCRAPE_TIMEOUT_HEADER], remainingS);
   const pathAndQuery = request.query ? `${request.path}?${request.query}` : request.path;
@@ -541,9 +573,9 @@ export function createHandler(env = process.env) {
   if (!settings.authToken) {
     console.warn("BLACKBOX_AUTH_TOKEN is not set: anyone who can reach this function's URL can run probes through it");
   }
-  console.warn(
-    "this Node.js handler does not enforce a target policy (BLACKBOX_ALLOWED_TARGETS): any target, " +
-      "loopback and metadata addresses included, is probed; use the layer's Rust bootstrap behind a public URL",
+  console.info(
+    "targets are checked by the extension's connect guard, not by this Node.js handler: " +
+      "a refused target's probe ends probe_success 0; the Init log says whether the guard is on",
   );
   return (event, context) => {
     const remaining = typeof context?.getRemainingTimeInMillis === "function" ? context.getRemainingTimeInMillis() / 1000 : null;

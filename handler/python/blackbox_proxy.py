@@ -20,11 +20,12 @@ compared in constant time (401), ``BLACKBOX_AUTH_TRUST_IAM``, GET and HEAD only 
 ``/probe`` only unless ``BLACKBOX_EXPOSE_METRICS`` (404), header and query size limits
 (400, 414), ``debug=true`` only with ``BLACKBOX_ALLOW_DEBUG`` (403).
 
-NOT ported: the target policy (``BLACKBOX_ALLOWED_TARGETS``, ``BLACKBOX_DENY_PRIVATE``,
-the default deny list of loopback, link-local and metadata addresses). This handler
-probes whatever target it is given. It refuses to start when either variable is set,
-rather than pretend to enforce it. Behind a public URL, use the layer's Rust bootstrap
-(runtime ``provided.al2023``).
+The target policy (``BLACKBOX_ALLOWED_TARGETS``, ``BLACKBOX_DENY_PRIVATE``, the default
+deny list) is not read here: the extension's connect guard enforces it where blackbox
+connects, for every runtime, and a refused target's probe ends ``probe_success 0`` (the
+extension's log says which address and rule). When the guard is off (the Init log says
+``connect guard: off (...)``) and a policy is set, probes are answered 503 rather than run
+unchecked. Only the Rust bootstrap answers a refused target early with a 403 and a reason.
 """
 
 import base64
@@ -56,7 +57,6 @@ MAX_QUERY_BYTES = 8 * 1024
 MAX_HEADER_VALUE_BYTES = 8 * 1024
 MAX_HEADERS_BYTES = 32 * 1024
 EXTENSION_COMM = "blackbox-extens"
-NOT_PORTED = ("BLACKBOX_ALLOWED_TARGETS", "BLACKBOX_DENY_PRIVATE")
 
 log = logging.getLogger("blackbox_proxy")
 _LEVEL = os.environ.get("BLACKBOX_HANDLER_LOG", "info").strip().lower()
@@ -106,9 +106,18 @@ def _is_loopback_ip(text):
     return ip.is_loopback
 
 
-def extension_pid_file(authority):
+def _extension_file(authority, extension):
     name = "".join(c if c.isascii() and c.isalnum() else "_" for c in authority)
-    return "/tmp/lambda-blackbox/extension-%s.pid" % name
+    return "/tmp/lambda-blackbox/extension-%s.%s" % (name, extension)
+
+
+def extension_pid_file(authority):
+    return _extension_file(authority, "pid")
+
+
+def guard_status_file(authority):
+    """Where the extension says whether its connect guard is on: "on" or "off (<cause>)"."""
+    return _extension_file(authority, "guard")
 
 
 def _flag(env, var):
@@ -136,12 +145,11 @@ class Settings:
     def __init__(self, env=None):
         env = os.environ if env is None else env
         self.upstream = listen_address(env.get("BLACKBOX_LISTEN_ADDRESS"))
-        for var in NOT_PORTED:
-            if env.get(var, "").strip():
-                raise InvalidSetting(
-                    "%s: this Python handler does not enforce the target policy; use the layer's "
-                    "Rust bootstrap (runtime provided.al2023) for it, or unset the variable" % var
-                )
+        # The policy the connect guard must be on to enforce (the extension validates it).
+        self.policy = [var for var in ("BLACKBOX_ALLOWED_TARGETS",) if env.get(var, "").strip()]
+        if _flag(env, "BLACKBOX_DENY_PRIVATE"):
+            self.policy.append("BLACKBOX_DENY_PRIVATE")
+        self.guard_on = False
         token = env.get("BLACKBOX_AUTH_TOKEN", "").strip()
         token_file = env.get("BLACKBOX_AUTH_TOKEN_FILE", "").strip()
         if token and token_file:
@@ -482,6 +490,24 @@ def forward(settings, method, path_and_query, headers, timeout):
             connection.close()
 
 
+def guard_refusal(settings):
+    """Why a probe must not run: a target policy is set and the connect guard, which
+    enforces it, is not on. None when the probe may run."""
+    if not settings.policy or settings.guard_on:
+        return None
+    try:
+        with open(guard_status_file(settings.upstream)) as f:
+            status = f.read().strip()
+    except OSError:
+        status = "unknown: the extension has not said"
+    if status == "on":
+        settings.guard_on = True
+        return None
+    return ("%s is set but the connect guard is %s; this Python handler checks no target "
+            "itself: set BLACKBOX_CONNECT_GUARD=required to learn why at Init, or use the "
+            "layer's Rust bootstrap" % (" and ".join(settings.policy), status))
+
+
 def handle(settings, event, remaining_s):
     request = parse_event(event)
     try:
@@ -494,6 +520,11 @@ def handle(settings, event, remaining_s):
         elif refusal.status == 405:
             extra["allow"] = "GET, HEAD"
         return text_response(request.kind, refusal.status, refusal.reason, extra)
+
+    unguarded = guard_refusal(settings) if request.path == "/probe" else None
+    if unguarded is not None:
+        log.warning("503: %s", unguarded)
+        return text_response(request.kind, 503, unguarded)
 
     timeout = upstream_timeout(request.headers.get(SCRAPE_TIMEOUT_HEADER), remaining_s)
     path_and_query = request.path + ("?" + request.query if request.query else "")
@@ -511,9 +542,8 @@ def handle(settings, event, remaining_s):
 SETTINGS = Settings()
 if SETTINGS.auth_token is None:
     log.warning("BLACKBOX_AUTH_TOKEN is not set: anyone who can reach this function's URL can run probes through it")
-log.warning("this Python handler does not enforce a target policy (BLACKBOX_ALLOWED_TARGETS): "
-            "any target, loopback and metadata addresses included, is probed; "
-            "use the layer's Rust bootstrap behind a public URL")
+log.info("targets are checked by the extension's connect guard, not by this Python handler: "
+         "a refused target's probe ends probe_success 0; the Init log says whether the guard is on")
 
 
 def handler(event, context):

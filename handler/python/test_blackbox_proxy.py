@@ -54,6 +54,29 @@ class Recorder(http.server.BaseHTTPRequestHandler):
 
 
 class PortTest(unittest.TestCase):
+    def test_a_policy_needs_the_connect_guard_on(self):
+        status_file = proxy.guard_status_file("127.0.0.1:9391")
+        os.makedirs(os.path.dirname(status_file), exist_ok=True)
+        self.addCleanup(lambda: os.path.exists(status_file) and os.remove(status_file))
+        if os.path.exists(status_file):
+            os.remove(status_file)
+        free = proxy.Settings({"BLACKBOX_LISTEN_ADDRESS": "127.0.0.1:9391"})
+        self.assertIsNone(proxy.guard_refusal(free))
+        policy = proxy.Settings({"BLACKBOX_LISTEN_ADDRESS": "127.0.0.1:9391",
+                                 "BLACKBOX_ALLOWED_TARGETS": "example.com", "BLACKBOX_DENY_PRIVATE": "yes"})
+        self.assertEqual(
+            proxy.guard_refusal(policy),
+            "BLACKBOX_ALLOWED_TARGETS and BLACKBOX_DENY_PRIVATE is set but the connect guard is unknown: "
+            "the extension has not said; this Python handler checks no target itself: set "
+            "BLACKBOX_CONNECT_GUARD=required to learn why at Init, or use the layer's Rust bootstrap")
+        with open(status_file, "w") as f:
+            f.write("off (prctl(PR_SET_NO_NEW_PRIVS): EPERM (Operation not permitted))\n")
+        self.assertIn("the connect guard is off (prctl(PR_SET_NO_NEW_PRIVS): EPERM",
+                      proxy.guard_refusal(policy))
+        with open(status_file, "w") as f:
+            f.write("on\n")
+        self.assertIsNone(proxy.guard_refusal(policy))
+
     def test_the_token_never_prints(self):
         self.assertNotIn("s3cret", repr(proxy.Settings({"BLACKBOX_AUTH_TOKEN": "s3cret"})))
 

@@ -124,7 +124,9 @@ pub struct ChildSide {
 }
 
 fn errno() -> i32 {
-    io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 /// Tells the extension which step failed, then fails the spawn with its errno.
@@ -133,7 +135,11 @@ fn fail(fd: RawFd, step: Step, errno: i32) -> io::Result<()> {
     let message = [FAILED, step as u8, e[0], e[1], e[2], e[3]];
     // SAFETY: write(2) of a local buffer; async-signal-safe.
     unsafe { libc::write(fd, message.as_ptr().cast(), message.len()) };
-    Err(io::Error::from_raw_os_error(if errno == 0 { libc::EPERM } else { errno }))
+    Err(io::Error::from_raw_os_error(if errno == 0 {
+        libc::EPERM
+    } else {
+        errno
+    }))
 }
 
 /// The errno of one UDP `connect` to `address` (0 when it connected). UDP sends nothing

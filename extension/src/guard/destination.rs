@@ -84,8 +84,14 @@ mod tests {
                 v4([169, 254, 169, 254], 80),
                 Destination::Inet("169.254.169.254".parse().unwrap(), 80),
             ),
-            (v6.clone(), Destination::Inet("::ffff:127.0.0.1".parse().unwrap(), 9115)),
-            (v6[..24].to_vec(), Destination::Inet("::ffff:127.0.0.1".parse().unwrap(), 9115)),
+            (
+                v6.clone(),
+                Destination::Inet("::ffff:127.0.0.1".parse().unwrap(), 9115),
+            ),
+            (
+                v6[..24].to_vec(),
+                Destination::Inet("::ffff:127.0.0.1".parse().unwrap(), 9115),
+            ),
             (v6[..23].to_vec(), Destination::Malformed),
             (v4([127, 0, 0, 1], 1)[..15].to_vec(), Destination::Malformed),
             (vec![0, 0], Destination::Unspecified),

@@ -81,7 +81,9 @@ impl Action {
         match self {
             Action::Allow => libc::SECCOMP_RET_ALLOW,
             Action::Notify => libc::SECCOMP_RET_USER_NOTIF,
-            Action::Errno(errno) => libc::SECCOMP_RET_ERRNO | (errno as u32 & libc::SECCOMP_RET_DATA),
+            Action::Errno(errno) => {
+                libc::SECCOMP_RET_ERRNO | (errno as u32 & libc::SECCOMP_RET_DATA)
+            }
             Action::KillProcess => libc::SECCOMP_RET_KILL_PROCESS,
         }
     }
@@ -90,7 +92,12 @@ impl Action {
 enum Step {
     Load(u32),
     /// `if A == k` (or `A >= k`) jump to `then`, else to `otherwise`.
-    Jump { ge: bool, k: u32, then: To, otherwise: To },
+    Jump {
+        ge: bool,
+        k: u32,
+        then: To,
+        otherwise: To,
+    },
 }
 
 /// Lays the steps out and appends one return per action used, resolving jumps.
@@ -104,7 +111,10 @@ fn assemble(steps: &[Step]) -> Program {
         }
     };
     for step in steps {
-        if let Step::Jump { then, otherwise, .. } = step {
+        if let Step::Jump {
+            then, otherwise, ..
+        } = step
+        {
             note(*then);
             note(*otherwise);
         }
@@ -127,9 +137,15 @@ fn assemble(steps: &[Step]) -> Program {
                 jf: 0,
                 k: *offset,
             },
-            Step::Jump { ge, k, then, otherwise } => SockFilter {
-                code: (libc::BPF_JMP | if *ge { libc::BPF_JGE } else { libc::BPF_JEQ } | libc::BPF_K)
-                    as u16,
+            Step::Jump {
+                ge,
+                k,
+                then,
+                otherwise,
+            } => SockFilter {
+                code: (libc::BPF_JMP
+                    | if *ge { libc::BPF_JGE } else { libc::BPF_JEQ }
+                    | libc::BPF_K) as u16,
                 jt: offset(at, *then),
                 jf: offset(at, *otherwise),
                 k: *k,
@@ -150,7 +166,12 @@ fn ret(action: Action) -> SockFilter {
 }
 
 fn eq(k: u32, then: To, otherwise: To) -> Step {
-    Step::Jump { ge: false, k, then, otherwise }
+    Step::Jump {
+        ge: false,
+        k,
+        then,
+        otherwise,
+    }
 }
 
 fn nr(call: libc::c_long) -> u32 {
@@ -170,7 +191,12 @@ pub fn guard_program(handoff_fd: RawFd) -> Program {
         Load(ARCH_OFFSET),
         eq(AUDIT_ARCH, To::Next, To::Ret(Action::KillProcess)),
         Load(NR_OFFSET),
-        Jump { ge: true, k: X32_SYSCALL_BIT, then: To::Ret(Action::Errno(libc::ENOSYS)), otherwise: To::Next },
+        Jump {
+            ge: true,
+            k: X32_SYSCALL_BIT,
+            then: To::Ret(Action::Errno(libc::ENOSYS)),
+            otherwise: To::Next,
+        },
         eq(nr(libc::SYS_connect), notify, To::Next),
         eq(nr(libc::SYS_sendmmsg), notify, To::Next),
         eq(nr(libc::SYS_io_uring_setup), refused, To::Next),
@@ -198,7 +224,11 @@ pub fn seal_program(handoff_fd: RawFd) -> Program {
         Load(NR_OFFSET),
         eq(nr(libc::SYS_sendmsg), To::Next, To::Ret(Action::Allow)),
         Load(arg_low(0)),
-        eq(handoff_fd as u32, To::Ret(Action::Errno(libc::EACCES)), To::Ret(Action::Allow)),
+        eq(
+            handoff_fd as u32,
+            To::Ret(Action::Errno(libc::EACCES)),
+            To::Ret(Action::Allow),
+        ),
     ])
 }
 
@@ -243,20 +273,69 @@ mod tests {
         let notify = Action::Notify.value();
         let allow = Action::Allow.value();
         let cases: &[(u32, libc::c_long, [u64; 6], u32)] = &[
-            (AUDIT_ARCH, libc::SYS_connect, [3, 0x1000, 16, 0, 0, 0], notify),
-            (AUDIT_ARCH, libc::SYS_sendmmsg, [3, 0x1000, 2, 0, 0, 0], notify),
+            (
+                AUDIT_ARCH,
+                libc::SYS_connect,
+                [3, 0x1000, 16, 0, 0, 0],
+                notify,
+            ),
+            (
+                AUDIT_ARCH,
+                libc::SYS_sendmmsg,
+                [3, 0x1000, 2, 0, 0, 0],
+                notify,
+            ),
             (AUDIT_ARCH, libc::SYS_sendto, [3, 0x1000, 9, 0, 0, 0], allow),
-            (AUDIT_ARCH, libc::SYS_sendto, [3, 0x1000, 9, 0, 0x2000, 16], notify),
-            (AUDIT_ARCH, libc::SYS_sendto, [3, 0x1000, 9, 0, 0x7fff_0000_0000, 16], notify),
-            (AUDIT_ARCH, libc::SYS_sendmsg, [3, 0x1000, 0, 0, 0, 0], notify),
-            (AUDIT_ARCH, libc::SYS_sendmsg, [1023, 0x1000, 0, 0, 0, 0], allow),
-            (AUDIT_ARCH, libc::SYS_io_uring_setup, [8, 0x1000, 0, 0, 0, 0], errno(libc::EACCES)),
+            (
+                AUDIT_ARCH,
+                libc::SYS_sendto,
+                [3, 0x1000, 9, 0, 0x2000, 16],
+                notify,
+            ),
+            (
+                AUDIT_ARCH,
+                libc::SYS_sendto,
+                [3, 0x1000, 9, 0, 0x7fff_0000_0000, 16],
+                notify,
+            ),
+            (
+                AUDIT_ARCH,
+                libc::SYS_sendmsg,
+                [3, 0x1000, 0, 0, 0, 0],
+                notify,
+            ),
+            (
+                AUDIT_ARCH,
+                libc::SYS_sendmsg,
+                [1023, 0x1000, 0, 0, 0, 0],
+                allow,
+            ),
+            (
+                AUDIT_ARCH,
+                libc::SYS_io_uring_setup,
+                [8, 0x1000, 0, 0, 0, 0],
+                errno(libc::EACCES),
+            ),
             (AUDIT_ARCH, libc::SYS_write, [1, 0x1000, 9, 0, 0, 0], allow),
-            (AUDIT_ARCH, libc::SYS_connect | X32_SYSCALL_BIT as libc::c_long, [0; 6], errno(libc::ENOSYS)),
-            (0x4000_0003, libc::SYS_write, [0; 6], Action::KillProcess.value()),
+            (
+                AUDIT_ARCH,
+                libc::SYS_connect | X32_SYSCALL_BIT as libc::c_long,
+                [0; 6],
+                errno(libc::ENOSYS),
+            ),
+            (
+                0x4000_0003,
+                libc::SYS_write,
+                [0; 6],
+                Action::KillProcess.value(),
+            ),
         ];
         for (arch, call, args, want) in cases {
-            assert_eq!(run(&program, *arch, *call, *args), *want, "nr {call} args {args:?}");
+            assert_eq!(
+                run(&program, *arch, *call, *args),
+                *want,
+                "nr {call} args {args:?}"
+            );
         }
     }
 
@@ -264,7 +343,12 @@ mod tests {
     fn the_seal_closes_the_hand_over_descriptor_only() {
         let program = seal_program(1023);
         assert_eq!(
-            run(&program, AUDIT_ARCH, libc::SYS_sendmsg, [1023, 0, 0, 0, 0, 0]),
+            run(
+                &program,
+                AUDIT_ARCH,
+                libc::SYS_sendmsg,
+                [1023, 0, 0, 0, 0, 0]
+            ),
             Action::Errno(libc::EACCES).value()
         );
         assert_eq!(
@@ -272,7 +356,12 @@ mod tests {
             Action::Allow.value()
         );
         assert_eq!(
-            run(&program, AUDIT_ARCH, libc::SYS_connect, [1023, 0, 0, 0, 0, 0]),
+            run(
+                &program,
+                AUDIT_ARCH,
+                libc::SYS_connect,
+                [1023, 0, 0, 0, 0, 0]
+            ),
             Action::Allow.value()
         );
     }

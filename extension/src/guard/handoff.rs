@@ -53,7 +53,10 @@ pub fn receive(handoff: &OwnedFd) -> Result<Message, Unavailable> {
                     || (*cmsg).cmsg_level != libc::SOL_SOCKET
                     || (*cmsg).cmsg_type != libc::SCM_RIGHTS
                 {
-                    return Err(Unavailable::new("the listener did not come with its message", None));
+                    return Err(Unavailable::new(
+                        "the listener did not come with its message",
+                        None,
+                    ));
                 }
                 std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>())
             };
@@ -69,4 +72,3 @@ pub fn receive(handoff: &OwnedFd) -> Result<Message, Unavailable> {
         _ => Err(Unavailable::new("the hand-over message is malformed", None)),
     }
 }
-

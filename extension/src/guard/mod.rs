@@ -112,7 +112,11 @@ impl Arming {
     /// nothing). The allowed one goes to the first nameserver on port 53.
     pub fn new(rules: Arc<AddressRules>, listen: SocketAddr) -> Result<Self, Unavailable> {
         let allowed = SocketAddr::new(
-            rules.nameservers().first().copied().unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()),
+            rules
+                .nameservers()
+                .first()
+                .copied()
+                .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()),
             lambda_blackbox_address_rules::DNS_PORT,
         );
         let (parent_end, child_end) = seqpacket_pair()?;

@@ -11,11 +11,11 @@ use std::sync::{mpsc, Arc};
 
 use lambda_blackbox_address_rules::AddressRules;
 
-use super::handoff::{self, Message};
-use super::Unavailable;
 use super::destination::{
     msghdr_name, parse_sockaddr, Destination, MAX_MMSG, MAX_SOCKADDR, MMSGHDR_SIZE, MSGHDR_SIZE,
 };
+use super::handoff::{self, Message};
+use super::Unavailable;
 
 /// Receives that fail in a row before the guard gives up.
 const MAX_FAILED_RECEIVES: u32 = 1000;
@@ -25,7 +25,10 @@ const MAX_FAILED_RECEIVES: u32 = 1000;
 pub enum Verdict {
     Allow,
     /// Failed with this errno; `why` is logged (None: not worth a line).
-    Refuse { errno: i32, why: Option<Refused> },
+    Refuse {
+        errno: i32,
+        why: Option<Refused>,
+    },
 }
 
 /// What the guard's log line says of a refusal: never more than where and why.
@@ -59,9 +62,10 @@ impl Judge {
                 errno: libc::EINVAL,
                 why: None,
             },
-            Destination::Family(family) => {
-                refuse(format!("family {family}"), "not an IP address family".into())
-            }
+            Destination::Family(family) => refuse(
+                format!("family {family}"),
+                "not an IP address family".into(),
+            ),
             Destination::Inet(ip, port) => match self.rules.check(ip, Some(port)) {
                 Ok(()) => Verdict::Allow,
                 Err(rule) => {
@@ -104,7 +108,9 @@ fn read_memory(pid: u32, address: u64, len: usize) -> Result<Vec<u8>, i32> {
     // SAFETY: the local iovec covers `buffer`, which outlives the call.
     let read = unsafe { libc::process_vm_readv(pid as libc::pid_t, &local, 1, &remote, 1, 0) };
     if read < 0 {
-        return Err(io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO));
+        return Err(io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO));
     }
     if read as usize != len {
         return Err(libc::EFAULT);
@@ -126,7 +132,11 @@ fn unreadable(errno: i32) -> Verdict {
     // EFAULT is the caller's own bad pointer, which the kernel would fail alike;
     // anything else is ours, and fails closed.
     Verdict::Refuse {
-        errno: if errno == libc::EFAULT { libc::EFAULT } else { libc::EACCES },
+        errno: if errno == libc::EFAULT {
+            libc::EFAULT
+        } else {
+            libc::EACCES
+        },
         why: None,
     }
 }
@@ -175,7 +185,12 @@ pub struct SelfTest {
 
 /// Serves `listener` until blackbox's process (and all it started) is gone or `stop`
 /// closes; `self_test`'s verdict is passed on when it comes.
-pub fn serve(listener: OwnedFd, stop: OwnedFd, mut judge_state: Judge, mut self_test: Option<SelfTest>) {
+pub fn serve(
+    listener: OwnedFd,
+    stop: OwnedFd,
+    mut judge_state: Judge,
+    mut self_test: Option<SelfTest>,
+) {
     let mut failed_receives = 0u32;
     loop {
         if let Some(test) = self_test.take_if(|test| readable(&test.handoff)) {
@@ -189,7 +204,9 @@ pub fn serve(listener: OwnedFd, stop: OwnedFd, mut judge_state: Judge, mut self_
             };
             let _ = test.report.send(verdict);
         }
-        let handoff_fd = self_test.as_ref().map_or(-1, |test| test.handoff.as_raw_fd());
+        let handoff_fd = self_test
+            .as_ref()
+            .map_or(-1, |test| test.handoff.as_raw_fd());
         let mut fds = [
             libc::pollfd {
                 fd: listener.as_raw_fd(),
@@ -290,9 +307,10 @@ fn ioctl<T>(fd: &OwnedFd, request: libc::Ioctl, argument: &mut T) -> Result<(), 
     // SAFETY: each request is given the structure the kernel defines for it.
     let result = unsafe { libc::ioctl(fd.as_raw_fd(), request, argument as *mut T) };
     if result < 0 {
-        Err(io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
+        Err(io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO))
     } else {
         Ok(())
     }
 }
-

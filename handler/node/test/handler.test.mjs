@@ -150,6 +150,32 @@ after(() => {
   for (const cleanup of cleanups) cleanup();
 });
 
+describe("the connect guard", () => {
+  test("must be on before a probe runs under a target policy", () => {
+    const upstream = "127.0.0.1:9391";
+    const file = proxy.guardStatusFile(upstream);
+    const read = (status) => (p) => {
+      assert.equal(p, file);
+      if (status === null) throw Object.assign(new Error("missing"), { code: "ENOENT" });
+      return status;
+    };
+    const free = proxy.readSettings({ BLACKBOX_LISTEN_ADDRESS: upstream });
+    assert.equal(proxy.guardRefusal(free, read(null)), null);
+    const policy = () =>
+      proxy.readSettings({ BLACKBOX_LISTEN_ADDRESS: upstream, BLACKBOX_ALLOWED_TARGETS: "example.com", BLACKBOX_DENY_PRIVATE: "yes" });
+    assert.equal(
+      proxy.guardRefusal(policy(), read(null)),
+      "BLACKBOX_ALLOWED_TARGETS and BLACKBOX_DENY_PRIVATE is set but the connect guard is unknown: " +
+        "the extension has not said; this Node.js handler checks no target itself: set " +
+        "BLACKBOX_CONNECT_GUARD=required to learn why at Init, or use the layer's Rust bootstrap",
+    );
+    assert.match(proxy.guardRefusal(policy(), read("off (seccomp: EPERM)\n")), /the connect guard is off \(seccomp: EPERM\)/);
+    const on = policy();
+    assert.equal(proxy.guardRefusal(on, read("on\n")), null);
+    assert.equal(proxy.guardRefusal(on, read(null)), null, "once on, on for the environment's life");
+  });
+});
+
 describe("the event files", () => {
   test("get a probe answer in their source's shape, and 401 without the token", async () => {
     for (const [name, kind] of EVENTS) {

@@ -1,0 +1,432 @@
+//! The connect guard tried as an attacker would: through the real layer, in a mount and
+//! network namespace the test makes, whose only resolver is the test's own DNS server
+//! (a hostile zone) and whose decoys (loopback, the metadata addresses) are recording
+//! listeners. Every attack must end refused (the Rust handler's 403) or with
+//! `probe_success 0` (the guard's EACCES), and no decoy may ever be contacted; each
+//! allowed control must get through. With the guard off, the same rebinding attack
+//! reaches a decoy: the test can fail.
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::OriginalUri;
+use lambda_blackbox_e2e::dns::{DnsServer, Record, Zone, TYPE_A, TYPE_AAAA};
+use lambda_blackbox_e2e::harness::{BlackboxRelease, Function, Harness, Platform};
+use lambda_blackbox_e2e::recorder::Recorder;
+use lambda_blackbox_e2e::{encode, free_port, layer_dir, metric, python_task, TempDir};
+
+/// Set by the outer test for the inner one, which must not run anywhere else.
+const NAMESPACE_VAR: &str = "LAMBDA_BLACKBOX_ATTACK_NAMESPACE";
+/// The namespace's nameserver, and a host the default rules allow (100.64.0.0/10 is
+/// denied only with BLACKBOX_DENY_PRIVATE).
+const NAMESERVER: &str = "100.64.0.53";
+const CONTROL: &str = "100.64.0.10";
+const METADATA: &str = "169.254.169.254";
+const CONTAINER_CREDENTIALS: &str = "169.254.170.2";
+
+#[test]
+fn attacks_through_the_layer_reach_no_decoy() {
+    let dir = TempDir::new("attack-namespace");
+    let resolv_conf = dir.join("resolv.conf");
+    std::fs::write(&resolv_conf, format!("nameserver {NAMESERVER}\n")).unwrap();
+    let script = format!(
+        "set -e; ip link set lo up; \
+         for a in {NAMESERVER} {CONTROL} {METADATA} {CONTAINER_CREDENTIALS}; do ip addr add $a/32 dev lo; done; \
+         mount --bind \"$0\" /etc/resolv.conf; exec \"$@\""
+    );
+    let status = Command::new("unshare")
+        .args(["--mount", "--net", "--", "sh", "-c", &script])
+        .arg(&resolv_conf)
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "in_a_namespace_of_its_own",
+            "--nocapture",
+        ])
+        .env(NAMESPACE_VAR, "1")
+        .status()
+        .expect("unshare (util-linux) runs; the tests run as root");
+    assert!(
+        status.success(),
+        "the attacks in the namespace failed: {status}"
+    );
+}
+
+/// The hostile zone: `decoy` is where loopback answers send a prober.
+fn zone() -> Zone {
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    Arc::new(move |name: &str, qtype: u16, times: usize| {
+        let a = |s: &str| Record::Address(None, ip(s));
+        match (name, qtype) {
+            ("control.attack.test", TYPE_A) => vec![a(CONTROL)],
+            // More than musl's 48, loopback and the metadata address last.
+            ("many.attack.test", TYPE_A) => (1..=58)
+                .map(|i| a(&format!("100.64.2.{i}")))
+                .chain([a(METADATA), a("127.0.0.1")])
+                .collect(),
+            ("many.attack.test", TYPE_AAAA) => vec![a("::1")],
+            // The first lookup (the Rust handler's) sees the control; the next, loopback.
+            (rebind, TYPE_A) if rebind.starts_with("rebind-") => {
+                vec![a(if times == 0 { CONTROL } else { "127.0.0.1" })]
+            }
+            (name, TYPE_A) if name == "loop.attack.test" || name.starts_with("loop-") => {
+                vec![a("127.0.0.1")]
+            }
+            ("metadata.attack.test", TYPE_A) => vec![a(METADATA)],
+            ("cname.attack.test", TYPE_A) => vec![
+                Record::Cname(None, "loop.attack.test".into()),
+                Record::Address(Some("loop.attack.test".into()), ip("127.0.0.1")),
+            ],
+            // A record for another name before the real one.
+            ("stray.attack.test", TYPE_A) => vec![
+                Record::Address(Some("elsewhere.attack.test".into()), ip("127.0.0.1")),
+                a(CONTROL),
+            ],
+            _ => vec![],
+        }
+    })
+}
+
+/// The control host: `/ok`, and `/redirect?to=URL` (percent-encoded) for the redirect chains.
+async fn start_control() -> Arc<Mutex<Vec<String>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let app = axum::Router::new().fallback(move |OriginalUri(uri): OriginalUri| {
+        let record = record.clone();
+        async move {
+            record.lock().unwrap().push(uri.to_string());
+            match uri.query().and_then(|q| q.strip_prefix("to=")) {
+                Some(to) if uri.path() == "/redirect" => {
+                    let to = url::form_urlencoded::parse(format!("to={to}").as_bytes())
+                        .next()
+                        .map(|(_, v)| v.into_owned())
+                        .unwrap_or_default();
+                    (
+                        axum::http::StatusCode::FOUND,
+                        [(axum::http::header::LOCATION, to)],
+                        "",
+                    )
+                }
+                _ => (
+                    axum::http::StatusCode::OK,
+                    [(axum::http::header::CONTENT_TYPE, "text/plain".to_string())],
+                    "ok",
+                ),
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind((CONTROL, 80)).await.unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    seen
+}
+
+/// blackbox.yml for the attacks; 0.28 adds the probers 0.23 lacks.
+fn attack_config(dir: &TempDir, release: BlackboxRelease) -> String {
+    let mut yaml = String::from(
+        "modules:\n\
+         \x20 http_2xx: {prober: http, timeout: 3s, http: {preferred_ip_protocol: ip4}}\n\
+         \x20 http_ip6: {prober: http, timeout: 3s}\n\
+         \x20 http_follow: {prober: http, timeout: 3s, http: {preferred_ip_protocol: ip4, follow_redirects: true}}\n\
+         \x20 tcp_connect: {prober: tcp, timeout: 3s, tcp: {preferred_ip_protocol: ip4}}\n\
+         \x20 tls_connect: {prober: tcp, timeout: 3s, tcp: {preferred_ip_protocol: ip4, tls: true}}\n\
+         \x20 dns_query: {prober: dns, timeout: 3s, dns: {query_name: control.attack.test, preferred_ip_protocol: ip4}}\n",
+    );
+    if release == BlackboxRelease::Newest {
+        yaml.push_str(
+            "  grpc_plain: {prober: grpc, timeout: 3s, grpc: {preferred_ip_protocol: ip4}}\n\
+             \x20 http3: {prober: http, timeout: 3s, http: {preferred_ip_protocol: ip4, enable_http3: true, enable_http2: false}}\n\
+             \x20 websocket: {prober: websocket, timeout: 3s}\n",
+        );
+    }
+    let path = dir.join(format!("attack-{release:?}.yml"));
+    std::fs::write(&path, yaml).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handler {
+    Rust,
+    Python,
+}
+
+struct Namespace {
+    dir: TempDir,
+    decoy_port: u16,
+    decoys: Recorder,
+    dns: DnsServer,
+    control: Arc<Mutex<Vec<String>>>,
+    rebinds: std::sync::atomic::AtomicUsize,
+}
+
+impl Namespace {
+    /// A fresh name whose first answer is the control host and every later one loopback:
+    /// the Rust handler's lookup sees the first, blackbox the next. The Python handler
+    /// looks nothing up, so blackbox would see the control: its names answer loopback
+    /// from the start.
+    fn rebind_name(&self, handler: Handler) -> String {
+        let n = self
+            .rebinds
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match handler {
+            Handler::Rust => format!("rebind-{n}.attack.test"),
+            Handler::Python => format!("loop-{n}.attack.test"),
+        }
+    }
+
+    async fn start_function(
+        &self,
+        handler: Handler,
+        harness: Harness,
+        extra: &[(&str, &str)],
+    ) -> (Function, Option<TempDir>) {
+        let config = attack_config(&self.dir, harness.blackbox);
+        let mut env = vec![
+            ("BLACKBOX_ALLOWED_TARGETS", ""),
+            ("BLACKBOX_CONFIG", config.as_str()),
+            ("BLACKBOX_EXTENSION_LOG", "info"),
+        ];
+        env.extend_from_slice(extra);
+        match handler {
+            Handler::Rust => (Function::start(harness, &env).await, None),
+            Handler::Python => {
+                let task = python_task("attack-python");
+                let function =
+                    Function::start_with_task(harness, &layer_dir(), Some(task.path()), &env).await;
+                (function, Some(task))
+            }
+        }
+    }
+
+    /// Every attack on one function; panics naming the first that got through.
+    async fn attack(&self, handler: Handler, harness: Harness) {
+        let what = format!("{handler:?} handler, {harness:?}");
+        let (function, task) = self.start_function(handler, harness, &[]).await;
+        function.assert_initialized();
+        let d = self.decoy_port;
+        let blackbox = function.blackbox_port;
+        let runtime_api = function.runtime_api_port();
+        let via_blackbox = encode(&format!(
+            "http://127.0.0.1:{blackbox}/probe?target=127.0.0.1:{d}&module=tcp_connect"
+        ));
+        let mut attacks: Vec<(String, &str)> = vec![
+            (format!("http://many.attack.test:{d}/"), "http_2xx"),
+            (format!("many.attack.test:{d}"), "tcp_connect"),
+            (format!("http://many.attack.test:{d}/"), "http_ip6"),
+            (
+                format!("http://{}:{d}/", self.rebind_name(handler)),
+                "http_2xx",
+            ),
+            (format!("http://{}/", self.rebind_name(handler)), "http_2xx"),
+            (format!("{}:{d}", self.rebind_name(handler)), "tcp_connect"),
+            (format!("{}:{d}", self.rebind_name(handler)), "tls_connect"),
+            (format!("{}:{d}", self.rebind_name(handler)), "dns_query"),
+            (format!("127.0.0.1:{d}"), "dns_query"),
+            (format!("http://loop.attack.test:{d}/"), "http_2xx"),
+            (
+                "http://metadata.attack.test/latest/meta-data/".into(),
+                "http_2xx",
+            ),
+            (format!("cname.attack.test:{d}"), "tcp_connect"),
+            (format!("stray.attack.test:{d}"), "tcp_connect"),
+            (
+                format!(
+                    "http://control.attack.test/redirect?to={}",
+                    encode(&format!("http://127.0.0.1:{d}/"))
+                ),
+                "http_follow",
+            ),
+            (
+                format!(
+                    "http://control.attack.test/redirect?to={}",
+                    encode(&format!("http://{METADATA}/latest/meta-data/"))
+                ),
+                "http_follow",
+            ),
+            (
+                format!(
+                    "http://control.attack.test/redirect?to={}",
+                    encode(&format!(
+                        "http://{CONTAINER_CREDENTIALS}:{d}/v2/credentials"
+                    ))
+                ),
+                "http_follow",
+            ),
+            (
+                format!("http://control.attack.test/redirect?to={via_blackbox}"),
+                "http_follow",
+            ),
+            (
+                format!(
+                    "http://{}:{runtime_api}/2018-06-01/runtime/invocation/next",
+                    self.rebind_name(handler)
+                ),
+                "http_2xx",
+            ),
+        ];
+        if harness.blackbox == BlackboxRelease::Newest {
+            attacks.extend([
+                (format!("{}:{d}", self.rebind_name(handler)), "grpc_plain"),
+                (
+                    format!("https://{}:{d}/", self.rebind_name(handler)),
+                    "http3",
+                ),
+                (
+                    format!("ws://{}:{d}/", self.rebind_name(handler)),
+                    "websocket",
+                ),
+            ]);
+        }
+        let mut refused_early = 0;
+        for (target, module) in &attacks {
+            let answer = function.probe(&encode(target), module).await;
+            let success = metric(&answer.body, "probe_success");
+            let outcome = match (answer.status, success) {
+                (403, _) => {
+                    refused_early += 1;
+                    "refused early"
+                }
+                (200, Some(0.0)) => "probe_success 0",
+                // A prober this blackbox does not know.
+                (400, None) if *module == "websocket" => "unknown prober",
+                _ => panic!(
+                    "{what}: {target} ({module}) answered {}: {}",
+                    answer.status, answer.body
+                ),
+            };
+            let contacts = self
+                .decoys
+                .wait_for_contact(std::time::Duration::from_millis(20))
+                .await;
+            assert_eq!(
+                contacts,
+                [],
+                "{what}: {target} ({module}) reached a decoy ({outcome})\n{}",
+                function.logs()
+            );
+        }
+        if handler == Handler::Python {
+            assert_eq!(
+                refused_early, 0,
+                "{what}: the Python handler checks no target"
+            );
+        }
+
+        // The controls get through, by name and through a redirect.
+        for (target, module) in [
+            ("http://control.attack.test/ok", "http_2xx"),
+            ("control.attack.test:80", "tcp_connect"),
+            (
+                "http://control.attack.test/redirect?to=%2Fok",
+                "http_follow",
+            ),
+        ] {
+            let answer = function.probe(&encode(target), module).await;
+            assert_eq!(
+                (answer.status, metric(&answer.body, "probe_success")),
+                (200, Some(1.0)),
+                "{what}: control {target} ({module}): {}\n{}",
+                answer.body,
+                function.logs()
+            );
+        }
+        let logs = function.logs();
+        assert!(logs.contains("connect guard: on"), "{what}:\n{logs}");
+        for rule in [
+            "rule=loopback",
+            "rule=link-local",
+            "rule=the Lambda Runtime API",
+        ] {
+            assert!(
+                logs.contains(rule),
+                "{what}: no refusal by {rule:?}:\n{logs}"
+            );
+        }
+        function.shutdown().await.assert_no_process_left();
+        drop(task);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by attacks_through_the_layer_reach_no_decoy, in a namespace of its own"]
+async fn in_a_namespace_of_its_own() {
+    assert_eq!(
+        std::env::var(NAMESPACE_VAR).as_deref(),
+        Ok("1"),
+        "this test runs only inside the namespace attacks_through_the_layer_reach_no_decoy makes"
+    );
+    let decoy_port = free_port();
+    let mut decoys: Vec<SocketAddr> = [
+        "127.0.0.1",
+        "127.0.0.2",
+        "::1",
+        METADATA,
+        CONTAINER_CREDENTIALS,
+    ]
+    .iter()
+    .map(|ip| SocketAddr::new(ip.parse().unwrap(), decoy_port))
+    .collect();
+    for (ip, port) in [("127.0.0.1", 80), ("127.0.0.1", 443), (METADATA, 80)] {
+        decoys.push(SocketAddr::new(ip.parse().unwrap(), port));
+    }
+    let namespace = Namespace {
+        dir: TempDir::new("attacks"),
+        decoy_port,
+        decoys: Recorder::on(&decoys).await,
+        dns: DnsServer::start(SocketAddr::new(NAMESERVER.parse().unwrap(), 53), zone()).await,
+        control: start_control().await,
+        rebinds: Default::default(),
+    };
+
+    let rie_with_layer_blackbox = Harness {
+        platform: Platform::Rie,
+        blackbox: BlackboxRelease::Layer,
+    };
+    for handler in [Handler::Rust, Handler::Python] {
+        for harness in [
+            Harness::SANDBOX,
+            Harness::RIE,
+            Harness::SANDBOX_WITH_LAYER_BLACKBOX,
+            rie_with_layer_blackbox,
+        ] {
+            namespace.attack(handler, harness).await;
+        }
+    }
+    assert!(
+        namespace.control.lock().unwrap().iter().any(|p| p == "/ok"),
+        "the control host was reached"
+    );
+
+    // Without the guard, DNS rebinding gets past the Rust handler's own check: the
+    // decoys do record what an unguarded layer lets through.
+    let (function, _) = namespace
+        .start_function(
+            Handler::Rust,
+            Harness::SANDBOX,
+            &[("BLACKBOX_CONNECT_GUARD", "off")],
+        )
+        .await;
+    let name = namespace.rebind_name(Handler::Rust);
+    let answer = function
+        .probe(&encode(&format!("{name}:{decoy_port}")), "tcp_connect")
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(
+        namespace.dns.asked(&name, TYPE_A) >= 2,
+        "the handler and blackbox each asked for {name}"
+    );
+    let contacts = namespace
+        .decoys
+        .wait_for_contact(std::time::Duration::from_secs(2))
+        .await;
+    assert!(
+        !contacts.is_empty(),
+        "with the guard off the rebinding reaches loopback, so the decoys can tell:\n{}",
+        function.logs()
+    );
+    assert!(function
+        .logs()
+        .contains("connect guard: off (BLACKBOX_CONNECT_GUARD=off)"));
+    function.shutdown().await.assert_no_process_left();
+}
