@@ -14,7 +14,14 @@ use axum::extract::OriginalUri;
 use lambda_blackbox_e2e::dns::{DnsServer, Record, Zone, TYPE_A, TYPE_AAAA};
 use lambda_blackbox_e2e::harness::{BlackboxRelease, Function, Harness, Platform};
 use lambda_blackbox_e2e::recorder::Recorder;
-use lambda_blackbox_e2e::{encode, free_port, layer_dir, metric, python_task, TempDir};
+use lambda_blackbox_e2e::{
+    both_harnesses, encode, free_port, layer_dir, metric, python_task, start_target, TempDir,
+};
+
+both_harnesses!(
+    without_seccomp_auto_runs_blackbox_unguarded_and_says_why,
+    without_seccomp_required_fails_init_naming_the_cause,
+);
 
 /// Set by the outer test for the inner one, which must not run anywhere else.
 const NAMESPACE_VAR: &str = "LAMBDA_BLACKBOX_ATTACK_NAMESPACE";
@@ -428,5 +435,77 @@ async fn in_a_namespace_of_its_own() {
     assert!(function
         .logs()
         .contains("connect guard: off (BLACKBOX_CONNECT_GUARD=off)"));
+    function.shutdown().await.assert_no_process_left();
+}
+
+/// The layer with its extension started by `forbid-seccomp`, where seccomp(2) fails with
+/// EPERM: the rest of the layer is the real one, linked.
+fn layer_without_seccomp(dir: &TempDir) -> std::path::PathBuf {
+    let real = layer_dir();
+    let layer = dir.join("layer");
+    std::fs::create_dir_all(layer.join("extensions")).unwrap();
+    for entry in std::fs::read_dir(&real).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != "extensions" {
+            std::os::unix::fs::symlink(entry.path(), layer.join(entry.file_name())).unwrap();
+        }
+    }
+    let extension = layer.join("extensions/blackbox-extension");
+    std::fs::write(
+        &extension,
+        format!(
+            "#!/bin/sh\nexec '{}' '{}' \"$@\"\n",
+            env!("CARGO_BIN_EXE_forbid-seccomp"),
+            real.join("extensions/blackbox-extension").display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&extension, std::fs::Permissions::from_mode(0o755)).unwrap();
+    layer
+}
+
+const SECCOMP_REFUSED: &str =
+    "seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER): EPERM (Operation not permitted)";
+
+async fn without_seccomp_auto_runs_blackbox_unguarded_and_says_why(harness: Harness) {
+    let target = start_target().await;
+    let dir = TempDir::new("no-seccomp");
+    let function = Function::start_layer(harness, &layer_without_seccomp(&dir), &[]).await;
+    function.assert_initialized();
+    let answer = function
+        .probe(&format!("http://{}/", target.addr), "http_2xx")
+        .await;
+    assert_eq!(
+        metric(&answer.body, "probe_success"),
+        Some(1.0),
+        "{}",
+        answer.body
+    );
+    let logs = function.logs();
+    assert!(
+        logs.contains(&format!("connect guard: off ({SECCOMP_REFUSED})")),
+        "{logs}"
+    );
+    function.shutdown().await.assert_no_process_left();
+}
+
+async fn without_seccomp_required_fails_init_naming_the_cause(harness: Harness) {
+    let dir = TempDir::new("no-seccomp-required");
+    let function = Function::start_layer(
+        harness,
+        &layer_without_seccomp(&dir),
+        &[("BLACKBOX_CONNECT_GUARD", "required")],
+    )
+    .await;
+    let message = function
+        .extension_init_failure("Extension.ConnectGuardUnavailable")
+        .await;
+    assert_eq!(
+        message,
+        format!(
+            "the connect guard is unavailable and BLACKBOX_CONNECT_GUARD is required: {SECCOMP_REFUSED}"
+        )
+    );
     function.shutdown().await.assert_no_process_left();
 }
