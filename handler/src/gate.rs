@@ -337,6 +337,16 @@ mod tests {
     // The refusals, with the other handlers': handler/conformance/gate.json.
 
     #[test]
+    fn an_empty_port_is_port_0_as_go_dials_it() {
+        let open = settings(&[]);
+        let refused = admit_get(&open, "/probe", "target=127.0.0.1:&module=tcp_connect", None);
+        assert_eq!(
+            refused.unwrap_err().reason,
+            "target 127.0.0.1:0 is not allowed: it is loopback"
+        );
+    }
+
+    #[test]
     fn admitted_requests_name_what_is_left_to_check() {
         let open = settings(&[]);
         assert_eq!(

@@ -79,8 +79,8 @@ pub enum Host {
     Ip(IpAddr),
 }
 
-/// A host and port that a prober dials. No port means the prober's default is not known
-/// here (an empty port in `host:`), which the policy treats as any port.
+/// A host and port that a prober dials. No port is the icmp prober's (it has none),
+/// which the policy treats as any port.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TargetHost {
     pub host: Host,
@@ -330,11 +330,12 @@ fn dial_reading(host: &str, port: &str) -> Result<Result<TargetHost, Unusable>, 
     Ok(classify_host(host).map(|host| TargetHost { host, port }))
 }
 
-/// A port as Go's dialer reads it. Digits are the port; a number out of range, or a name
-/// that could be a service in /etc/services, is refused.
+/// A port as Go's dialer reads it. Digits are the port; empty is port 0 (Go's legacy
+/// reading, golang.org/issue/13610); a number out of range, or a name that could be a
+/// service in /etc/services, is refused.
 fn dial_port(port: &str) -> Result<Result<Option<u16>, Unusable>, TargetError> {
     if port.is_empty() {
-        return Ok(Ok(None));
+        return Ok(Ok(Some(0)));
     }
     if port.bytes().all(|b| b.is_ascii_digit()) {
         // Refused, not skipped: a port past 65535 can wrap to a small one on its way to

@@ -98,7 +98,7 @@ fn each_prober_dials_what_its_go_code_dials() {
         ("[2001:db8::1]", GRPC, &["grpc [2001:db8::1]:80"]),
         ("example.com:22", TCP, &["tcp example.com:22"]),
         ("[::1]:9001", TCP, &["tcp [::1]:9001"]),
-        ("example.com:", TCP, &["tcp example.com"]),
+        ("example.com:", TCP, &["tcp example.com:0"]),
         ("8.8.8.8", DNS, &["dns 8.8.8.8:53"]),
         ("8.8.8.8:5353", DNS, &["dns 8.8.8.8:5353"]),
         (
