@@ -17,8 +17,10 @@ use crate::layers::Layers;
 /// The functions the bench runs in the sandbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Function {
-    /// The layer: extension, blackbox, handler.
+    /// The layer: extension, blackbox (under the connect guard), handler.
     Ours,
+    /// The same layer with `BLACKBOX_CONNECT_GUARD=off`: what the guard costs.
+    OursUnguarded,
     /// A runtime that answers at once: the sandbox's own cost.
     Trivial,
     /// The same runtime and an extension that only registers: the sandbox's cost of
@@ -34,6 +36,7 @@ impl Function {
     pub fn key(self) -> &'static str {
         match self {
             Function::Ours => "ours",
+            Function::OursUnguarded => "ours_unguarded",
             Function::Trivial => "trivial",
             Function::TrivialExt => "trivial_ext",
             Function::Sleep => "sleep",
@@ -63,7 +66,7 @@ impl Bench {
         let port = free_port();
         let bb_addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let layer = match f {
-            Function::Ours => &self.layers.ours,
+            Function::Ours | Function::OursUnguarded => &self.layers.ours,
             Function::Trivial => &self.layers.trivial,
             Function::TrivialExt => &self.layers.trivial_ext,
             Function::Sleep => &self.layers.sleep,
@@ -74,10 +77,19 @@ impl Bench {
         c.echo_logs = std::env::var_os("BENCH_ECHO").is_some();
         c.freeze = freeze;
         let env: Vec<(&str, String)> = match f {
-            Function::Ours => vec![
+            Function::Ours | Function::OursUnguarded => vec![
                 ("BLACKBOX_LISTEN_ADDRESS", bb_addr.to_string()),
                 ("BLACKBOX_ALLOWED_TARGETS", "127.0.0.1".into()),
                 ("BLACKBOX_AUTH_TOKEN", self.token.clone()),
+                (
+                    "BLACKBOX_CONNECT_GUARD",
+                    if f == Function::Ours {
+                        "required"
+                    } else {
+                        "off"
+                    }
+                    .into(),
+                ),
             ],
             Function::Trivial | Function::TrivialExt => vec![],
             Function::Sleep => vec![("BLACKBOX_LISTEN_ADDRESS", bb_addr.to_string())],
@@ -166,6 +178,7 @@ pub async fn cold_starts(bench: &Bench, rounds: usize) -> anyhow::Result<Cold> {
     let mut variants = vec![V::Alone];
     for f in [
         Function::Ours,
+        Function::OursUnguarded,
         Function::Trivial,
         Function::TrivialExt,
         Function::Adapter,
@@ -256,8 +269,10 @@ pub fn vm_hwm_kib(pid: i32) -> Option<u64> {
 fn role(f: Function, comm: &str) -> String {
     match (f, comm) {
         (_, c) if c.starts_with("blackbox_export") => "blackbox_exporter".into(),
-        (Function::Ours, c) if c.starts_with("blackbox-extens") => "extension".into(),
-        (Function::Ours, "bootstrap") => "handler".into(),
+        (Function::Ours | Function::OursUnguarded, c) if c.starts_with("blackbox-extens") => {
+            "extension".into()
+        }
+        (Function::Ours | Function::OursUnguarded, "bootstrap") => "handler".into(),
         (Function::Adapter, "lambda-adapter") => "lambda-adapter".into(),
         (Function::Sleep, "bootstrap") => "bash runtime".into(),
         (Function::Trivial | Function::TrivialExt, "bootstrap") => "trivial runtime".into(),
@@ -284,6 +299,7 @@ pub async fn warm_probes(bench: &Bench, probes: usize, warmup: usize) -> anyhow:
     let mut running: Vec<(&'static str, Running)> = Vec::new();
     for (key, f, freeze) in [
         ("ours", Function::Ours, false),
+        ("ours_unguarded", Function::OursUnguarded, false),
         ("ours_frozen", Function::Ours, true),
         ("trivial", Function::Trivial, false),
         ("adapter", Function::Adapter, false),

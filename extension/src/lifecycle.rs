@@ -89,11 +89,16 @@ pub async fn run() -> ExitCode {
     };
     // The line an operator looks for to know the guard is on (README, "Safe to expose").
     let guard = process.guard().clone();
+    // What Init found holds for the environment's life: a restarted blackbox runs
+    // guarded if the first one did (or fails to start), and unguarded restarts do not
+    // try again.
     match &guard {
-        GuardStatus::On => tracing::info!("connect guard: on"),
+        GuardStatus::On => {
+            tracing::info!("connect guard: on");
+            settings.connect_guard = GuardMode::Required;
+        }
         off => {
             tracing::warn!("connect guard: {off}");
-            // What Init found holds for the environment's life: restarts do not try again.
             settings.connect_guard = GuardMode::Off;
         }
     }

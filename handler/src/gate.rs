@@ -339,7 +339,12 @@ mod tests {
     #[test]
     fn an_empty_port_is_port_0_as_go_dials_it() {
         let open = settings(&[]);
-        let refused = admit_get(&open, "/probe", "target=127.0.0.1:&module=tcp_connect", None);
+        let refused = admit_get(
+            &open,
+            "/probe",
+            "target=127.0.0.1:&module=tcp_connect",
+            None,
+        );
         assert_eq!(
             refused.unwrap_err().reason,
             "target 127.0.0.1:0 is not allowed: it is loopback"

@@ -7,7 +7,7 @@ use super::{
     PRICE_SCHEDULER_PER_MILLION, PRICE_X86_GB_S, PUSH_RUNS_PER_MONTH,
 };
 
-const COLD_NAMES: [(&str, &str); 6] = [
+const COLD_NAMES: [(&str, &str); 7] = [
     (
         "blackbox",
         "blackbox_exporter alone (exec → `Listening on`)",
@@ -15,6 +15,10 @@ const COLD_NAMES: [(&str, &str); 6] = [
     (
         "ours",
         "**lambda-blackbox** (extension + blackbox + handler)",
+    ),
+    (
+        "ours_unguarded",
+        "lambda-blackbox with the connect guard off",
     ),
     (
         "trivial",
@@ -28,9 +32,13 @@ const COLD_NAMES: [(&str, &str); 6] = [
     ("sleep", "bash bootstrap: blackbox & + `sleep 0.1`"),
 ];
 
-const WARM_NAMES: [(&str, &str); 6] = [
+const WARM_NAMES: [(&str, &str); 7] = [
     ("direct", "straight to blackbox (no Lambda)"),
     ("ours", "**lambda-blackbox** via the Function URL"),
+    (
+        "ours_unguarded",
+        "lambda-blackbox with the connect guard off",
+    ),
     (
         "trivial",
         "sandbox overhead: trivial bootstrap via the Function URL",

@@ -2,6 +2,7 @@
 //! and the two result files (`costs` for sizes and the bill, `markdown` for results.md).
 
 mod costs;
+mod guard;
 mod markdown;
 
 pub use costs::{monthly_cost, monthly_cost_at, sizes, CostRow, Sizes};
@@ -262,6 +263,7 @@ pub fn results(
             });
         }
     }
+    targets.extend(guard::targets(cold, warm, &mut paired, &mut derived));
     targets.push(Target {
         name: "size: our binaries zipped".into(),
         target: "≤ 2.5 MiB".into(),
