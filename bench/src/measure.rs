@@ -191,8 +191,10 @@ pub async fn cold_starts(bench: &Bench, rounds: usize) -> anyhow::Result<Cold> {
     let mut cold = Cold::default();
     // Round 0 warms the page cache and is thrown away.
     for round in 0..=rounds {
-        let mut order = variants.clone();
-        order.rotate_left(round % variants.len());
+        let order: Vec<V> = crate::stats::round_order(round, variants.len())
+            .into_iter()
+            .map(|i| variants[i])
+            .collect();
         for v in order {
             let (key, ms) = match v {
                 V::Alone => ("blackbox", blackbox_alone(&bench.layers.ours).await?),
@@ -354,9 +356,8 @@ pub async fn warm_probes(bench: &Bench, probes: usize, warmup: usize) -> anyhow:
                 report_lines_before.insert(*key, report_durations(&r.sandbox.logs()).len());
             }
         }
-        let n = series.len();
-        for k in 0..n {
-            let s = &mut series[(k + round) % n];
+        for k in crate::stats::round_order(round, series.len()) {
+            let s = &mut series[k];
             let started = Instant::now();
             let outcome = async {
                 let resp = s

@@ -45,9 +45,41 @@ pub fn paired_median_diff(a: &[f64], b: &[f64]) -> f64 {
     summarize(&d).p50
 }
 
+/// The order of `n` series in round `round`: a permutation drawn afresh each round
+/// (the same for the same round), so that no series always follows the same one. A
+/// fixed rotation kept each series behind the same neighbour, and a heavy neighbour
+/// (the bash bootstrap) slowed whichever came next, every round.
+pub fn round_order(round: usize, n: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut state = (round as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    for i in (1..n).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        order.swap(i, (state % (i as u64 + 1)) as usize);
+    }
+    order
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_round_is_a_permutation_and_neighbours_change() {
+        let mut followers = std::collections::BTreeSet::new();
+        for round in 0..50 {
+            let order = round_order(round, 7);
+            let mut sorted = order.clone();
+            sorted.sort();
+            assert_eq!(sorted, (0..7).collect::<Vec<_>>());
+            let at = order.iter().position(|i| *i == 0).unwrap();
+            if at > 0 {
+                followers.insert(order[at - 1]);
+            }
+        }
+        assert!(followers.len() >= 5, "series 0 came after {followers:?}");
+    }
 
     #[test]
     fn quantiles_interpolate_between_ranks() {

@@ -1,13 +1,14 @@
 //! blackbox_exporter runs without the layer's secrets: what its process environment
 //! holds, read from /proc as anything on the host could, under both harnesses.
 
-use lambda_blackbox_e2e::harness::{Function, Harness};
+use lambda_blackbox_e2e::harness::{Function, Harness, Platform};
 use lambda_blackbox_e2e::*;
 
 both_harnesses!(blackbox_s_environment_holds_none_of_our_secrets);
 
 const TOKEN: &str = "environ-test-token-4f1d";
 const SESSION: &str = "environ-test-session-9a2c";
+const METADATA_TOKEN: &str = "environ-test-metadata-7b3e";
 
 fn environ(pid: i32) -> String {
     let raw = std::fs::read(format!("/proc/{pid}/environ")).expect("/proc/<pid>/environ");
@@ -21,6 +22,8 @@ async fn blackbox_s_environment_holds_none_of_our_secrets(harness: Harness) {
             ("BLACKBOX_AUTH_TOKEN", TOKEN),
             ("AWS_SESSION_TOKEN", SESSION),
             ("AWS_SECRET_ACCESS_KEY", SESSION),
+            ("AWS_LAMBDA_METADATA_TOKEN", METADATA_TOKEN),
+            ("AWS_LAMBDA_METADATA_API", "169.254.100.1:9002"),
         ],
     )
     .await;
@@ -39,11 +42,15 @@ async fn blackbox_s_environment_holds_none_of_our_secrets(harness: Harness) {
         .find(|p| p.comm == "blackbox-extens")
         .expect("the extension runs");
     assert!(environ(extension.pid).contains(TOKEN));
+    // RIE keeps the AWS_LAMBDA_* variables it sets itself; the sandbox passes them on.
+    if harness.platform == Platform::Sandbox {
+        assert!(environ(extension.pid).contains(METADATA_TOKEN));
+    }
 
     let pids = layer.blackbox_pids();
     assert_eq!(pids.len(), 1, "one blackbox runs");
     let env = environ(pids[0]);
-    for secret in [TOKEN, SESSION, "BLACKBOX_"] {
+    for secret in [TOKEN, SESSION, METADATA_TOKEN, "BLACKBOX_"] {
         assert!(
             !env.contains(secret),
             "blackbox's environment holds {secret}:\n{env}"

@@ -19,6 +19,7 @@ use lambda_blackbox_e2e::{
 };
 
 both_harnesses!(
+    a_restarted_blackbox_is_guarded_too,
     without_seccomp_auto_runs_blackbox_unguarded_and_says_why,
     without_seccomp_required_fails_init_naming_the_cause,
 );
@@ -302,6 +303,13 @@ impl Namespace {
                     answer.status, answer.body
                 ),
             };
+            if handler == Handler::Rust && target.contains("many.attack.test") {
+                assert!(
+                    answer.status == 403 && answer.body.contains("as many as the C library keeps"),
+                    "{what}: {target}: an answer of 60 addresses is refused early: {}",
+                    answer.body
+                );
+            }
             let contacts = self
                 .decoys
                 .wait_for_contact(std::time::Duration::from_millis(20))
@@ -506,6 +514,80 @@ async fn without_seccomp_required_fails_init_naming_the_cause(harness: Harness) 
         format!(
             "the connect guard is unavailable and BLACKBOX_CONNECT_GUARD is required: {SECCOMP_REFUSED}"
         )
+    );
+    function.shutdown().await.assert_no_process_left();
+}
+
+async fn a_restarted_blackbox_is_guarded_too(harness: Harness) {
+    let target = start_target().await;
+    let decoy = Recorder::on(&[SocketAddr::from(([127, 0, 0, 1], free_port()))]).await;
+    let dir = TempDir::new("restarted-guard");
+    let config = dir.join("blackbox.yml");
+    std::fs::write(
+        &config,
+        "modules:\n  http_2xx: {prober: http, http: {preferred_ip_protocol: ip4}}\n  \
+         http_follow: {prober: http, http: {preferred_ip_protocol: ip4, follow_redirects: true}}\n",
+    )
+    .unwrap();
+    let function = Function::start(
+        harness,
+        &[
+            (
+                "BLACKBOX_ALLOWED_TARGETS",
+                &format!("127.0.0.1:{}", target.addr.port()),
+            ),
+            ("BLACKBOX_CONFIG", config.to_str().unwrap()),
+        ],
+    )
+    .await;
+    function.assert_initialized();
+    // RIE runs Init at the first invoke.
+    let first = function
+        .probe(&format!("http://{}/", target.addr), "http_2xx")
+        .await;
+    assert_eq!(
+        metric(&first.body, "probe_success"),
+        Some(1.0),
+        "{}",
+        first.body
+    );
+    let before = function.blackbox_pids();
+    assert_eq!(before.len(), 1, "{:?}", function.processes());
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(before[0]),
+        nix::sys::signal::SIGKILL,
+    )
+    .unwrap();
+    let listed = function
+        .probe(&format!("http://{}/", target.addr), "http_2xx")
+        .await;
+    assert_eq!(
+        metric(&listed.body, "probe_success"),
+        Some(1.0),
+        "{}",
+        listed.body
+    );
+    assert_ne!(function.blackbox_pids(), before, "blackbox was restarted");
+    // Read as the Rust handler's early check reads it, the decoy is refused (403); the
+    // redirect gets past it, and the new blackbox's guard stops it.
+    let redirect = format!(
+        "http://{}/redirect?to=http://127.0.0.1:{}/",
+        target.addr, decoy.port
+    );
+    let answer = function.probe(&encode(&redirect), "http_follow").await;
+    assert_eq!(
+        (answer.status, metric(&answer.body, "probe_success")),
+        (200, Some(0.0)),
+        "{}",
+        answer.body
+    );
+    assert_eq!(decoy.contacts(), [], "{}", function.logs());
+    assert!(
+        function
+            .logs()
+            .contains(&format!("destination=127.0.0.1:{}", decoy.port)),
+        "{}",
+        function.logs()
     );
     function.shutdown().await.assert_no_process_left();
 }

@@ -303,10 +303,24 @@ fn spawn_guarded(settings: &Settings) -> Result<(Child, GuardHandle), GuardedSpa
         std::net::SocketAddr::new(settings.listen_address.ip(), settings.listen_address.port());
     let arming = Arming::new(settings.rules.clone(), listen).map_err(GuardedSpawn::Unavailable)?;
     let spawned = spawn_command(settings, Some(arming.child_side()));
-    match (spawned, arming.outcome()) {
+    let process_group = spawned
+        .as_ref()
+        .ok()
+        .and_then(Child::id)
+        .map(|pid| pid as i32);
+    match (spawned, arming.outcome(process_group)) {
         (Ok(child), Ok(handle)) => Ok((child, handle)),
+        // Started, but its guard did not say it is on in time: not a blackbox to keep,
+        // nor one to leave holding the listen port for the next start.
+        (Ok(child), Err(cause)) => {
+            if let Some(pgid) = process_group {
+                let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+            }
+            drop(child);
+            Err(GuardedSpawn::Unavailable(cause))
+        }
         // The child reported its failure before exec failed it: the guard's cause.
-        (_, Err(cause)) => Err(GuardedSpawn::Unavailable(cause)),
+        (Err(_), Err(cause)) => Err(GuardedSpawn::Unavailable(cause)),
         (Err(error), Ok(_)) => Err(GuardedSpawn::Start(error)),
     }
 }
@@ -338,9 +352,8 @@ fn spawn_command(settings: &Settings, guard: Option<ChildSide>) -> Result<Child,
         command.pre_exec(move || {
             nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
             if nix::unistd::getppid() != parent {
-                return Err(std::io::Error::other(
-                    "the extension exited while starting blackbox",
-                ));
+                // No allocation between fork and exec: only the errno reaches the parent.
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
             }
             match &guard {
                 Some(guard) => guard.enter(),

@@ -51,7 +51,8 @@ fn run_guarded(rules: Arc<AddressRules>, script: &str) -> (Result<(), String>, S
     // SAFETY: the child side makes only async-signal-safe calls.
     unsafe { command.pre_exec(move || child_side.enter()) };
     let spawned = command.spawn();
-    let outcome = arming.outcome().map_err(|e| e.to_string());
+    let process_group = spawned.as_ref().ok().map(|child| child.id() as i32);
+    let outcome = arming.outcome(process_group).map_err(|e| e.to_string());
     let mut child = spawned.expect("bash starts under the guard");
     let mut stderr = String::new();
     child

@@ -108,7 +108,7 @@ pub fn markdown(r: &Results, cold_rounds: usize, warm_probes: usize) -> String {
     let _ = writeln!(
         o,
         "\n## Cold start\n\n{cold_rounds} rounds; each round starts every variant once, in an order \
-         rotated every round (a first round, discarded, warms the page cache). For the \
+         shuffled afresh every round, so that no variant always follows the same one (a first round, discarded, warms the page cache). For the \
          sandboxed variants the figure is the sandbox's `Init Duration` (first extension \
          started → runtime and every extension on `/next`); for blackbox alone it is exec → \
          its `Listening on` line.\n"
@@ -161,7 +161,7 @@ pub fn markdown(r: &Results, cold_rounds: usize, warm_probes: usize) -> String {
     let _ = writeln!(
         o,
         "\n## Warm probes\n\n{warm_probes} probes of a local HTTP target (`http_2xx`) per series, \
-         one of each series a round in a rotated order, over keep-alive connections, each \
+         one of each series a round in an order shuffled afresh every round, over keep-alive connections, each \
          timed from request to the last body byte. The sandbox answers the Function URL as \
          soon as the runtime posts its response, as Lambda does; what follows (extensions back \
          on `/next`, the freeze) delays only the next invoke of the same function. The \

@@ -13,11 +13,16 @@ pub const MAX_MMSG: usize = 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Destination {
+    /// No address given: a send goes to the socket's peer, judged when it connected.
+    Peer,
     Inet(IpAddr, u16),
-    /// `AF_UNSPEC`: dissolves a connection, reaches nobody.
+    /// `AF_UNSPEC`: dissolves a connection when connecting; a UDP or raw send takes the
+    /// IPv4 address in it all the same.
     Unspecified,
-    /// A local socket (`AF_UNIX`) or the kernel (`AF_NETLINK`), never the network.
-    Local(&'static str),
+    /// A socket on this host (`AF_UNIX`), by path (an abstract name starts with a zero byte).
+    Unix(Vec<u8>),
+    /// The kernel (`AF_NETLINK`), never the network.
+    Netlink,
     /// Any other family (packet sockets, vsock, …): refused.
     Family(u16),
     /// Shorter than its family needs: the kernel fails the call with EINVAL.
@@ -33,8 +38,16 @@ pub fn parse_sockaddr(bytes: &[u8]) -> Destination {
     let family = u16::from_ne_bytes([bytes[0], bytes[1]]);
     match family as i32 {
         libc::AF_UNSPEC => Destination::Unspecified,
-        libc::AF_UNIX => Destination::Local("AF_UNIX"),
-        libc::AF_NETLINK => Destination::Local("AF_NETLINK"),
+        libc::AF_UNIX => {
+            let path = &bytes[2..];
+            // A path ends at its first zero byte; an abstract name is all of it.
+            let path = match path.first() {
+                Some(0) => path,
+                _ => path.split(|b| *b == 0).next().unwrap_or_default(),
+            };
+            Destination::Unix(path.to_vec())
+        }
+        libc::AF_NETLINK => Destination::Netlink,
         libc::AF_INET if bytes.len() >= 16 => {
             let port = u16::from_be_bytes([bytes[2], bytes[3]]);
             let ip = Ipv4Addr::new(bytes[4], bytes[5], bytes[6], bytes[7]);
@@ -52,7 +65,7 @@ pub fn parse_sockaddr(bytes: &[u8]) -> Destination {
     }
 }
 
-/// `msg_name` and `msg_namelen` of a `struct msghdr`.
+/// `msg_name` and `msg_namelen` (an `int`: its low 32 bits) of a `struct msghdr`.
 pub fn msghdr_name(header: &[u8]) -> (u64, usize) {
     let pointer = u64::from_ne_bytes(header[0..8].try_into().unwrap_or_default());
     let length = u32::from_ne_bytes(header[8..12].try_into().unwrap_or_default());
@@ -77,7 +90,10 @@ mod tests {
         v6[0..2].copy_from_slice(&(libc::AF_INET6 as u16).to_ne_bytes());
         v6[2..4].copy_from_slice(&9115u16.to_be_bytes());
         v6[8..24].copy_from_slice(&"::ffff:127.0.0.1".parse::<Ipv6Addr>().unwrap().octets());
-        let unix = (libc::AF_UNIX as u16).to_ne_bytes().to_vec();
+        let mut unix = (libc::AF_UNIX as u16).to_ne_bytes().to_vec();
+        unix.extend(b"/run/nscd/socket\0junk");
+        let mut abstract_name = (libc::AF_UNIX as u16).to_ne_bytes().to_vec();
+        abstract_name.extend(b"\0name");
         let packet = (libc::AF_PACKET as u16).to_ne_bytes().to_vec();
         let cases: Vec<(Vec<u8>, Destination)> = vec![
             (
@@ -95,7 +111,8 @@ mod tests {
             (v6[..23].to_vec(), Destination::Malformed),
             (v4([127, 0, 0, 1], 1)[..15].to_vec(), Destination::Malformed),
             (vec![0, 0], Destination::Unspecified),
-            (unix, Destination::Local("AF_UNIX")),
+            (unix, Destination::Unix(b"/run/nscd/socket".to_vec())),
+            (abstract_name, Destination::Unix(b"\0name".to_vec())),
             (packet, Destination::Family(libc::AF_PACKET as u16)),
             (vec![2], Destination::Malformed),
         ];

@@ -44,6 +44,12 @@ pub fn receive(handoff: &OwnedFd) -> Result<Message, Unavailable> {
             None,
         ));
     }
+    if msg.msg_flags & libc::MSG_CTRUNC != 0 {
+        return Err(Unavailable::new(
+            "the hand-over's control message was cut short",
+            None,
+        ));
+    }
     match bytes[0] {
         LISTENER => {
             // SAFETY: the control buffer was filled by the kernel for this message.
@@ -52,6 +58,8 @@ pub fn receive(handoff: &OwnedFd) -> Result<Message, Unavailable> {
                 if cmsg.is_null()
                     || (*cmsg).cmsg_level != libc::SOL_SOCKET
                     || (*cmsg).cmsg_type != libc::SCM_RIGHTS
+                    || (*cmsg).cmsg_len as usize
+                        != libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize
                 {
                     return Err(Unavailable::new(
                         "the listener did not come with its message",

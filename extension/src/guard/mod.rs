@@ -18,6 +18,7 @@ mod notifications;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
@@ -100,6 +101,8 @@ pub struct Arming {
     child_end: OwnedFd,
     stop: OwnedFd,
     outcome: mpsc::Receiver<Result<(), Unavailable>>,
+    /// blackbox's process group once it runs: what the guard kills if it fails.
+    process_group: Arc<AtomicI32>,
 }
 
 /// How long the child may take from fork to its self-test's answer.
@@ -131,6 +134,8 @@ impl Arming {
             allowed: RawSockaddr::new(allowed),
         };
         let (report, outcome) = mpsc::channel();
+        let process_group = Arc::new(AtomicI32::new(0));
+        let thread_process_group = process_group.clone();
         let judge = notifications::Judge {
             rules,
             sentinel: listen,
@@ -139,13 +144,14 @@ impl Arming {
         std::thread::Builder::new()
             .name("connect-guard".into())
             .stack_size(THREAD_STACK)
-            .spawn(move || guard_thread(parent_end, stop_read, judge, report))
+            .spawn(move || guard_thread(parent_end, stop_read, judge, report, thread_process_group))
             .map_err(|e| Unavailable::new("starting the guard's thread", e.raw_os_error()))?;
         Ok(Self {
             child,
             child_end,
             stop: stop_write,
             outcome,
+            process_group,
         })
     }
 
@@ -154,8 +160,12 @@ impl Arming {
         self.child.clone()
     }
 
-    /// Once the spawn has returned: on, with the handle that keeps it, or why not.
-    pub fn outcome(self) -> Result<GuardHandle, Unavailable> {
+    /// Once the spawn has returned (`process_group`: blackbox's, when it started): on,
+    /// with the handle that keeps it, or why not.
+    pub fn outcome(self, process_group: Option<i32>) -> Result<GuardHandle, Unavailable> {
+        if let Some(pgid) = process_group {
+            self.process_group.store(pgid, Ordering::Release);
+        }
         // The child holds its own copy now; with ours closed, a child that died early
         // is seen as the socket's end.
         drop(self.child_end);
@@ -177,6 +187,7 @@ fn guard_thread(
     stop: OwnedFd,
     judge: notifications::Judge,
     report: mpsc::Sender<Result<(), Unavailable>>,
+    process_group: Arc<AtomicI32>,
 ) {
     let listener = match handoff::receive(&handoff) {
         Ok(Message::Listener(listener)) => listener,
@@ -193,7 +204,40 @@ fn guard_thread(
         }
     };
     let verdict = notifications::SelfTest { handoff, report };
-    notifications::serve(listener, stop, judge, Some(verdict));
+    let mut on_failure = KillOnFailure {
+        process_group,
+        armed: true,
+    };
+    if let notifications::Ended::Failed(cause) =
+        notifications::serve(listener, stop, judge, Some(verdict))
+    {
+        tracing::error!(
+            cause,
+            "connect guard failed; killing blackbox_exporter so that it is restarted under a new guard"
+        );
+        return;
+    }
+    on_failure.armed = false;
+}
+
+/// blackbox's process group, killed when the guard ends other than by being stopped
+/// (a failure, or a panic while unwinding): its trapped calls would fail from then on,
+/// and the supervisor restarts a dead blackbox under a new guard.
+struct KillOnFailure {
+    process_group: Arc<AtomicI32>,
+    armed: bool,
+}
+
+impl Drop for KillOnFailure {
+    fn drop(&mut self) {
+        let pgid = self.process_group.load(Ordering::Acquire);
+        if self.armed && pgid > 0 {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pgid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
 }
 
 fn seqpacket_pair() -> Result<(OwnedFd, OwnedFd), Unavailable> {

@@ -17,6 +17,9 @@ use super::destination::{
 use super::handoff::{self, Message};
 use super::Unavailable;
 
+/// linux/seccomp.h's flag, which the libc crate does not have.
+const SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: libc::c_ulong = 1;
+
 /// Receives that fail in a row before the guard gives up.
 const MAX_FAILED_RECEIVES: u32 = 1000;
 
@@ -46,6 +49,10 @@ pub struct Judge {
     pub sentinel_seen: bool,
 }
 
+/// The nscd cache daemon's socket, which glibc's resolver asks first (blackbox built
+/// with cgo): a local cache, no target can name it.
+const NSCD_SOCKETS: [&[u8]; 2] = [b"/var/run/nscd/socket", b"/run/nscd/socket"];
+
 impl Judge {
     pub fn destination(&mut self, call: &'static str, destination: Destination) -> Verdict {
         let refuse = |destination: String, rule: String| Verdict::Refuse {
@@ -57,7 +64,18 @@ impl Judge {
             }),
         };
         match destination {
-            Destination::Unspecified | Destination::Local(_) => Verdict::Allow,
+            Destination::Peer | Destination::Netlink => Verdict::Allow,
+            Destination::Unspecified if call == "connect" => Verdict::Allow,
+            Destination::Unspecified => refuse(
+                "family 0".into(),
+                "AF_UNSPEC in a send (the kernel sends to the address in it)".into(),
+            ),
+            Destination::Unix(path) if NSCD_SOCKETS.contains(&path.as_slice()) => Verdict::Allow,
+            // grpc's unix: and unix-abstract: resolvers would dial a socket of this host.
+            Destination::Unix(path) => refuse(
+                format!("unix:{}", String::from_utf8_lossy(&path).escape_debug()),
+                "a socket on the function's own host (AF_UNIX)".into(),
+            ),
             Destination::Malformed => Verdict::Refuse {
                 errno: libc::EINVAL,
                 why: None,
@@ -121,7 +139,8 @@ fn read_memory(pid: u32, address: u64, len: usize) -> Result<Vec<u8>, i32> {
 /// The address of a `sockaddr` argument, read from the caller's memory.
 fn sockaddr_at(pid: u32, pointer: u64, len: u64) -> Result<Destination, i32> {
     if pointer == 0 || len == 0 {
-        return Ok(Destination::Unspecified);
+        // No address: the socket's own peer, already judged when it connected.
+        return Ok(Destination::Peer);
     }
     let len = (len as usize).min(MAX_SOCKADDR);
     Ok(parse_sockaddr(&read_memory(pid, pointer, len)?))
@@ -147,14 +166,19 @@ pub fn judge(judge: &mut Judge, notification: &libc::seccomp_notif) -> Verdict {
     let args = notification.data.args;
     let nr = notification.data.nr as libc::c_long;
     let destinations: Result<Vec<(&'static str, Destination)>, i32> = match nr {
-        libc::SYS_connect => sockaddr_at(pid, args[1], args[2]).map(|d| vec![("connect", d)]),
-        libc::SYS_sendto => sockaddr_at(pid, args[4], args[5]).map(|d| vec![("sendto", d)]),
+        // Lengths and counts are C ints: the kernel reads their low 32 bits.
+        libc::SYS_connect => {
+            sockaddr_at(pid, args[1], u64::from(args[2] as u32)).map(|d| vec![("connect", d)])
+        }
+        libc::SYS_sendto => {
+            sockaddr_at(pid, args[4], u64::from(args[5] as u32)).map(|d| vec![("sendto", d)])
+        }
         libc::SYS_sendmsg => read_memory(pid, args[1], MSGHDR_SIZE).and_then(|header| {
             let (pointer, len) = msghdr_name(&header);
             sockaddr_at(pid, pointer, len as u64).map(|d| vec![("sendmsg", d)])
         }),
         libc::SYS_sendmmsg => {
-            let count = (args[2] as usize).min(MAX_MMSG);
+            let count = (args[2] as u32 as usize).min(MAX_MMSG);
             read_memory(pid, args[1], count * MMSGHDR_SIZE).and_then(|headers| {
                 headers
                     .chunks(MMSGHDR_SIZE)
@@ -183,6 +207,16 @@ pub struct SelfTest {
     pub report: mpsc::Sender<Result<(), Unavailable>>,
 }
 
+/// Why serving ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// Asked to, or nobody uses the filter any more.
+    Stopped,
+    /// The guard cannot go on: the cause. With its listener closed, the kernel fails
+    /// every trapped call (ENOSYS) rather than let one through.
+    Failed(String),
+}
+
 /// Serves `listener` until blackbox's process (and all it started) is gone or `stop`
 /// closes; `self_test`'s verdict is passed on when it comes.
 pub fn serve(
@@ -190,7 +224,18 @@ pub fn serve(
     stop: OwnedFd,
     mut judge_state: Judge,
     mut self_test: Option<SelfTest>,
-) {
+) -> Ended {
+    // Linux 6.6 and later: the caller hands its CPU straight to this thread and back, as
+    // a synchronous call would, instead of waking an idle CPU twice. Older kernels refuse
+    // the flag and work as before.
+    // SAFETY: this request takes its flags as the argument itself, not through a pointer.
+    unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS,
+            SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP,
+        )
+    };
     let mut failed_receives = 0u32;
     loop {
         if let Some(test) = self_test.take_if(|test| readable(&test.handoff)) {
@@ -227,35 +272,34 @@ pub fn serve(
         ];
         // SAFETY: poll over descriptors this thread owns.
         if unsafe { libc::poll(fds.as_mut_ptr(), 3, -1) } < 0 {
-            if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            let error = io::Error::last_os_error();
+            if error.raw_os_error() == Some(libc::EINTR) {
                 continue;
             }
-            return;
+            return Ended::Failed(format!("poll: {error}"));
         }
         if fds[1].revents != 0 {
-            return;
+            return Ended::Stopped;
         }
         if fds[2].revents != 0 {
             continue;
         }
         if fds[0].revents & libc::POLLIN == 0 {
             // POLLHUP: no process uses the filter any more.
-            return;
+            return Ended::Stopped;
         }
         // The kernel requires a zeroed structure.
         // SAFETY: seccomp_notif is plain data.
         let mut notification: libc::seccomp_notif = unsafe { std::mem::zeroed() };
         if let Err(errno) = ioctl(&listener, libc::SECCOMP_IOCTL_NOTIF_RECV, &mut notification) {
             // ENOENT: the caller was interrupted (a signal) and will call again. Anything
-            // that keeps failing ends the guard: with its listener closed, the kernel
-            // fails every trapped call (ENOSYS) rather than let one through.
+            // that keeps failing ends the guard.
             failed_receives += 1;
             if failed_receives >= MAX_FAILED_RECEIVES {
-                tracing::error!(
-                    errno = %nix::errno::Errno::from_raw(errno),
-                    "connect guard cannot receive blackbox_exporter's calls; they fail from now on"
-                );
-                return;
+                return Ended::Failed(format!(
+                    "SECCOMP_IOCTL_NOTIF_RECV: {}",
+                    nix::errno::Errno::from_raw(errno)
+                ));
             }
             continue;
         }
@@ -272,13 +316,9 @@ pub fn serve(
                 "connect guard refused a connection of blackbox_exporter"
             );
         }
-        // The id is checked after reading the caller's memory: were the caller gone and
-        // its pid reused, what was read would belong to someone else; the answer is then
-        // for nobody.
-        let mut id = notification.id;
-        if ioctl(&listener, libc::SECCOMP_IOCTL_NOTIF_ID_VALID, &mut id).is_err() {
-            continue;
-        }
+        // No SECCOMP_IOCTL_NOTIF_ID_VALID between the read and the answer: the answer only
+        // lets the kernel go on or fails the call, and the kernel takes it only while the
+        // caller still waits — alive, so its pid (what was read) is still its own.
         let mut response = libc::seccomp_notif_resp {
             id: notification.id,
             val: 0,
@@ -312,5 +352,105 @@ fn ioctl<T>(fd: &OwnedFd, request: libc::Ioctl, argument: &mut T) -> Result<(), 
             .unwrap_or(libc::EIO))
     } else {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn judge() -> Judge {
+        let rules = AddressRules::from_lookup(
+            |name| (name == "BLACKBOX_ALLOWED_TARGETS").then(|| "127.0.0.1:8080".to_string()),
+            "nameserver 169.254.78.1\n",
+        )
+        .unwrap();
+        Judge {
+            rules: Arc::new(rules),
+            sentinel: "127.0.0.1:9115".parse().unwrap(),
+            sentinel_seen: true,
+        }
+    }
+
+    fn rule(verdict: Verdict) -> String {
+        match verdict {
+            Verdict::Allow => "allowed".into(),
+            Verdict::Refuse { why: Some(why), .. } => format!("{} {}", why.destination, why.rule),
+            Verdict::Refuse { errno, why: None } => format!("errno {errno}"),
+        }
+    }
+
+    #[test]
+    fn each_destination_is_judged_by_what_the_kernel_does_with_it() {
+        let ip = |s: &str| s.parse().unwrap();
+        let cases: Vec<(&'static str, Destination, &str)> = vec![
+            (
+                "connect",
+                Destination::Inet(ip("127.0.0.1"), 8080),
+                "allowed",
+            ),
+            (
+                "connect",
+                Destination::Inet(ip("127.0.0.1"), 8081),
+                "127.0.0.1:8081 not in BLACKBOX_ALLOWED_TARGETS",
+            ),
+            (
+                "sendto",
+                Destination::Inet(ip("169.254.78.1"), 53),
+                "allowed",
+            ),
+            ("connect", Destination::Unspecified, "allowed"),
+            (
+                "sendto",
+                Destination::Unspecified,
+                "family 0 AF_UNSPEC in a send (the kernel sends to the address in it)",
+            ),
+            ("sendmsg", Destination::Peer, "allowed"),
+            ("connect", Destination::Netlink, "allowed"),
+            (
+                "connect",
+                Destination::Unix(b"/run/nscd/socket".to_vec()),
+                "allowed",
+            ),
+            (
+                "connect",
+                Destination::Unix(b"/tmp/agent.sock".to_vec()),
+                "unix:/tmp/agent.sock a socket on the function's own host (AF_UNIX)",
+            ),
+            (
+                "connect",
+                Destination::Unix(b"\0abstract".to_vec()),
+                "unix:\\0abstract a socket on the function's own host (AF_UNIX)",
+            ),
+            (
+                "connect",
+                Destination::Family(17),
+                "family 17 not an IP address family",
+            ),
+            ("connect", Destination::Malformed, "errno 22"),
+        ];
+        let mut judge = judge();
+        for (call, destination, want) in cases {
+            let shown = format!("{call} {destination:?}");
+            assert_eq!(rule(judge.destination(call, destination)), want, "{shown}");
+        }
+    }
+
+    #[test]
+    fn only_the_first_refusal_of_the_sentinel_goes_unlogged() {
+        let mut judge = judge();
+        judge.sentinel_seen = false;
+        let sentinel = || Destination::Inet("127.0.0.1".parse().unwrap(), 9115);
+        assert_eq!(
+            judge.destination("connect", sentinel()),
+            Verdict::Refuse {
+                errno: libc::EACCES,
+                why: None
+            }
+        );
+        assert_eq!(
+            rule(judge.destination("connect", sentinel())),
+            "127.0.0.1:9115 blackbox_exporter's own listener"
+        );
     }
 }
