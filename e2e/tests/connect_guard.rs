@@ -15,7 +15,8 @@ use lambda_blackbox_e2e::dns::{DnsServer, Record, Zone, TYPE_A, TYPE_AAAA};
 use lambda_blackbox_e2e::harness::{BlackboxRelease, Function, Harness, Platform};
 use lambda_blackbox_e2e::recorder::Recorder;
 use lambda_blackbox_e2e::{
-    both_harnesses, encode, free_port, layer_dir, metric, python_task, start_target, TempDir,
+    assert_probe_succeeded, both_harnesses, encode, free_port, layer_dir, metric, python_task,
+    start_target, TempDir,
 };
 
 both_harnesses!(
@@ -484,12 +485,7 @@ async fn without_seccomp_auto_runs_blackbox_unguarded_and_says_why(harness: Harn
     let answer = function
         .probe(&format!("http://{}/", target.addr), "http_2xx")
         .await;
-    assert_eq!(
-        metric(&answer.body, "probe_success"),
-        Some(1.0),
-        "{}",
-        answer.body
-    );
+    assert_probe_succeeded(&answer);
     let logs = function.logs();
     assert!(
         logs.contains(&format!("connect guard: off ({SECCOMP_REFUSED})")),
@@ -545,12 +541,7 @@ async fn a_restarted_blackbox_is_guarded_too(harness: Harness) {
     let first = function
         .probe(&format!("http://{}/", target.addr), "http_2xx")
         .await;
-    assert_eq!(
-        metric(&first.body, "probe_success"),
-        Some(1.0),
-        "{}",
-        first.body
-    );
+    assert_probe_succeeded(&first);
     let before = function.blackbox_pids();
     assert_eq!(before.len(), 1, "{:?}", function.processes());
     nix::sys::signal::kill(
@@ -561,12 +552,7 @@ async fn a_restarted_blackbox_is_guarded_too(harness: Harness) {
     let listed = function
         .probe(&format!("http://{}/", target.addr), "http_2xx")
         .await;
-    assert_eq!(
-        metric(&listed.body, "probe_success"),
-        Some(1.0),
-        "{}",
-        listed.body
-    );
+    assert_probe_succeeded(&listed);
     assert_ne!(function.blackbox_pids(), before, "blackbox was restarted");
     // Read as the Rust handler's early check reads it, the decoy is refused (403); the
     // redirect gets past it, and the new blackbox's guard stops it.

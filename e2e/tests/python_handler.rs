@@ -9,7 +9,8 @@ use lambda_blackbox_e2e::harness::{Function, Harness};
 use lambda_blackbox_e2e::recorder::Recorder;
 use lambda_blackbox_e2e::replay::{replay_all, EVENT_TOKEN};
 use lambda_blackbox_e2e::{
-    both_harnesses, free_port, layer_dir, metric, python_task, start_target, TempDir,
+    assert_probe_succeeded, both_harnesses, free_port, layer_dir, metric, python_task,
+    start_target, TempDir,
 };
 
 both_harnesses!(
@@ -53,7 +54,7 @@ async fn the_python_handler_answers_every_event_file_like_the_rust_one(harness: 
         "{}",
         ok.content_type
     );
-    assert_eq!(metric(&ok.body, "probe_success"), Some(1.0), "{}", ok.body);
+    assert_probe_succeeded(&ok);
     assert!(target.seen.lock().unwrap().contains(&"/ok".to_string()));
 
     // The gate, with the Rust handler's statuses and reasons.
@@ -120,12 +121,7 @@ async fn the_python_handler_answers_every_event_file_like_the_rust_one(harness: 
     .unwrap();
     let after = layer.get(&probe, &[("authorization", &auth)]).await;
     assert_eq!(after.status, 200, "{}\n{}", after.body, layer.logs());
-    assert_eq!(
-        metric(&after.body, "probe_success"),
-        Some(1.0),
-        "{}",
-        after.body
-    );
+    assert_probe_succeeded(&after);
     assert_ne!(layer.blackbox_pids(), before, "blackbox was restarted");
 
     let logs = layer.logs();
@@ -154,12 +150,7 @@ async fn the_python_handler_leaves_the_target_policy_to_the_connect_guard(harnes
     let listed = layer
         .probe(&format!("http://{}/listed", target.addr), "http_2xx")
         .await;
-    assert_eq!(
-        metric(&listed.body, "probe_success"),
-        Some(1.0),
-        "{}",
-        listed.body
-    );
+    assert_probe_succeeded(&listed);
     // Not listed: the Python handler forwards it, the guard refuses blackbox's connection.
     let refused = layer
         .probe(&format!("http://127.0.0.1:{}/", decoy.port), "http_2xx")

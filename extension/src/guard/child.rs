@@ -26,20 +26,19 @@ pub enum Step {
 }
 
 impl Step {
+    const ALL: [Step; 8] = [
+        Step::HandOverDescriptor,
+        Step::NoNewPrivs,
+        Step::Filter,
+        Step::HandOver,
+        Step::Seal,
+        Step::SentinelSocket,
+        Step::RefusedSentinel,
+        Step::AllowedSentinel,
+    ];
+
     pub fn from_byte(byte: u8) -> Option<Self> {
-        use Step::*;
-        [
-            HandOverDescriptor,
-            NoNewPrivs,
-            Filter,
-            HandOver,
-            Seal,
-            SentinelSocket,
-            RefusedSentinel,
-            AllowedSentinel,
-        ]
-        .into_iter()
-        .find(|step| *step as u8 == byte)
+        Self::ALL.into_iter().find(|step| *step as u8 == byte)
     }
 
     pub fn describe(self) -> &'static str {
