@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use axum::extract::OriginalUri;
 use lambda_blackbox_e2e::dns::{DnsServer, Record, Zone, TYPE_A, TYPE_AAAA};
 use lambda_blackbox_e2e::harness::{BlackboxRelease, Function, Harness, Platform};
+use lambda_blackbox_e2e::receiver::Receiver;
 use lambda_blackbox_e2e::recorder::Recorder;
 use lambda_blackbox_e2e::{
     assert_probe_succeeded, both_harnesses, encode, free_port, layer_dir, metric, python_task,
@@ -364,6 +365,56 @@ impl Namespace {
     }
 }
 
+impl Namespace {
+    /// Push mode: a Scheduler input whose probes attack as the scrapes did.
+    async fn push_attack(&self, harness: Harness) {
+        let receiver = Receiver::start(None, Vec::new()).await;
+        let url = receiver.url();
+        let (function, _) = self
+            .start_function(
+                Handler::Rust,
+                harness,
+                &[
+                    ("BLACKBOX_REMOTE_WRITE_URL", url.as_str()),
+                    ("BLACKBOX_REMOTE_WRITE_AUTH", "none"),
+                ],
+            )
+            .await;
+        let d = self.decoy_port;
+        let probes = serde_json::json!({ "probes": [
+            { "target": format!("{}:{d}", self.rebind_name(Handler::Rust)), "module": "tcp_connect" },
+            { "target": format!("http://{}:{d}/", self.rebind_name(Handler::Rust)), "module": "http_2xx" },
+            { "target": format!("http://control.attack.test/redirect?to=http://127.0.0.1:{d}/"), "module": "http_follow" },
+            { "target": format!("many.attack.test:{d}"), "module": "tcp_connect" },
+            { "target": "control.attack.test:80", "module": "tcp_connect" },
+        ]});
+        let answer = function.invoke(probes.to_string().into_bytes()).await;
+        let summary: serde_json::Value = match answer.result() {
+            Ok(body) => serde_json::from_str(body).unwrap(),
+            Err(error) => panic!(
+                "{harness:?}: the push run failed: {error}\n{}",
+                function.logs()
+            ),
+        };
+        assert_eq!(summary["targets"], 5, "{summary}");
+        assert_eq!(
+            summary["succeeded"], 1,
+            "only the control succeeds: {summary}"
+        );
+        assert!(!receiver.received().is_empty(), "the results were written");
+        let contacts = self
+            .decoys
+            .wait_for_contact(std::time::Duration::from_millis(50))
+            .await;
+        assert_eq!(
+            contacts,
+            [],
+            "{harness:?}: a push run reached a decoy: {summary}"
+        );
+        function.shutdown().await.assert_no_process_left();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "run by attacks_through_the_layer_reach_no_decoy, in a namespace of its own"]
 async fn in_a_namespace_of_its_own() {
@@ -409,6 +460,8 @@ async fn in_a_namespace_of_its_own() {
             namespace.attack(handler, harness).await;
         }
     }
+    namespace.push_attack(Harness::SANDBOX).await;
+    namespace.push_attack(rie_with_layer_blackbox).await;
     assert!(
         namespace.control.lock().unwrap().iter().any(|p| p == "/ok"),
         "the control host was reached"

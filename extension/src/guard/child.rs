@@ -1,6 +1,7 @@
 //! What blackbox's process does between fork and exec to put itself under the guard:
-//! load the filter, hand the listener to the extension, seal the hand-over, and prove
-//! the path with two connections before blackbox's own code runs. Only
+//! load the filter, tell the extension where its listener is (the extension takes a copy
+//! with pidfd_getfd), and prove the path with two connections before blackbox's own code
+//! runs — the first of them waits until the extension serves the listener. Only
 //! async-signal-safe calls: this runs in a forked copy of a threaded process.
 
 use std::io;
@@ -13,11 +14,11 @@ use super::filter::Program;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Step {
-    HandOverDescriptor = 1,
-    NoNewPrivs,
+    NoNewPrivs = 2,
     Filter,
     HandOver,
-    Seal,
+    /// The extension could not take the listener (pidfd_getfd), and ended the child.
+    TakeListener,
     SentinelSocket,
     /// A connection the rules refuse was not refused with EACCES (the errno it got, or 0).
     RefusedSentinel,
@@ -26,12 +27,11 @@ pub enum Step {
 }
 
 impl Step {
-    const ALL: [Step; 8] = [
-        Step::HandOverDescriptor,
+    const ALL: [Step; 7] = [
         Step::NoNewPrivs,
         Step::Filter,
         Step::HandOver,
-        Step::Seal,
+        Step::TakeListener,
         Step::SentinelSocket,
         Step::RefusedSentinel,
         Step::AllowedSentinel,
@@ -43,11 +43,10 @@ impl Step {
 
     pub fn describe(self) -> &'static str {
         match self {
-            Step::HandOverDescriptor => "placing the hand-over socket (dup3)",
             Step::NoNewPrivs => "prctl(PR_SET_NO_NEW_PRIVS)",
             Step::Filter => "seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER)",
-            Step::HandOver => "handing the listener to the extension (sendmsg)",
-            Step::Seal => "seccomp(SECCOMP_SET_MODE_FILTER) of the seal",
+            Step::HandOver => "telling the extension where the listener is (write)",
+            Step::TakeListener => "taking blackbox's listener (pidfd_getfd)",
             Step::SentinelSocket => "the self-test's socket",
             Step::RefusedSentinel => "the self-test: a connection the rules refuse was not refused",
             Step::AllowedSentinel => "the self-test: a connection the rules allow was refused",
@@ -112,12 +111,9 @@ impl RawSockaddr {
 /// Everything the child needs, built before the fork so that the child allocates nothing.
 #[derive(Clone)]
 pub struct ChildSide {
-    /// The child's end of the hand-over socket, as inherited.
+    /// The child's end of the hand-over socket, as inherited (closed at exec).
     pub handoff: RawFd,
-    /// The number it is moved to: high, so that blackbox's own sockets never get it.
-    pub handoff_target: RawFd,
     pub guard: Program,
-    pub seal: Program,
     pub refused: RawSockaddr,
     pub allowed: RawSockaddr,
 }
@@ -164,13 +160,7 @@ fn udp_connect(address: &RawSockaddr) -> Result<i32, i32> {
 impl ChildSide {
     /// Runs in the child after fork, before exec.
     pub fn enter(&self) -> io::Result<()> {
-        let fd = self.handoff_target;
-        if self.handoff != fd {
-            // SAFETY: dup3 onto a number this process does not otherwise use.
-            if unsafe { libc::dup3(self.handoff, fd, libc::O_CLOEXEC) } < 0 {
-                return fail(self.handoff, Step::HandOverDescriptor, errno());
-            }
-        }
+        let fd = self.handoff;
         // SAFETY: prctl and seccomp with arguments that live until they return.
         unsafe {
             if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
@@ -189,23 +179,20 @@ impl ChildSide {
             if listener < 0 {
                 return fail(fd, Step::Filter, errno());
             }
-            let listener = listener as RawFd;
-            if send_listener(fd, listener) < 0 {
-                let e = errno();
-                libc::close(listener);
-                return fail(fd, Step::HandOver, e);
+            // write(2) is not trapped, unlike a send of the descriptor itself: the message
+            // says which descriptor of which process, and the extension copies it.
+            let (number, pid) = (
+                (listener as i32).to_le_bytes(),
+                libc::getpid().to_le_bytes(),
+            );
+            let message = [
+                LISTENER, number[0], number[1], number[2], number[3], pid[0], pid[1], pid[2],
+                pid[3],
+            ];
+            if libc::write(fd, message.as_ptr().cast(), message.len()) != message.len() as isize {
+                return fail(fd, Step::HandOver, errno());
             }
-            libc::close(listener);
-            let seal = self.seal.fprog();
-            if libc::syscall(
-                libc::SYS_seccomp,
-                libc::SECCOMP_SET_MODE_FILTER,
-                libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
-                &seal as *const _,
-            ) != 0
-            {
-                return fail(fd, Step::Seal, errno());
-            }
+            // Closed at exec; blackbox never holds it.
         }
         match udp_connect(&self.refused) {
             Err(e) => return fail(fd, Step::SentinelSocket, e),
@@ -225,29 +212,4 @@ impl ChildSide {
         unsafe { libc::write(fd, [PASSED].as_ptr().cast(), 1) };
         Ok(())
     }
-}
-
-/// sendmsg(2) with the listener as SCM_RIGHTS; the buffer is on the stack.
-///
-/// # Safety
-/// `fd` and `listener` must be open descriptors.
-unsafe fn send_listener(fd: RawFd, listener: RawFd) -> isize {
-    let mut byte = [LISTENER];
-    let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
-    };
-    // Room for one descriptor's control message, 8-aligned.
-    let mut control = [0u64; 4];
-    let mut msg: libc::msghdr = std::mem::zeroed();
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) as _;
-    let cmsg = libc::CMSG_FIRSTHDR(&msg);
-    (*cmsg).cmsg_level = libc::SOL_SOCKET;
-    (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-    (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as _;
-    std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), listener);
-    libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL)
 }

@@ -1,8 +1,5 @@
-//! The seccomp programs blackbox starts under. The first hands every `connect` and every
-//! send that names an address to the extension (user notification); the second, loaded
-//! once the listener has been handed over, closes the one door the first leaves open.
-
-use std::os::fd::RawFd;
+//! The seccomp program blackbox starts under: it hands every `connect` and every send
+//! that names an address to the extension (user notification).
 
 /// `AUDIT_ARCH_*` of the architecture this binary is built for: a system call made
 /// under another ABI (i386's `int 0x80` on x86_64) ends the process.
@@ -64,7 +61,6 @@ impl Program {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum To {
     Next,
-    Skip(u8),
     Ret(Action),
 }
 
@@ -123,7 +119,6 @@ fn assemble(steps: &[Step]) -> Program {
     let offset = |at: usize, to: To| -> u8 {
         let target = match to {
             To::Next => at + 1,
-            To::Skip(n) => at + 1 + n as usize,
             To::Ret(action) => body + actions.iter().position(|a| *a == action).unwrap_or(0),
         };
         (target - at - 1) as u8
@@ -179,10 +174,8 @@ fn nr(call: libc::c_long) -> u32 {
 }
 
 /// The guard: `connect`, `sendmmsg`, `sendto` with an address and `sendmsg` go to the
-/// extension; `io_uring_setup` is refused (its operations would connect unseen). The
-/// exception: `sendmsg` on `handoff_fd`, by which the child hands the listener over
-/// before anyone listens.
-pub fn guard_program(handoff_fd: RawFd) -> Program {
+/// extension; `io_uring_setup` is refused (its operations would connect unseen).
+pub fn guard_program() -> Program {
     use Step::*;
     let refused = To::Ret(Action::Errno(libc::EACCES));
     let notify = To::Ret(Action::Notify);
@@ -199,36 +192,14 @@ pub fn guard_program(handoff_fd: RawFd) -> Program {
         },
         eq(nr(libc::SYS_connect), notify, To::Next),
         eq(nr(libc::SYS_sendmmsg), notify, To::Next),
+        eq(nr(libc::SYS_sendmsg), notify, To::Next),
         eq(nr(libc::SYS_io_uring_setup), refused, To::Next),
         // sendto(fd, buf, len, flags, dest_addr, addrlen): no dest_addr, no address.
-        eq(nr(libc::SYS_sendto), To::Next, To::Skip(4)),
+        eq(nr(libc::SYS_sendto), To::Next, allow),
         Load(arg_low(4)),
         eq(0, To::Next, notify),
         Load(arg_high(4)),
         eq(0, allow, notify),
-        // sendmsg(fd, msg, flags): its address is in memory, read by the extension.
-        eq(nr(libc::SYS_sendmsg), To::Next, allow),
-        Load(arg_low(0)),
-        eq(handoff_fd as u32, allow, notify),
-    ])
-}
-
-/// Loaded after the hand-over: `sendmsg` on the hand-over's descriptor number, which
-/// the first program lets through, is refused from then on, whatever that number comes
-/// to hold.
-pub fn seal_program(handoff_fd: RawFd) -> Program {
-    use Step::*;
-    assemble(&[
-        Load(ARCH_OFFSET),
-        eq(AUDIT_ARCH, To::Next, To::Ret(Action::KillProcess)),
-        Load(NR_OFFSET),
-        eq(nr(libc::SYS_sendmsg), To::Next, To::Ret(Action::Allow)),
-        Load(arg_low(0)),
-        eq(
-            handoff_fd as u32,
-            To::Ret(Action::Errno(libc::EACCES)),
-            To::Ret(Action::Allow),
-        ),
     ])
 }
 
@@ -268,7 +239,7 @@ mod tests {
 
     #[test]
     fn the_guard_program_sends_each_call_where_it_belongs() {
-        let program = guard_program(1023);
+        let program = guard_program();
         let errno = |e: i32| Action::Errno(e).value();
         let notify = Action::Notify.value();
         let allow = Action::Allow.value();
@@ -308,7 +279,7 @@ mod tests {
                 AUDIT_ARCH,
                 libc::SYS_sendmsg,
                 [1023, 0x1000, 0, 0, 0, 0],
-                allow,
+                notify,
             ),
             (
                 AUDIT_ARCH,
@@ -337,32 +308,5 @@ mod tests {
                 "nr {call} args {args:?}"
             );
         }
-    }
-
-    #[test]
-    fn the_seal_closes_the_hand_over_descriptor_only() {
-        let program = seal_program(1023);
-        assert_eq!(
-            run(
-                &program,
-                AUDIT_ARCH,
-                libc::SYS_sendmsg,
-                [1023, 0, 0, 0, 0, 0]
-            ),
-            Action::Errno(libc::EACCES).value()
-        );
-        assert_eq!(
-            run(&program, AUDIT_ARCH, libc::SYS_sendmsg, [7, 0, 0, 0, 0, 0]),
-            Action::Allow.value()
-        );
-        assert_eq!(
-            run(
-                &program,
-                AUDIT_ARCH,
-                libc::SYS_connect,
-                [1023, 0, 0, 0, 0, 0]
-            ),
-            Action::Allow.value()
-        );
     }
 }

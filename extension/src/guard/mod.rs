@@ -124,12 +124,9 @@ impl Arming {
         );
         let (parent_end, child_end) = seqpacket_pair()?;
         let (stop_read, stop_write) = pipe()?;
-        let handoff_target = high_descriptor();
         let child = ChildSide {
             handoff: child_end.as_raw_fd(),
-            handoff_target,
-            guard: filter::guard_program(handoff_target),
-            seal: filter::seal_program(handoff_target),
+            guard: filter::guard_program(),
             refused: RawSockaddr::new(listen),
             allowed: RawSockaddr::new(allowed),
         };
@@ -189,8 +186,8 @@ fn guard_thread(
     report: mpsc::Sender<Result<(), Unavailable>>,
     process_group: Arc<AtomicI32>,
 ) {
-    let listener = match handoff::receive(&handoff) {
-        Ok(Message::Listener(listener)) => listener,
+    let (fd, pid) = match handoff::receive(&handoff) {
+        Ok(Message::Listener { fd, pid }) => (fd, pid),
         Ok(Message::Failed(unavailable)) | Err(unavailable) => {
             let _ = report.send(Err(unavailable));
             return;
@@ -199,6 +196,22 @@ fn guard_thread(
             let _ = report.send(Err(Unavailable::new(
                 "the hand-over came out of order",
                 None,
+            )));
+            return;
+        }
+    };
+    // The child now waits in its first self-test connection for this listener to be
+    // served: without it, it must not wait for ever.
+    let listener = match handoff::take_descriptor(pid, fd) {
+        Ok(listener) => listener,
+        Err(errno) => {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            let _ = report.send(Err(Unavailable::new(
+                child::Step::TakeListener.describe(),
+                Some(errno),
             )));
             return;
         }
@@ -266,17 +279,4 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), Unavailable> {
     }
     // SAFETY: both are new descriptors owned by nobody else.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-/// The highest descriptor number under the open-files limit (at most 1023): Go hands
-/// out the lowest free numbers, so blackbox's sockets do not come near it.
-fn high_descriptor() -> RawFd {
-    // SAFETY: getrlimit fills a local struct.
-    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
-    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
-        limit.rlim_cur
-    } else {
-        256
-    };
-    (soft.min(1024) as RawFd - 1).max(3)
 }

@@ -242,7 +242,7 @@ pub fn serve(
             let verdict = match handoff::receive(&test.handoff) {
                 Ok(Message::Passed) => Ok(()),
                 Ok(Message::Failed(unavailable)) | Err(unavailable) => Err(unavailable),
-                Ok(Message::Listener(_)) => Err(Unavailable {
+                Ok(Message::Listener { .. }) => Err(Unavailable {
                     what: "the hand-over came out of order".into(),
                     errno: None,
                 }),
