@@ -310,8 +310,9 @@ fn spawn_guarded(settings: &Settings) -> Result<(Child, GuardHandle), GuardedSpa
         .map(|pid| pid as i32);
     match (spawned, arming.outcome(process_group)) {
         (Ok(child), Ok(handle)) => Ok((child, handle)),
-        // Started, but its guard did not say it is on in time: not a blackbox to keep,
-        // nor one to leave holding the listen port for the next start.
+        // Started, yet the guard says it is not on (it cannot, today: a child that
+        // execs passed its self-test): not a blackbox to keep, nor one to leave holding
+        // the listen port for the next start.
         (Ok(child), Err(cause)) => {
             if let Some(pgid) = process_group {
                 let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);

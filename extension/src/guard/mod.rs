@@ -158,14 +158,18 @@ impl Arming {
     }
 
     /// Once the spawn has returned (`process_group`: blackbox's, when it started): on,
-    /// with the handle that keeps it, or why not.
+    /// with the handle that keeps it, or why not (the child's own account of the step
+    /// that failed).
     pub fn outcome(self, process_group: Option<i32>) -> Result<GuardHandle, Unavailable> {
-        if let Some(pgid) = process_group {
-            self.process_group.store(pgid, Ordering::Release);
-        }
         // The child holds its own copy now; with ours closed, a child that died early
         // is seen as the socket's end.
         drop(self.child_end);
+        if let Some(pgid) = process_group {
+            self.process_group.store(pgid, Ordering::Release);
+            // It reached exec, which it does only once its self-test passed: nothing to
+            // wait for on Init's path.
+            return Ok(GuardHandle { _stop: self.stop });
+        }
         match self.outcome.recv_timeout(SELF_TEST_TIMEOUT) {
             Ok(Ok(())) => Ok(GuardHandle { _stop: self.stop }),
             Ok(Err(unavailable)) => Err(unavailable),
