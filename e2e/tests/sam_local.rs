@@ -232,6 +232,19 @@ async fn sam_local_invoke_runs_the_layer_built_by_sam_build() {
     );
     let body = live.answer["body"].as_str().unwrap_or_default();
     assert_eq!(metric(body, "probe_success"), Some(1.0), "{body}");
+    // Docker's default seccomp profile, which SAM's container runs under, lets no process
+    // read another's memory or take its descriptors without CAP_SYS_PTRACE: auto mode
+    // runs blackbox unguarded there, and says why.
+    let guard = live
+        .logs
+        .lines()
+        .find(|l| l.contains("connect guard: "))
+        .unwrap_or_else(|| panic!("Init says whether the connect guard is on:\n{}", live.logs));
+    assert!(
+        guard.contains("connect guard: on") || guard.contains("connect guard: off ("),
+        "{guard}"
+    );
+    eprintln!("sam local invoke: {}", guard.trim());
     assert_eq!(
         target.seen.lock().unwrap().as_slice(),
         ["/"],

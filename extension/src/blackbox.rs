@@ -310,9 +310,8 @@ fn spawn_guarded(settings: &Settings) -> Result<(Child, GuardHandle), GuardedSpa
         .map(|pid| pid as i32);
     match (spawned, arming.outcome(process_group)) {
         (Ok(child), Ok(handle)) => Ok((child, handle)),
-        // Started, yet the guard says it is not on (it cannot, today: a child that
-        // execs passed its self-test): not a blackbox to keep, nor one to leave holding
-        // the listen port for the next start.
+        // Spawned, yet the guard is not on (a child killed before exec looks spawned):
+        // not a blackbox to keep, nor one to leave holding the listen port.
         (Ok(child), Err(cause)) => {
             if let Some(pgid) = process_group {
                 let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);

@@ -166,10 +166,10 @@ impl Arming {
         drop(self.child_end);
         if let Some(pgid) = process_group {
             self.process_group.store(pgid, Ordering::Release);
-            // It reached exec, which it does only once its self-test passed: nothing to
-            // wait for on Init's path.
-            return Ok(GuardHandle { _stop: self.stop });
         }
+        // A spawn that returned Ok does not prove the child reached exec: one killed by a
+        // signal before it (the guard kills a child whose listener it cannot take) looks
+        // the same to the parent. The verdict comes from the guard's thread.
         match self.outcome.recv_timeout(SELF_TEST_TIMEOUT) {
             Ok(Ok(())) => Ok(GuardHandle { _stop: self.stop }),
             Ok(Err(unavailable)) => Err(unavailable),
