@@ -22,6 +22,7 @@ use lambda_blackbox_e2e::{
 
 both_harnesses!(
     a_restarted_blackbox_is_guarded_too,
+    without_process_vm_readv_the_guard_reads_proc_mem,
     without_seccomp_auto_runs_blackbox_unguarded_and_says_why,
     without_seccomp_required_fails_init_naming_the_cause,
 );
@@ -500,9 +501,9 @@ async fn in_a_namespace_of_its_own() {
     function.shutdown().await.assert_no_process_left();
 }
 
-/// The layer with its extension started by `forbid-seccomp`, where seccomp(2) fails with
-/// EPERM: the rest of the layer is the real one, linked.
-fn layer_without_seccomp(dir: &TempDir) -> std::path::PathBuf {
+/// The layer with its extension started by `forbid-seccomp`, where the `refused` system
+/// calls fail with EPERM: the rest of the layer is the real one, linked.
+fn layer_refusing(dir: &TempDir, refused: &str) -> std::path::PathBuf {
     let real = layer_dir();
     let layer = dir.join("layer");
     std::fs::create_dir_all(layer.join("extensions")).unwrap();
@@ -516,7 +517,7 @@ fn layer_without_seccomp(dir: &TempDir) -> std::path::PathBuf {
     std::fs::write(
         &extension,
         format!(
-            "#!/bin/sh\nexec '{}' '{}' \"$@\"\n",
+            "#!/bin/sh\nexec '{}' --refuse {refused} '{}' \"$@\"\n",
             env!("CARGO_BIN_EXE_forbid-seccomp"),
             real.join("extensions/blackbox-extension").display()
         ),
@@ -533,7 +534,7 @@ const SECCOMP_REFUSED: &str =
 async fn without_seccomp_auto_runs_blackbox_unguarded_and_says_why(harness: Harness) {
     let target = start_target().await;
     let dir = TempDir::new("no-seccomp");
-    let function = Function::start_layer(harness, &layer_without_seccomp(&dir), &[]).await;
+    let function = Function::start_layer(harness, &layer_refusing(&dir, "seccomp"), &[]).await;
     function.assert_initialized();
     let answer = function
         .probe(&format!("http://{}/", target.addr), "http_2xx")
@@ -551,7 +552,7 @@ async fn without_seccomp_required_fails_init_naming_the_cause(harness: Harness) 
     let dir = TempDir::new("no-seccomp-required");
     let function = Function::start_layer(
         harness,
-        &layer_without_seccomp(&dir),
+        &layer_refusing(&dir, "seccomp"),
         &[("BLACKBOX_CONNECT_GUARD", "required")],
     )
     .await;
@@ -571,13 +572,7 @@ async fn a_restarted_blackbox_is_guarded_too(harness: Harness) {
     let target = start_target().await;
     let decoy = Recorder::on(&[SocketAddr::from(([127, 0, 0, 1], free_port()))]).await;
     let dir = TempDir::new("restarted-guard");
-    let config = dir.join("blackbox.yml");
-    std::fs::write(
-        &config,
-        "modules:\n  http_2xx: {prober: http, http: {preferred_ip_protocol: ip4}}\n  \
-         http_follow: {prober: http, http: {preferred_ip_protocol: ip4, follow_redirects: true}}\n",
-    )
-    .unwrap();
+    let config = follow_config(&dir);
     let function = Function::start(
         harness,
         &[
@@ -585,7 +580,7 @@ async fn a_restarted_blackbox_is_guarded_too(harness: Harness) {
                 "BLACKBOX_ALLOWED_TARGETS",
                 &format!("127.0.0.1:{}", target.addr.port()),
             ),
-            ("BLACKBOX_CONFIG", config.to_str().unwrap()),
+            ("BLACKBOX_CONFIG", config.as_str()),
         ],
     )
     .await;
@@ -629,4 +624,61 @@ async fn a_restarted_blackbox_is_guarded_too(harness: Harness) {
         function.logs()
     );
     function.shutdown().await.assert_no_process_left();
+}
+
+/// Where a seccomp profile refuses process_vm_readv (Docker's does without CAP_SYS_PTRACE),
+/// the guard reads the caller's address through /proc/<pid>/mem and stays on.
+async fn without_process_vm_readv_the_guard_reads_proc_mem(harness: Harness) {
+    let target = start_target().await;
+    let decoy = Recorder::on(&[SocketAddr::from(([127, 0, 0, 1], free_port()))]).await;
+    let dir = TempDir::new("no-process-vm-readv");
+    let config = follow_config(&dir);
+    let function = Function::start_layer(
+        harness,
+        &layer_refusing(&dir, "process_vm_readv"),
+        &[
+            (
+                "BLACKBOX_ALLOWED_TARGETS",
+                &format!("127.0.0.1:{}", target.addr.port()),
+            ),
+            ("BLACKBOX_CONFIG", config.as_str()),
+        ],
+    )
+    .await;
+    function.assert_initialized();
+    let listed = function
+        .probe(&format!("http://{}/", target.addr), "http_2xx")
+        .await;
+    assert_probe_succeeded(&listed);
+    // The self-test's allowed connection was read through /proc/<pid>/mem; so is this one.
+    assert!(
+        function.logs().contains("connect guard: on"),
+        "{}",
+        function.logs()
+    );
+    let redirect = format!(
+        "http://{}/redirect?to=http://127.0.0.1:{}/",
+        target.addr, decoy.port
+    );
+    let answer = function.probe(&encode(&redirect), "http_follow").await;
+    assert_eq!(
+        metric(&answer.body, "probe_success"),
+        Some(0.0),
+        "{}",
+        answer.body
+    );
+    assert_eq!(decoy.contacts(), [], "{}", function.logs());
+    function.shutdown().await.assert_no_process_left();
+}
+
+/// http_2xx and http_follow (follow_redirects: true), IPv4.
+fn follow_config(dir: &TempDir) -> String {
+    let config = dir.join("blackbox.yml");
+    std::fs::write(
+        &config,
+        "modules:\n  http_2xx: {prober: http, http: {preferred_ip_protocol: ip4}}\n  \
+         http_follow: {prober: http, http: {preferred_ip_protocol: ip4, follow_redirects: true}}\n",
+    )
+    .unwrap();
+    config.to_str().unwrap().to_string()
 }

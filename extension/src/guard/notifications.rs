@@ -125,15 +125,31 @@ fn read_memory(pid: u32, address: u64, len: usize) -> Result<Vec<u8>, i32> {
     };
     // SAFETY: the local iovec covers `buffer`, which outlives the call.
     let read = unsafe { libc::process_vm_readv(pid as libc::pid_t, &local, 1, &remote, 1, 0) };
-    if read < 0 {
-        return Err(io::Error::last_os_error()
+    let read = if read < 0 {
+        let errno = io::Error::last_os_error()
             .raw_os_error()
-            .unwrap_or(libc::EIO));
-    }
-    if read as usize != len {
+            .unwrap_or(libc::EIO);
+        // A seccomp profile may refuse process_vm_readv (Docker's does without
+        // CAP_SYS_PTRACE) where /proc/<pid>/mem, under the same permission check, is open.
+        if !matches!(errno, libc::EPERM | libc::ENOSYS) {
+            return Err(errno);
+        }
+        read_proc_mem(pid, address, &mut buffer)?
+    } else {
+        read as usize
+    };
+    if read != len {
         return Err(libc::EFAULT);
     }
     Ok(buffer)
+}
+
+/// The same read through `/proc/<pid>/mem`.
+fn read_proc_mem(pid: u32, address: u64, buffer: &mut [u8]) -> Result<usize, i32> {
+    use std::os::unix::fs::FileExt;
+    let errno = |e: io::Error| e.raw_os_error().unwrap_or(libc::EIO);
+    let mem = std::fs::File::open(format!("/proc/{pid}/mem")).map_err(errno)?;
+    mem.read_at(buffer, address).map_err(errno)
 }
 
 /// The address of a `sockaddr` argument, read from the caller's memory.
