@@ -22,37 +22,21 @@ fn arg_high(n: u32) -> u32 {
     20 + 8 * n
 }
 
-/// One classic BPF instruction, `struct sock_filter`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SockFilter {
-    code: u16,
-    jt: u8,
-    jf: u8,
-    k: u32,
-}
-
-/// `struct sock_fprog`, pointing into a [`Program`].
-#[repr(C)]
-pub struct SockFprog {
-    len: u16,
-    filter: *const SockFilter,
-}
-
 /// A loaded-ready program; built before the fork, read by the child.
 #[derive(Debug, Clone)]
-pub struct Program(Vec<SockFilter>);
+pub struct Program(Vec<libc::sock_filter>);
 
 impl Program {
-    pub fn fprog(&self) -> SockFprog {
-        SockFprog {
+    /// `struct sock_fprog` pointing into the program, for seccomp(2), which only reads it.
+    pub fn fprog(&self) -> libc::sock_fprog {
+        libc::sock_fprog {
             len: self.0.len() as u16,
-            filter: self.0.as_ptr(),
+            filter: self.0.as_ptr().cast_mut(),
         }
     }
 
     #[cfg(test)]
-    pub(crate) fn instructions(&self) -> &[SockFilter] {
+    pub(crate) fn instructions(&self) -> &[libc::sock_filter] {
         &self.0
     }
 }
@@ -126,7 +110,7 @@ fn assemble(steps: &[Step]) -> Program {
     let mut out = Vec::with_capacity(body + actions.len());
     for (at, step) in steps.iter().enumerate() {
         out.push(match step {
-            Step::Load(offset) => SockFilter {
+            Step::Load(offset) => libc::sock_filter {
                 code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
                 jt: 0,
                 jf: 0,
@@ -137,7 +121,7 @@ fn assemble(steps: &[Step]) -> Program {
                 k,
                 then,
                 otherwise,
-            } => SockFilter {
+            } => libc::sock_filter {
                 code: (libc::BPF_JMP
                     | if *ge { libc::BPF_JGE } else { libc::BPF_JEQ }
                     | libc::BPF_K) as u16,
@@ -151,8 +135,8 @@ fn assemble(steps: &[Step]) -> Program {
     Program(out)
 }
 
-fn ret(action: Action) -> SockFilter {
-    SockFilter {
+fn ret(action: Action) -> libc::sock_filter {
+    libc::sock_filter {
         code: (libc::BPF_RET | libc::BPF_K) as u16,
         jt: 0,
         jf: 0,

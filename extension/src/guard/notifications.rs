@@ -7,6 +7,7 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 
 use lambda_blackbox_address_rules::AddressRules;
@@ -109,6 +110,9 @@ fn canonical(address: SocketAddr) -> (IpAddr, u16) {
     )
 }
 
+/// Set once process_vm_readv has been refused to this process.
+static PROCESS_VM_READV_REFUSED: AtomicBool = AtomicBool::new(false);
+
 /// Reads `len` bytes at `address` in process `pid`.
 fn read_memory(pid: u32, address: u64, len: usize) -> Result<Vec<u8>, i32> {
     let mut buffer = vec![0u8; len];
@@ -123,20 +127,26 @@ fn read_memory(pid: u32, address: u64, len: usize) -> Result<Vec<u8>, i32> {
         iov_base: address as *mut libc::c_void,
         iov_len: len,
     };
-    // SAFETY: the local iovec covers `buffer`, which outlives the call.
-    let read = unsafe { libc::process_vm_readv(pid as libc::pid_t, &local, 1, &remote, 1, 0) };
-    let read = if read < 0 {
-        let errno = io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO);
-        // A seccomp profile may refuse process_vm_readv (Docker's does without
-        // CAP_SYS_PTRACE) where /proc/<pid>/mem, under the same permission check, is open.
-        if !matches!(errno, libc::EPERM | libc::ENOSYS) {
-            return Err(errno);
-        }
+    // A seccomp profile may refuse process_vm_readv (Docker's does without
+    // CAP_SYS_PTRACE) where /proc/<pid>/mem, under the same permission check, is open:
+    // once refused, it is not asked again.
+    let read = if PROCESS_VM_READV_REFUSED.load(Ordering::Relaxed) {
         read_proc_mem(pid, address, &mut buffer)?
     } else {
-        read as usize
+        // SAFETY: the local iovec covers `buffer`, which outlives the call.
+        let read = unsafe { libc::process_vm_readv(pid as libc::pid_t, &local, 1, &remote, 1, 0) };
+        if read >= 0 {
+            read as usize
+        } else {
+            let errno = io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO);
+            if !matches!(errno, libc::EPERM | libc::ENOSYS) {
+                return Err(errno);
+            }
+            PROCESS_VM_READV_REFUSED.store(true, Ordering::Relaxed);
+            read_proc_mem(pid, address, &mut buffer)?
+        }
     };
     if read != len {
         return Err(libc::EFAULT);
