@@ -23,6 +23,7 @@ use lambda_blackbox_e2e::{
 both_harnesses!(
     a_restarted_blackbox_is_guarded_too,
     without_process_vm_readv_the_guard_reads_proc_mem,
+    without_pidfd_getfd_auto_starts_blackbox_again_unguarded,
     without_seccomp_auto_runs_blackbox_unguarded_and_says_why,
     without_seccomp_required_fails_init_naming_the_cause,
 );
@@ -543,6 +544,28 @@ async fn without_seccomp_auto_runs_blackbox_unguarded_and_says_why(harness: Harn
     let logs = function.logs();
     assert!(
         logs.contains(&format!("connect guard: off ({SECCOMP_REFUSED})")),
+        "{logs}"
+    );
+    function.shutdown().await.assert_no_process_left();
+}
+
+/// The self-test runs beside blackbox's start: a guard that fails after blackbox has
+/// exec'd (here, taking the listener) must leave the listen port to the unguarded start.
+async fn without_pidfd_getfd_auto_starts_blackbox_again_unguarded(harness: Harness) {
+    let target = start_target().await;
+    let dir = TempDir::new("no-pidfd-getfd");
+    let function = Function::start_layer(harness, &layer_refusing(&dir, "pidfd_getfd"), &[]).await;
+    function.assert_initialized();
+    let answer = function
+        .probe(&format!("http://{}/", target.addr), "http_2xx")
+        .await;
+    assert_probe_succeeded(&answer);
+    let logs = function.logs();
+    assert!(
+        logs.contains(
+            "connect guard: off (taking blackbox's listener (pidfd_getfd): \
+             EPERM (Operation not permitted))"
+        ),
         "{logs}"
     );
     function.shutdown().await.assert_no_process_left();

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, timeout, timeout_at, Instant};
 
-use crate::guard::{Arming, ChildSide, GuardHandle, GuardMode, Unavailable};
+use crate::guard::{Arming, ChildSide, GuardHandle, GuardMode, PendingGuard, Unavailable};
 use crate::ready::{is_error_line, listening_address};
 use crate::settings::Settings;
 
@@ -87,6 +87,17 @@ impl std::fmt::Display for GuardStatus {
     }
 }
 
+/// The guard of a blackbox that is starting.
+enum GuardStart {
+    /// Unguarded, for this reason.
+    Off(String),
+    /// Its self-test's verdict is still to come.
+    Pending {
+        guard: PendingGuard,
+        mode: GuardMode,
+    },
+}
+
 /// A running blackbox_exporter that has answered on its listen address.
 pub struct BlackboxProcess {
     child: Child,
@@ -100,6 +111,7 @@ pub struct BlackboxProcess {
 /// A blackbox_exporter that has been started and is not known to serve yet.
 pub struct StartingBlackbox {
     process: BlackboxProcess,
+    guard: GuardStart,
     started: Instant,
     tail: Arc<Mutex<LogTail>>,
     listening: mpsc::UnboundedReceiver<String>,
@@ -108,44 +120,39 @@ pub struct StartingBlackbox {
 impl BlackboxProcess {
     /// Starts blackbox and returns once it serves on the configured address.
     pub async fn start(settings: &Settings) -> Result<Self, StartError> {
-        Self::spawn(settings)?.ready(settings).await
+        Self::spawn(settings).await?.ready(settings).await
     }
 
     /// Starts blackbox without waiting for it, so that its start-up overlaps other work
     /// (registering with the Extensions API, the runtime's own Init). Under the connect
-    /// guard unless it is off; in `auto` mode a guard that cannot be set up leaves
-    /// blackbox unguarded, with the cause in [`BlackboxProcess::guard`].
-    pub fn spawn(settings: &Settings) -> Result<StartingBlackbox, StartError> {
-        let started = Instant::now();
+    /// guard unless it is off; the guard's self-test runs beside blackbox's start, and
+    /// [`StartingBlackbox::ready`] waits for its verdict too. In `auto` mode a guard that
+    /// cannot be set up leaves blackbox unguarded, with the cause in
+    /// [`BlackboxProcess::guard`].
+    pub async fn spawn(settings: &Settings) -> Result<StartingBlackbox, StartError> {
         check_binary(settings)?;
-        let (child, guard, guard_handle) = match settings.connect_guard {
-            GuardMode::Off => (
-                spawn_command(settings, None)?,
-                GuardStatus::Off("BLACKBOX_CONNECT_GUARD=off".into()),
-                None,
-            ),
-            mode => match spawn_guarded(settings) {
-                Ok((child, handle)) => (child, GuardStatus::On, Some(handle)),
-                Err(GuardedSpawn::Start(error)) => return Err(error),
-                Err(GuardedSpawn::Unavailable(cause)) if mode == GuardMode::Required => {
-                    return Err(StartError::GuardUnavailable(cause))
-                }
-                Err(GuardedSpawn::Unavailable(cause)) => (
-                    spawn_command(settings, None)?,
-                    GuardStatus::Off(cause.to_string()),
-                    None,
-                ),
-            },
-        };
-        Self::starting(child, guard, guard_handle, started)
+        let mode = settings.connect_guard;
+        if mode == GuardMode::Off {
+            return Self::spawn_unguarded(settings, "BLACKBOX_CONNECT_GUARD=off".into());
+        }
+        match spawn_guarded(settings).await {
+            Ok((child, guard)) => Self::starting(child, GuardStart::Pending { guard, mode }),
+            Err(GuardedSpawn::Start(error)) => Err(error),
+            Err(GuardedSpawn::Unavailable(cause)) if mode == GuardMode::Required => {
+                Err(StartError::GuardUnavailable(cause))
+            }
+            Err(GuardedSpawn::Unavailable(cause)) => {
+                Self::spawn_unguarded(settings, cause.to_string())
+            }
+        }
     }
 
-    fn starting(
-        mut child: Child,
-        guard: GuardStatus,
-        guard_handle: Option<GuardHandle>,
-        started: Instant,
-    ) -> Result<StartingBlackbox, StartError> {
+    fn spawn_unguarded(settings: &Settings, cause: String) -> Result<StartingBlackbox, StartError> {
+        Self::starting(spawn_command(settings, None)?, GuardStart::Off(cause))
+    }
+
+    fn starting(mut child: Child, guard: GuardStart) -> Result<StartingBlackbox, StartError> {
+        let started = Instant::now();
         let pid = child.id().unwrap_or_default();
         let pgid = Pid::from_raw(pid as i32);
 
@@ -171,9 +178,11 @@ impl BlackboxProcess {
                 child,
                 pgid,
                 forwarders,
-                guard,
-                _guard_handle: guard_handle,
+                // Set by `ready` from `guard`.
+                guard: GuardStatus::On,
+                _guard_handle: None,
             },
+            guard,
             started,
             tail,
             listening: listening_rx,
@@ -235,6 +244,7 @@ impl StartingBlackbox {
     pub async fn ready(self, settings: &Settings) -> Result<BlackboxProcess, StartError> {
         let StartingBlackbox {
             mut process,
+            guard,
             started,
             tail,
             mut listening,
@@ -271,7 +281,7 @@ impl StartingBlackbox {
                     elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
                     "blackbox_exporter is ready"
                 );
-                Ok(process)
+                Self::with_guard_verdict(process, guard, settings).await
             }
             Ok(Err(status)) => {
                 process.drain_logs().await;
@@ -292,13 +302,44 @@ impl StartingBlackbox {
     }
 }
 
+impl StartingBlackbox {
+    /// A ready blackbox with its guard's verdict: kept when the guard is on; else killed
+    /// (it must not hold the listen port) and, in `auto` mode, started again unguarded.
+    async fn with_guard_verdict(
+        mut process: BlackboxProcess,
+        guard: GuardStart,
+        settings: &Settings,
+    ) -> Result<BlackboxProcess, StartError> {
+        let cause = match guard {
+            GuardStart::Off(cause) => cause,
+            GuardStart::Pending { guard, mode } => match guard.verdict().await {
+                Ok(handle) => {
+                    process.guard = GuardStatus::On;
+                    process._guard_handle = Some(handle);
+                    return Ok(process);
+                }
+                Err(cause) => {
+                    process.kill().await;
+                    if mode == GuardMode::Required {
+                        return Err(StartError::GuardUnavailable(cause));
+                    }
+                    let unguarded = BlackboxProcess::spawn_unguarded(settings, cause.to_string())?;
+                    return Box::pin(unguarded.ready(settings)).await;
+                }
+            },
+        };
+        process.guard = GuardStatus::Off(cause);
+        Ok(process)
+    }
+}
+
 /// How a guarded start failed: blackbox's own failure, or the guard's.
 enum GuardedSpawn {
     Start(StartError),
     Unavailable(Unavailable),
 }
 
-fn spawn_guarded(settings: &Settings) -> Result<(Child, GuardHandle), GuardedSpawn> {
+async fn spawn_guarded(settings: &Settings) -> Result<(Child, PendingGuard), GuardedSpawn> {
     let listen =
         std::net::SocketAddr::new(settings.listen_address.ip(), settings.listen_address.port());
     let arming = Arming::new(settings.rules.clone(), listen).map_err(GuardedSpawn::Unavailable)?;
@@ -308,20 +349,14 @@ fn spawn_guarded(settings: &Settings) -> Result<(Child, GuardHandle), GuardedSpa
         .ok()
         .and_then(Child::id)
         .map(|pid| pid as i32);
-    match (spawned, arming.outcome(process_group)) {
-        (Ok(child), Ok(handle)) => Ok((child, handle)),
-        // Spawned, yet the guard is not on (a child killed before exec looks spawned):
-        // not a blackbox to keep, nor one to leave holding the listen port.
-        (Ok(child), Err(cause)) => {
-            if let Some(pgid) = process_group {
-                let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
-            }
-            drop(child);
-            Err(GuardedSpawn::Unavailable(cause))
-        }
+    let guard = arming.spawned(process_group);
+    match spawned {
+        Ok(child) => Ok((child, guard)),
         // The child reported its failure before exec failed it: the guard's cause.
-        (Err(_), Err(cause)) => Err(GuardedSpawn::Unavailable(cause)),
-        (Err(error), Ok(_)) => Err(GuardedSpawn::Start(error)),
+        Err(error) => match guard.verdict().await {
+            Err(cause) => Err(GuardedSpawn::Unavailable(cause)),
+            Ok(_) => Err(GuardedSpawn::Start(error)),
+        },
     }
 }
 

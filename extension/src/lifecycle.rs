@@ -45,12 +45,13 @@ pub async fn run() -> ExitCode {
     // blackbox starts first, so that its few milliseconds of start-up overlap our
     // registration and the runtime's Init; failures are reported once registered.
     let exe = std::env::current_exe().unwrap_or_default();
-    let prepared = Settings::from_env(&layer_root(&exe))
-        .map_err(ExtensionError::from)
-        .and_then(|settings| {
-            let starting = BlackboxProcess::spawn(&settings)?;
-            Ok((settings, starting))
-        });
+    let prepared = match Settings::from_env(&layer_root(&exe)) {
+        Ok(settings) => match BlackboxProcess::spawn(&settings).await {
+            Ok(starting) => Ok((settings, starting)),
+            Err(error) => Err(ExtensionError::from(error)),
+        },
+        Err(error) => Err(ExtensionError::from(error)),
+    };
 
     // Init is held open until this extension calls /event/next.
     let extension = match Extension::new()

@@ -52,7 +52,13 @@ fn run_guarded(rules: Arc<AddressRules>, script: &str) -> (Result<(), String>, S
     unsafe { command.pre_exec(move || child_side.enter()) };
     let spawned = command.spawn();
     let process_group = spawned.as_ref().ok().map(|child| child.id() as i32);
-    let outcome = arming.outcome(process_group).map_err(|e| e.to_string());
+    let guard = arming.spawned(process_group);
+    let outcome = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+        .block_on(guard.verdict())
+        .map_err(|e| e.to_string());
     let mut child = spawned.expect("bash starts under the guard");
     let mut stderr = String::new();
     child

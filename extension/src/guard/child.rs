@@ -1,12 +1,15 @@
 //! What blackbox's process does between fork and exec to put itself under the guard:
-//! load the filter, tell the extension where its listener is (the extension takes a copy
-//! with pidfd_getfd), and prove the path with two connections before blackbox's own code
-//! runs — the first of them waits until the extension serves the listener. Only
-//! async-signal-safe calls: this runs in a forked copy of a threaded process.
+//! load the filter, then start a tester that shares the filter and goes on while blackbox
+//! execs. The tester tells the extension where the listener is (the extension takes a
+//! copy with pidfd_getfd) and proves the path with two connections; the first waits until
+//! the extension serves the listener. Until then the tester's copy keeps the listener
+//! open, so blackbox's own trapped calls wait for the guard too: none goes unjudged.
+//! Only async-signal-safe calls: this runs in a forked copy of a threaded process.
 
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use super::filter::Program;
 
@@ -16,6 +19,8 @@ use super::filter::Program;
 pub enum Step {
     NoNewPrivs = 2,
     Filter,
+    /// Starting the tester (clone).
+    Tester,
     HandOver,
     /// The extension could not take the listener (pidfd_getfd), and ended the child.
     TakeListener,
@@ -27,9 +32,10 @@ pub enum Step {
 }
 
 impl Step {
-    const ALL: [Step; 7] = [
+    const ALL: [Step; 8] = [
         Step::NoNewPrivs,
         Step::Filter,
+        Step::Tester,
         Step::HandOver,
         Step::TakeListener,
         Step::SentinelSocket,
@@ -45,6 +51,7 @@ impl Step {
         match self {
             Step::NoNewPrivs => "prctl(PR_SET_NO_NEW_PRIVS)",
             Step::Filter => "seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER)",
+            Step::Tester => "starting the guard's self-test (clone)",
             Step::HandOver => "telling the extension where the listener is (write)",
             Step::TakeListener => "taking blackbox's listener (pidfd_getfd)",
             Step::SentinelSocket => "the self-test's socket",
@@ -109,13 +116,32 @@ impl RawSockaddr {
 }
 
 /// Everything the child needs, built before the fork so that the child allocates nothing.
-#[derive(Clone)]
 pub struct ChildSide {
     /// The child's end of the hand-over socket, as inherited (closed at exec).
     pub handoff: RawFd,
     pub guard: Program,
     pub refused: RawSockaddr,
     pub allowed: RawSockaddr,
+    /// The extension's pid: the tester's parent, whose death ends it.
+    pub extension: libc::pid_t,
+    /// The top of a stack mapped before the fork, for the tester.
+    pub tester_stack_top: usize,
+    /// The listener's descriptor number, set by the child for the tester.
+    listener: AtomicI32,
+}
+
+impl Clone for ChildSide {
+    fn clone(&self) -> Self {
+        Self {
+            handoff: self.handoff,
+            guard: self.guard.clone(),
+            refused: self.refused,
+            allowed: self.allowed,
+            extension: self.extension,
+            tester_stack_top: self.tester_stack_top,
+            listener: AtomicI32::new(self.listener.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 fn errno() -> i32 {
@@ -158,10 +184,30 @@ fn udp_connect(address: &RawSockaddr) -> Result<i32, i32> {
 }
 
 impl ChildSide {
+    pub fn new(
+        handoff: RawFd,
+        guard: Program,
+        refused: SocketAddr,
+        allowed: SocketAddr,
+        tester_stack_top: usize,
+    ) -> Self {
+        Self {
+            handoff,
+            guard,
+            refused: RawSockaddr::new(refused),
+            allowed: RawSockaddr::new(allowed),
+            // SAFETY: getpid cannot fail.
+            extension: unsafe { libc::getpid() },
+            tester_stack_top,
+            listener: AtomicI32::new(-1),
+        }
+    }
+
     /// Runs in the child after fork, before exec.
     pub fn enter(&self) -> io::Result<()> {
         let fd = self.handoff;
-        // SAFETY: prctl and seccomp with arguments that live until they return.
+        // SAFETY: prctl, seccomp and clone with arguments that live until they return;
+        // the tester runs on its own stack, mapped before the fork.
         unsafe {
             if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
                 return fail(fd, Step::NoNewPrivs, errno());
@@ -179,37 +225,120 @@ impl ChildSide {
             if listener < 0 {
                 return fail(fd, Step::Filter, errno());
             }
+            self.listener.store(listener as i32, Ordering::Relaxed);
+            // The tester shares this memory (nothing is copied) and keeps it once blackbox
+            // has exec'd; its parent is the extension, which reaps it. The listener is
+            // closed here at exec (O_CLOEXEC): blackbox never holds it.
+            let tester = libc::clone(
+                tester_main,
+                self.tester_stack_top as *mut libc::c_void,
+                libc::CLONE_VM | libc::CLONE_PARENT | libc::SIGCHLD,
+                self as *const Self as *mut libc::c_void,
+            );
+            if tester < 0 {
+                return fail(fd, Step::Tester, errno());
+            }
+        }
+        Ok(())
+    }
+
+    /// The tester: hands the listener over, then runs the self-test.
+    fn test(&self) -> Result<(), (Step, i32)> {
+        let fd = self.handoff;
+        let listener = self.listener.load(Ordering::Relaxed);
+        // It inherited every descriptor of the child, which never execs here: among them
+        // the pipe on whose end at exec the extension's spawn waits, and blackbox's
+        // stdout and stderr.
+        keep_only(fd, listener);
+        // SAFETY: prctl, getppid and write(2) of local buffers.
+        unsafe {
+            // Its first connection waits for the extension: if the extension is gone, so
+            // is the tester.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0
+                || libc::getppid() != self.extension
+            {
+                return Err((Step::Tester, libc::ESRCH));
+            }
             // write(2) is not trapped, unlike a send of the descriptor itself: the message
             // says which descriptor of which process, and the extension copies it.
-            let (number, pid) = (
-                (listener as i32).to_le_bytes(),
-                libc::getpid().to_le_bytes(),
-            );
+            let (number, pid) = (listener.to_le_bytes(), libc::getpid().to_le_bytes());
             let message = [
                 LISTENER, number[0], number[1], number[2], number[3], pid[0], pid[1], pid[2],
                 pid[3],
             ];
             if libc::write(fd, message.as_ptr().cast(), message.len()) != message.len() as isize {
-                return fail(fd, Step::HandOver, errno());
+                return Err((Step::HandOver, errno()));
             }
-            // Closed at exec; blackbox never holds it.
         }
         match udp_connect(&self.refused) {
-            Err(e) => return fail(fd, Step::SentinelSocket, e),
+            Err(e) => return Err((Step::SentinelSocket, e)),
             Ok(libc::EACCES) => {}
-            Ok(other) => return fail(fd, Step::RefusedSentinel, other),
+            Ok(other) => return Err((Step::RefusedSentinel, other)),
         }
+        // Answered: the extension holds its own copy of the listener now.
+        // SAFETY: closing this process's copy of a descriptor it no longer uses.
+        unsafe { libc::close(listener) };
         match udp_connect(&self.allowed) {
-            Err(e) => return fail(fd, Step::SentinelSocket, e),
+            Err(e) => return Err((Step::SentinelSocket, e)),
             // Refused, or no listener there (ENOSYS): the path is broken. Anything else
             // (connected, or no route here) went past the guard.
             Ok(e @ (libc::EACCES | libc::EPERM | libc::ENOSYS)) => {
-                return fail(fd, Step::AllowedSentinel, e)
+                return Err((Step::AllowedSentinel, e))
             }
             Ok(_) => {}
         }
-        // SAFETY: write(2) of a local byte.
-        unsafe { libc::write(fd, [PASSED].as_ptr().cast(), 1) };
         Ok(())
+    }
+}
+
+/// Closes every descriptor but `a` and `b`: close_range(2) (Linux 5.9), else one by one
+/// up to the descriptor limit.
+fn keep_only(a: RawFd, b: RawFd) {
+    let (low, high) = (a.min(b) as libc::c_uint, a.max(b) as libc::c_uint);
+    let mut ranges = [
+        (0, low.wrapping_sub(1)),
+        (low + 1, high.wrapping_sub(1)),
+        (high + 1, libc::c_uint::MAX),
+    ];
+    if low == 0 {
+        ranges[0] = (1, 0);
+    }
+    for (first, last) in ranges {
+        if first > last {
+            continue;
+        }
+        // SAFETY: closing descriptors of this process, which uses none of them.
+        if unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) } != 0 {
+            // SAFETY: as above; getrlimit fills a local value.
+            unsafe {
+                let mut limit: libc::rlimit = std::mem::zeroed();
+                let top = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+                    limit.rlim_cur.min(65_536) as libc::c_uint
+                } else {
+                    1024
+                };
+                for descriptor in first..=last.min(top) {
+                    libc::close(descriptor as libc::c_int);
+                }
+            }
+        }
+    }
+}
+
+/// The tester's entry: `arg` is the child's [`ChildSide`], which outlives the tester's use
+/// of it (the child keeps it until exec, and the memory stays the tester's after).
+extern "C" fn tester_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the `&ChildSide` that `enter` passed to clone.
+    let side = unsafe { &*(arg as *const ChildSide) };
+    match side.test() {
+        Ok(()) => {
+            // SAFETY: write(2) of a local byte.
+            unsafe { libc::write(side.handoff, [PASSED].as_ptr().cast(), 1) };
+            0
+        }
+        Err((step, errno)) => {
+            let _ = fail(side.handoff, step, errno);
+            1
+        }
     }
 }

@@ -19,15 +19,15 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_blackbox_address_rules::AddressRules;
 use lambda_blackbox_common::SettingsError;
 use nix::errno::Errno;
+use tokio::sync::oneshot;
 
 pub use child::ChildSide;
-use child::RawSockaddr;
 use handoff::Message;
 
 pub const CONNECT_GUARD_VAR: &str = "BLACKBOX_CONNECT_GUARD";
@@ -97,10 +97,12 @@ pub struct GuardHandle {
 /// One guarded start in preparation.
 pub struct Arming {
     child: ChildSide,
+    /// The tester's stack in the child; the parent's own copy is unmapped with this.
+    _tester_stack: TesterStack,
     /// The parent's copy of the child's end, closed once the child has it.
     child_end: OwnedFd,
     stop: OwnedFd,
-    outcome: mpsc::Receiver<Result<(), Unavailable>>,
+    outcome: oneshot::Receiver<Result<(), Unavailable>>,
     /// blackbox's process group once it runs: what the guard kills if it fails.
     process_group: Arc<AtomicI32>,
 }
@@ -108,6 +110,47 @@ pub struct Arming {
 /// How long the child may take from fork to its self-test's answer.
 const SELF_TEST_TIMEOUT: Duration = Duration::from_secs(5);
 const THREAD_STACK: usize = 128 * 1024;
+const TESTER_STACK: usize = 64 * 1024;
+
+/// Memory for the tester's stack, mapped before the fork so the child allocates nothing.
+struct TesterStack {
+    base: *mut libc::c_void,
+}
+
+// SAFETY: the mapping is owned by this value alone; nothing reads it in this process.
+unsafe impl Send for TesterStack {}
+
+impl TesterStack {
+    fn map() -> Result<Self, Unavailable> {
+        // SAFETY: a new private anonymous mapping, owned by the value returned.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                TESTER_STACK,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(Unavailable::last_os_error("mapping the self-test's stack"));
+        }
+        Ok(Self { base })
+    }
+
+    /// Stacks grow down on every architecture Lambda runs.
+    fn top(&self) -> usize {
+        self.base as usize + TESTER_STACK
+    }
+}
+
+impl Drop for TesterStack {
+    fn drop(&mut self) {
+        // SAFETY: unmapping what `map` mapped, once.
+        unsafe { libc::munmap(self.base, TESTER_STACK) };
+    }
+}
 
 impl Arming {
     /// `listen` is blackbox's listen address: the self-test's refused connection goes
@@ -124,13 +167,15 @@ impl Arming {
         );
         let (parent_end, child_end) = seqpacket_pair()?;
         let (stop_read, stop_write) = pipe()?;
-        let child = ChildSide {
-            handoff: child_end.as_raw_fd(),
-            guard: filter::guard_program(),
-            refused: RawSockaddr::new(listen),
-            allowed: RawSockaddr::new(allowed),
-        };
-        let (report, outcome) = mpsc::channel();
+        let tester_stack = TesterStack::map()?;
+        let child = ChildSide::new(
+            child_end.as_raw_fd(),
+            filter::guard_program(),
+            listen,
+            allowed,
+            tester_stack.top(),
+        );
+        let (report, outcome) = oneshot::channel();
         let process_group = Arc::new(AtomicI32::new(0));
         let thread_process_group = process_group.clone();
         let judge = notifications::Judge {
@@ -145,6 +190,7 @@ impl Arming {
             .map_err(|e| Unavailable::new("starting the guard's thread", e.raw_os_error()))?;
         Ok(Self {
             child,
+            _tester_stack: tester_stack,
             child_end,
             stop: stop_write,
             outcome,
@@ -157,22 +203,40 @@ impl Arming {
         self.child.clone()
     }
 
-    /// Once the spawn has returned (`process_group`: blackbox's, when it started): on,
-    /// with the handle that keeps it, or why not (the child's own account of the step
-    /// that failed).
-    pub fn outcome(self, process_group: Option<i32>) -> Result<GuardHandle, Unavailable> {
-        // The child holds its own copy now; with ours closed, a child that died early
-        // is seen as the socket's end.
+    /// Once the spawn has returned (`process_group`: blackbox's, when it started): the
+    /// guard whose verdict is still to come.
+    pub fn spawned(self, process_group: Option<i32>) -> PendingGuard {
+        // The child and the tester hold their own copies now; with ours closed, their
+        // deaths are seen as the socket's end.
         drop(self.child_end);
         if let Some(pgid) = process_group {
             self.process_group.store(pgid, Ordering::Release);
         }
-        // A spawn that returned Ok does not prove the child reached exec: one killed by a
-        // signal before it (the guard kills a child whose listener it cannot take) looks
-        // the same to the parent. The verdict comes from the guard's thread.
-        match self.outcome.recv_timeout(SELF_TEST_TIMEOUT) {
-            Ok(Ok(())) => Ok(GuardHandle { _stop: self.stop }),
-            Ok(Err(unavailable)) => Err(unavailable),
+        PendingGuard {
+            stop: self.stop,
+            outcome: self.outcome,
+        }
+    }
+}
+
+/// A guard set up for a spawned blackbox, its self-test running beside blackbox's own
+/// start. Until the verdict, blackbox's trapped calls wait for the guard, as all do.
+pub struct PendingGuard {
+    stop: OwnedFd,
+    outcome: oneshot::Receiver<Result<(), Unavailable>>,
+}
+
+impl PendingGuard {
+    /// On, with the handle that keeps it, or why not (the child's or the tester's own
+    /// account of the step that failed).
+    pub async fn verdict(self) -> Result<GuardHandle, Unavailable> {
+        match tokio::time::timeout(SELF_TEST_TIMEOUT, self.outcome).await {
+            Ok(Ok(Ok(()))) => Ok(GuardHandle { _stop: self.stop }),
+            Ok(Ok(Err(unavailable))) => Err(unavailable),
+            Ok(Err(_)) => Err(Unavailable::new(
+                "the guard's thread ended without a verdict",
+                None,
+            )),
             Err(_) => Err(Unavailable::new(
                 "the guard's self-test did not finish in time",
                 None,
@@ -187,7 +251,7 @@ fn guard_thread(
     handoff: OwnedFd,
     stop: OwnedFd,
     judge: notifications::Judge,
-    report: mpsc::Sender<Result<(), Unavailable>>,
+    report: oneshot::Sender<Result<(), Unavailable>>,
     process_group: Arc<AtomicI32>,
 ) {
     let (fd, pid) = match handoff::receive(&handoff) {
@@ -204,7 +268,7 @@ fn guard_thread(
             return;
         }
     };
-    // The child now waits in its first self-test connection for this listener to be
+    // The tester now waits in its first self-test connection for this listener to be
     // served: without it, it must not wait for ever.
     let listener = match handoff::take_descriptor(pid, fd) {
         Ok(listener) => listener,
@@ -213,6 +277,7 @@ fn guard_thread(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,
             );
+            reap(pid);
             let _ = report.send(Err(Unavailable::new(
                 child::Step::TakeListener.describe(),
                 Some(errno),
@@ -220,7 +285,11 @@ fn guard_thread(
             return;
         }
     };
-    let verdict = notifications::SelfTest { handoff, report };
+    let verdict = notifications::SelfTest {
+        handoff,
+        report,
+        tester: pid,
+    };
     let mut on_failure = KillOnFailure {
         process_group,
         armed: true,
@@ -235,6 +304,12 @@ fn guard_thread(
         return;
     }
     on_failure.armed = false;
+}
+
+/// Waits for the tester, a child of the extension, to end: it has sent its last message
+/// (or was killed) and exits at once.
+pub(crate) fn reap(tester: libc::pid_t) {
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(tester), None);
 }
 
 /// blackbox's process group, killed when the guard ends other than by being stopped

@@ -8,7 +8,9 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
 
 use lambda_blackbox_address_rules::AddressRules;
 
@@ -230,7 +232,9 @@ pub fn judge(judge: &mut Judge, notification: &libc::seccomp_notif) -> Verdict {
 /// Where the self-test's verdict comes from and goes to.
 pub struct SelfTest {
     pub handoff: OwnedFd,
-    pub report: mpsc::Sender<Result<(), Unavailable>>,
+    pub report: oneshot::Sender<Result<(), Unavailable>>,
+    /// The tester's pid, reaped once its verdict is in.
+    pub tester: libc::pid_t,
 }
 
 /// Why serving ended.
@@ -268,11 +272,18 @@ pub fn serve(
             let verdict = match handoff::receive(&test.handoff) {
                 Ok(Message::Passed) => Ok(()),
                 Ok(Message::Failed(unavailable)) | Err(unavailable) => Err(unavailable),
-                Ok(Message::Listener { .. }) => Err(Unavailable {
-                    what: "the hand-over came out of order".into(),
-                    errno: None,
-                }),
+                Ok(Message::Listener { .. }) => {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(test.tester),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                    Err(Unavailable {
+                        what: "the hand-over came out of order".into(),
+                        errno: None,
+                    })
+                }
             };
+            super::reap(test.tester);
             let _ = test.report.send(verdict);
         }
         let handoff_fd = self_test
