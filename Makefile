@@ -142,7 +142,7 @@ bench: test-layers
 # The Prometheus scrape config for Function URLs in many regions, e.g.
 #   make prometheus-config URLS=urls.json TARGETS=targets.txt TOKEN_FILE=/etc/prometheus/lambda-blackbox.token OUT=lambda-blackbox.yml
 prometheus-config:
-	@test -n "$(URLS)" -a -n "$(TARGETS)" || { echo "usage: make prometheus-config URLS=urls.json|fleet.json TARGETS=targets.txt [TOKEN_FILE=path] [FILE_SD=targets.json] [RULES=path] [OUT=file]" >&2; exit 2; }
+	@test -n "$(URLS)" -a -n "$(TARGETS)" || { echo "usage: make prometheus-config URLS=urls.json|fleet.json TARGETS=targets.txt [TOKEN_FILE=path] [FILE_SD=targets.json (beside OUT)] [RULES=path] [OUT=file]" >&2; exit 2; }
 	$(CARGO) run --locked -q -p lambda-blackbox-prometheus-config -- --urls $(URLS) --targets $(TARGETS) $(if $(TOKEN_FILE),--token-file $(TOKEN_FILE)) $(if $(FILE_SD),--file-sd $(FILE_SD)) $(if $(RULES),--rules $(RULES)) $(if $(OUT),--out $(OUT)) $(PROMETHEUS_CONFIG_ARGS)
 
 clean:

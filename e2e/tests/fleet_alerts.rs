@@ -205,8 +205,7 @@ async fn the_rules_tell_down_everywhere_from_one_region_and_from_a_broken_prober
                 "--scrape-timeout",
                 "1s",
             ])
-            .arg("--file-sd")
-            .arg(d.join("targets.json"))
+            .args(["--file-sd", "targets.json"])
             .arg("--rules")
             .arg(d.join("rules.yml"))
             .arg("--out")

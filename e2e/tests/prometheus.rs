@@ -2,7 +2,9 @@
 //! blackbox_exporter, handler — in the local Lambda sandbox, through the scrape config
 //! that `prometheus-config` writes: the multi-target pattern, the Function URL as
 //! `__address__`, a bearer token from `credentials_file`, `region` and `instance` labels,
-//! and Prometheus' `X-Prometheus-Scrape-Timeout-Seconds` reaching blackbox. Then every
+//! and Prometheus' `X-Prometheus-Scrape-Timeout-Seconds` reaching blackbox; each target
+//! probed with its own module on both major versions (2.x lets a job's `params` replace a
+//! target's module, 3.x does not), in a static list and a `file_sd` file. Then every
 //! query of the Grafana dashboard runs against that Prometheus.
 //!
 //! `make test` builds the layer directory and points `LAMBDA_BLACKBOX_LAYER` at it.
@@ -36,14 +38,35 @@ fn value_for(answer: &Value, instance: &str) -> Option<f64> {
 async fn prometheus_2_scrapes_the_layer_by_region_and_the_dashboard_queries_run() {
     let binary = prometheus_bin();
     assert_major_version(&binary, "2.");
-    scrapes_by_region_and_the_dashboard_queries_run(&binary).await;
+    scrapes_by_region_and_the_dashboard_queries_run(&binary, Targets::Static).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_2_reads_each_targets_module_from_the_file_sd_file() {
+    let binary = prometheus_bin();
+    assert_major_version(&binary, "2.");
+    scrapes_by_region_and_the_dashboard_queries_run(&binary, Targets::FileSd).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_3_scrapes_the_layer_by_region_and_the_dashboard_queries_run() {
     let binary = sid_prometheus();
     assert_major_version(&binary, "3.");
-    scrapes_by_region_and_the_dashboard_queries_run(&binary).await;
+    scrapes_by_region_and_the_dashboard_queries_run(&binary, Targets::FileSd).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_3_reads_each_targets_module_from_the_static_list() {
+    let binary = sid_prometheus();
+    assert_major_version(&binary, "3.");
+    scrapes_by_region_and_the_dashboard_queries_run(&binary, Targets::Static).await;
+}
+
+/// Where the generated config lists the targets.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Targets {
+    Static,
+    FileSd,
 }
 
 fn assert_major_version(binary: &Path, major: &str) {
@@ -60,11 +83,17 @@ fn assert_major_version(binary: &Path, major: &str) {
     );
 }
 
-async fn scrapes_by_region_and_the_dashboard_queries_run(prometheus: &Path) {
+async fn scrapes_by_region_and_the_dashboard_queries_run(prometheus: &Path, form: Targets) {
     let started = Instant::now();
     let dir = TempDir::new("prometheus-e2e");
     let target = start_target().await.addr;
     let live = format!("http://{target}/");
+    // A port that completes TCP handshakes (the kernel's backlog) and never answers HTTP:
+    // tcp_connect succeeds there, http_2xx could not. The HTTP target read with the tls
+    // module fails its handshake, where http_2xx would succeed.
+    let raw_tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp = raw_tcp.local_addr().unwrap().to_string();
+    let tls = target.to_string();
     let slow = format!("http://{target}/slow");
     let dead = format!("http://127.0.0.1:{}/", free_port());
     let token = format!("e2e-token-{}", std::process::id());
@@ -91,10 +120,14 @@ async fn scrapes_by_region_and_the_dashboard_queries_run(prometheus: &Path) {
     .unwrap();
     std::fs::write(
         d.join("targets.txt"),
-        format!("# up, down, and slower than the scrape timeout\n{live}\n{dead}\n{slow}\n"),
+        format!(
+            "# up, down, and slower than the scrape timeout\n{live}\n{dead}\n{slow}\n\
+             # each with its own module\n{tcp} tcp_connect\n{tls} tls\n"
+        ),
     )
     .unwrap();
-    let generated = Command::new(workspace_binary("prometheus-config"))
+    let mut generate = Command::new(workspace_binary("prometheus-config"));
+    generate
         .arg("--urls")
         .arg(d.join("urls.json"))
         .arg("--targets")
@@ -102,10 +135,13 @@ async fn scrapes_by_region_and_the_dashboard_queries_run(prometheus: &Path) {
         .arg("--token-file")
         .arg(d.join("token"))
         .args(["--scrape-interval", "1s", "--scrape-timeout", "1s"])
+        .args(["--tls-interval", "1s"])
         .arg("--out")
-        .arg(d.join("prometheus.yml"))
-        .output()
-        .expect("run prometheus-config");
+        .arg(d.join("prometheus.yml"));
+    if form == Targets::FileSd {
+        generate.args(["--file-sd", "targets.json"]);
+    }
+    let generated = generate.output().expect("run prometheus-config");
     assert!(
         generated.status.success(),
         "prometheus-config failed: {}",
@@ -123,11 +159,23 @@ async fn scrapes_by_region_and_the_dashboard_queries_run(prometheus: &Path) {
     // probe_success 1 for the live target, 0 for the dead one, with the labels the
     // config promises; the slow one is 0 too, and only because blackbox got the scrape
     // timeout: without it the handler would give up at 1 s and the scrape would fail,
-    // leaving no probe_success for it at all.
+    // leaving no probe_success for it at all. The tcp_connect target succeeds and the tls
+    // one fails: each was probed with its own module, in its own job.
+    let expected = |instance: &str| -> (&str, &str) {
+        if instance == tcp {
+            ("tcp_connect", "lambda-blackbox-local-1")
+        } else if instance == tls {
+            ("tls", "lambda-blackbox-tls-local-1")
+        } else {
+            ("http_2xx", "lambda-blackbox-local-1")
+        }
+    };
     let want_labels = |labels: &serde_json::Map<String, Value>| {
+        let instance = labels.get("instance").and_then(Value::as_str).unwrap_or("");
+        let (module, job) = expected(instance);
         labels.get("region").and_then(Value::as_str) == Some(REGION)
-            && labels.get("module").and_then(Value::as_str) == Some("http_2xx")
-            && labels.get("job").and_then(Value::as_str) == Some("lambda-blackbox-local-1")
+            && labels.get("module").and_then(Value::as_str) == Some(module)
+            && labels.get("job").and_then(Value::as_str) == Some(job)
     };
     let mut last: Value;
     loop {
@@ -136,6 +184,8 @@ async fn scrapes_by_region_and_the_dashboard_queries_run(prometheus: &Path) {
         let ok = value_for(&answer, &live) == Some(1.0)
             && value_for(&answer, &dead) == Some(0.0)
             && value_for(&answer, &slow) == Some(0.0)
+            && value_for(&answer, &tcp) == Some(1.0)
+            && value_for(&answer, &tls) == Some(0.0)
             && series(&answer).iter().all(|(l, _)| want_labels(l));
         last = answer;
         if ok {
@@ -151,11 +201,16 @@ async fn scrapes_by_region_and_the_dashboard_queries_run(prometheus: &Path) {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    assert_eq!(series(&last).len(), 3, "{last}");
+    assert_eq!(series(&last).len(), 5, "{last}");
     eprintln!(
         "probe_success 1 and 0 in Prometheus {:?} after it was ready",
         prom_started.elapsed()
     );
+    // Neither non-HTTP target was probed by the http prober.
+    let (_, codes) = prometheus.query(&client, "probe_http_status_code").await;
+    assert_eq!(value_for(&codes, &tcp), None, "{codes}");
+    assert_eq!(value_for(&codes, &tls), None, "{codes}");
+    assert_eq!(value_for(&codes, &live), Some(200.0), "{codes}");
 
     // blackbox ended the slow probe within the scrape timeout (1 s, less its 0.5 s offset).
     let (_, durations) = prometheus.query(&client, "probe_duration_seconds").await;
@@ -166,7 +221,7 @@ async fn scrapes_by_region_and_the_dashboard_queries_run(prometheus: &Path) {
     );
     // Every scrape went through the Function URL with the token: `up` is 1 for all three.
     let (_, up) = prometheus.query(&client, "up").await;
-    for t in [&live, &dead, &slow] {
+    for t in [&live, &dead, &slow, &tcp, &tls] {
         assert_eq!(value_for(&up, t), Some(1.0), "up of {t}: {up}");
     }
 

@@ -1,7 +1,13 @@
-//! The Prometheus config for lambda-blackbox deployed in many regions: one scrape job per
-//! region, the multi-target pattern (`/probe?target=…&module=…`), and `region`,
-//! `instance` and `module` labels on every series; the targets in a `file_sd` file all
-//! jobs share, and the rules file named in `rule_files`.
+//! The Prometheus config for lambda-blackbox deployed in many regions: per region one
+//! scrape job, and one slower job for certificate checks, the multi-target pattern
+//! (`/probe?target=…&module=…`), and `region`, `instance` and `module` labels on every
+//! series; the targets in a `file_sd` file all jobs share, and the rules file named in
+//! `rule_files`.
+//!
+//! Each target's module travels as its own `__param_module` label and no job sets
+//! `params: module`: Prometheus 2.x lets a job's `params` replace a target's
+//! `__param_module`, 3.x does the opposite, so a job-level module would mean two
+//! different things.
 
 mod inputs;
 mod render;
@@ -19,10 +25,14 @@ pub struct Options {
     /// `authorization.credentials_file` (the function's `BLACKBOX_AUTH_TOKEN`); `None`
     /// writes no authorization (a function without the auth setting).
     pub token_file: Option<String>,
-    /// Jobs are named `<prefix>-<region>`.
+    /// Jobs are named `<prefix>-<region>` and `<prefix>-tls-<region>`.
     pub job_prefix: String,
-    /// The `file_sd` file the jobs read their targets from (as Prometheus sees the path);
-    /// `None` lists the targets in each job.
+    /// Modules whose targets go to the `-tls-` job (certificates change slowly).
+    pub tls_modules: Vec<String>,
+    /// That job's scrape interval.
+    pub tls_interval: String,
+    /// The `file_sd` file the jobs read their targets from, relative to the config file
+    /// (as Prometheus reads it); `None` lists the targets in each job.
     pub file_sd: Option<String>,
     /// Written as `rule_files`.
     pub rule_files: Vec<String>,
@@ -36,6 +46,8 @@ impl Default for Options {
             scrape_timeout: "10s".into(),
             token_file: Some(DEFAULT_TOKEN_FILE.into()),
             job_prefix: "lambda-blackbox".into(),
+            tls_modules: vec!["tls".into()],
+            tls_interval: "5m".into(),
             file_sd: None,
             rule_files: Vec::new(),
         }
@@ -91,13 +103,14 @@ mod tests {
     }
 
     #[test]
-    fn one_job_per_region_with_region_instance_and_module_labels() {
+    fn per_region_a_probe_job_and_a_slower_certificate_job_with_labels() {
         let regions = parse_urls(URLS).unwrap();
         let targets =
             parse_targets("https://example.com\nexample.com:443 tls\nhttps://b.example\n").unwrap();
         let y = render(&regions, &targets, &Options::default()).unwrap();
-        assert_eq!(y.matches("  - job_name: ").count(), 3);
-        assert!(y.contains("  - job_name: \"lambda-blackbox-us-east-1\"\n    scheme: https\n    metrics_path: \"/probe\"\n"), "{y}");
+        assert_eq!(y.matches("  - job_name: ").count(), 6);
+        assert!(y.contains("  - job_name: \"lambda-blackbox-us-east-1\"\n    scheme: https\n    metrics_path: \"/probe\"\n    scrape_interval: 15s\n"), "{y}");
+        assert!(y.contains("  - job_name: \"lambda-blackbox-tls-us-east-1\"\n    scheme: https\n    metrics_path: \"/probe\"\n    scrape_interval: 5m\n"), "{y}");
         assert!(
             y.contains("replacement: \"abc123.lambda-url.us-east-1.on.aws:443\""),
             "{y}"
@@ -107,8 +120,9 @@ mod tests {
         assert!(y.contains(
             "      - targets: [\"https://example.com\", \"https://b.example\"]\n        labels:\n          region: \"us-east-1\"\n          __param_module: \"http_2xx\"\n"
         ), "{y}");
-        assert!(y.contains("      - targets: [\"example.com:443\"]\n        labels:\n          region: \"us-east-1\"\n          __param_module: \"tls\"\n"), "{y}");
-        assert!(y.contains("credentials_file: \"/etc/prometheus/lambda-blackbox.token\""));
+        assert!(y.contains("    scrape_interval: 5m\n    scrape_timeout: 10s\n    authorization:\n      type: Bearer\n      credentials_file: \"/etc/prometheus/lambda-blackbox.token\"\n    static_configs:\n      - targets: [\"example.com:443\"]\n        labels:\n          region: \"us-east-1\"\n          __param_module: \"tls\"\n"), "{y}");
+        // Prometheus 2.x would let a job's module replace every target's own.
+        assert!(!y.contains("params:"), "{y}");
         let no_auth = Options {
             token_file: None,
             ..Options::default()
@@ -116,6 +130,26 @@ mod tests {
         assert!(!render(&regions, &targets, &no_auth)
             .unwrap()
             .contains("authorization"));
+    }
+
+    #[test]
+    fn a_static_list_gets_only_the_jobs_it_has_targets_for() {
+        let regions =
+            parse_urls(r#"{"us-east-1": "https://a.lambda-url.us-east-1.on.aws/"}"#).unwrap();
+        let only_http = parse_targets("https://example.com\n").unwrap();
+        let y = render(&regions, &only_http, &Options::default()).unwrap();
+        assert_eq!(y.matches("  - job_name: ").count(), 1, "{y}");
+        let only_tls = parse_targets("example.com:443 tls\n").unwrap();
+        let y = render(&regions, &only_tls, &Options::default()).unwrap();
+        assert_eq!(y.matches("  - job_name: ").count(), 1, "{y}");
+        assert!(y.contains("lambda-blackbox-tls-us-east-1"), "{y}");
+        let none = Options {
+            tls_modules: Vec::new(),
+            ..Options::default()
+        };
+        let y = render(&regions, &only_tls, &none).unwrap();
+        assert!(!y.contains("-tls-"), "{y}");
+        assert!(y.contains("scrape_interval: 15s"), "{y}");
     }
 
     #[test]
@@ -129,9 +163,18 @@ mod tests {
         };
         assert!(render(&r, &t, &o("1s", "1s")).is_ok());
         assert!(render(&r, &t, &o("1m", "500ms")).is_ok());
-        assert!(render(&r, &t, &o("10s", "15s"))
-            .unwrap_err()
-            .contains("longer than"));
+        assert_eq!(
+            render(&r, &t, &o("10s", "15s")).unwrap_err(),
+            "the scrape timeout 15s is longer than the scrape interval 10s"
+        );
+        let slow_tls = Options {
+            tls_interval: "5s".into(),
+            ..Options::default()
+        };
+        assert_eq!(
+            render(&r, &t, &slow_tls).unwrap_err(),
+            "the scrape timeout 10s is longer than the TLS interval 5s"
+        );
         assert!(render(&r, &t, &o("soon", "1s"))
             .unwrap_err()
             .contains("scrape interval"));
@@ -158,7 +201,7 @@ mod tests {
         let regions = parse_urls(URLS).unwrap();
         let targets = parse_targets("https://example.com\nexample.com:443 tls\n").unwrap();
         let opts = Options {
-            file_sd: Some("/etc/prometheus/lambda-blackbox-targets.json".into()),
+            file_sd: Some("lambda-blackbox-targets.json".into()),
             rule_files: vec!["/etc/prometheus/lambda-blackbox.rules.yml".into()],
             ..Options::default()
         };
@@ -170,15 +213,23 @@ mod tests {
             "{y}"
         );
         assert_eq!(
-            y.matches("      - files: [\"/etc/prometheus/lambda-blackbox-targets.json\"]")
+            y.matches("      - files: [\"lambda-blackbox-targets.json\"]")
                 .count(),
-            3
+            6
         );
-        assert!(
-            y.contains("      - target_label: region\n        replacement: \"us-east-1\"\n"),
-            "{y}"
-        );
+        // A target the file lists without a module gets the default; each job keeps its
+        // own modules' targets.
+        let relabel = |action: &str| {
+            format!(
+                "      - target_label: region\n        replacement: \"us-east-1\"\n\
+                 \x20     - source_labels: [__param_module]\n        regex: \"\"\n        target_label: __param_module\n        replacement: \"http_2xx\"\n\
+                 \x20     - source_labels: [__param_module]\n        regex: \"tls\"\n        action: {action}\n"
+            )
+        };
+        assert_eq!(y.matches(&relabel("drop")).count(), 1, "{y}");
+        assert_eq!(y.matches(&relabel("keep")).count(), 1, "{y}");
         assert!(!y.contains("static_configs"), "{y}");
+        assert!(!y.contains("params:"), "{y}");
         let sd: serde_json::Value = serde_json::from_str(&render_file_sd(&targets, &opts)).unwrap();
         assert_eq!(
             sd,
@@ -186,6 +237,32 @@ mod tests {
                 {"targets": ["https://example.com"], "labels": {"__param_module": "http_2xx"}},
                 {"targets": ["example.com:443"], "labels": {"__param_module": "tls"}}
             ])
+        );
+    }
+
+    #[test]
+    fn an_absolute_file_sd_path_is_refused() {
+        let opts = Options {
+            file_sd: Some("/etc/prometheus/targets.json".into()),
+            ..Options::default()
+        };
+        assert_eq!(
+            render(
+                &parse_urls(URLS).unwrap(),
+                &parse_targets("x\n").unwrap(),
+                &opts
+            )
+            .unwrap_err(),
+            "the file_sd file \"/etc/prometheus/targets.json\" is absolute: give it relative to \
+             the config file, where it is written and where Prometheus reads it"
+        );
+    }
+
+    #[test]
+    fn module_names_are_matched_exactly_in_relabel_regexes() {
+        assert_eq!(
+            render::alternatives(&["tls".into(), "tls.v2".into()]),
+            "tls|tls\\.v2"
         );
     }
 

@@ -125,8 +125,9 @@ fn the_cdk_outputs_file_becomes_jobs_a_file_sd_file_and_the_rules() {
         &[
             "--token-file",
             token.to_str().unwrap(),
+            // Relative to --out's directory, as Prometheus resolves it.
             "--file-sd",
-            sd.to_str().unwrap(),
+            "targets.json",
             "--rules",
             rules.to_str().unwrap(),
             "--out",
@@ -158,6 +159,54 @@ fn the_cdk_outputs_file_becomes_jobs_a_file_sd_file_and_the_rules() {
     assert!(
         said.contains("SUCCESS: 12 rules found"),
         "the rules were checked: {said}"
+    );
+}
+
+#[test]
+fn the_targets_file_is_written_beside_the_config_or_refused() {
+    let dir = TempDir::new("promcfg-file-sd");
+    let d = dir.path();
+    let conf = d.join("conf");
+    std::fs::create_dir(&conf).unwrap();
+    let out = conf.join("prometheus.yml");
+    let gen = generate(
+        d,
+        &[
+            "--no-auth",
+            "--file-sd",
+            "targets.json",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(gen.status.success(), "{}", text(&gen));
+    assert!(conf.join("targets.json").is_file(), "{}", text(&gen));
+    assert!(!d.join("targets.json").exists());
+    let check = check_config(&out);
+    assert!(check.status.success(), "{}", text(&check));
+
+    let absolute = generate(
+        d,
+        &[
+            "--file-sd",
+            "/etc/prometheus/t.json",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(absolute.status.code(), Some(2), "{}", text(&absolute));
+    assert!(
+        text(&absolute).contains("\"/etc/prometheus/t.json\" is absolute"),
+        "{}",
+        text(&absolute)
+    );
+    assert!(!Path::new("/etc/prometheus/t.json").exists());
+    let no_out = generate(d, &["--file-sd", "targets.json"]);
+    assert_eq!(no_out.status.code(), Some(2), "{}", text(&no_out));
+    assert!(
+        text(&no_out).contains("--file-sd needs --out"),
+        "{}",
+        text(&no_out)
     );
 }
 
