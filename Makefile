@@ -177,9 +177,9 @@ test-deploy: $(if $(DEPLOY_LAYER),,layer-dir)
 	node --test handler/node/test/
 	deploy/sam/check.sh $(or $(DEPLOY_LAYER),$(LAYER_DIR))
 	cd deploy/cdk && npm run --silent typecheck && TS_NODE_TRANSPILE_ONLY=1 npm test --silent
-	cd deploy/cdk && TS_NODE_TRANSPILE_ONLY=1 npx cdk synth --quiet -o $(abspath target/cdk.out) -c layerZip=$(abspath $(or $(DEPLOY_LAYER),$(LAYER_DIR)))
-	cd deploy/cdk && TS_NODE_TRANSPILE_ONLY=1 npx cdk synth --quiet -o $(abspath target/cdk-fleet.out) -c regions=us-east-1,eu-west-1,ap-southeast-2 -c layerZip=$(abspath $(or $(DEPLOY_LAYER),$(LAYER_DIR)))
+	cd deploy/cdk && TS_NODE_TRANSPILE_ONLY=1 npx cdk synth --quiet -o $(abspath target/cdk.out) -c architecture=$$($(CURDIR)/layer/scripts/layer-arch.sh $(abspath $(or $(DEPLOY_LAYER),$(LAYER_DIR)))) -c layerZip=$(abspath $(or $(DEPLOY_LAYER),$(LAYER_DIR)))
+	cd deploy/cdk && TS_NODE_TRANSPILE_ONLY=1 npx cdk synth --quiet -o $(abspath target/cdk-fleet.out) -c regions=us-east-1,eu-west-1,ap-southeast-2 -c architecture=$$($(CURDIR)/layer/scripts/layer-arch.sh $(abspath $(or $(DEPLOY_LAYER),$(LAYER_DIR)))) -c layerZip=$(abspath $(or $(DEPLOY_LAYER),$(LAYER_DIR)))
 	@for r in us-east-1 eu-west-1 ap-southeast-2; do grep -q '"FunctionUrl"' target/cdk-fleet.out/LambdaBlackbox-$$r.template.json || { echo "cdk synth: no LambdaBlackbox-$$r stack with a FunctionUrl output" >&2; exit 1; }; done
-	cd deploy/cdk && TS_NODE_TRANSPILE_ONLY=1 npx cdk synth --quiet -o $(abspath target/cdk-push.out) -c regions=us-east-1,eu-west-1,ap-southeast-2 -c mode=push -c targets=../targets.example.txt -c remoteWriteUrl=https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-example/api/v1/remote_write -c layerZip=$(abspath $(or $(DEPLOY_LAYER),$(LAYER_DIR)))
+	cd deploy/cdk && TS_NODE_TRANSPILE_ONLY=1 npx cdk synth --quiet -o $(abspath target/cdk-push.out) -c regions=us-east-1,eu-west-1,ap-southeast-2 -c mode=push -c targets=../targets.example.txt -c remoteWriteUrl=https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-example/api/v1/remote_write -c architecture=$$($(CURDIR)/layer/scripts/layer-arch.sh $(abspath $(or $(DEPLOY_LAYER),$(LAYER_DIR)))) -c layerZip=$(abspath $(or $(DEPLOY_LAYER),$(LAYER_DIR)))
 	@for r in us-east-1 eu-west-1 ap-southeast-2; do grep -q '"AWS::Scheduler::Schedule"' target/cdk-push.out/LambdaBlackbox-$$r.template.json && ! grep -q '"AWS::Lambda::Url"' target/cdk-push.out/LambdaBlackbox-$$r.template.json || { echo "cdk synth: LambdaBlackbox-$$r in push mode lacks its schedule or has a Function URL" >&2; exit 1; }; done
 	deploy/prometheus/check.sh

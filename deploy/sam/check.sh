@@ -30,7 +30,10 @@ cd "$here"
 
 out=$(mktemp -d)
 trap 'rm -rf "$out" "$sam_settings"' EXIT
-LAYER_SOURCE=$source "$sam" build --build-dir "$out/build" --cache-dir "$out/cache" >"$out/build.log" 2>&1 ||
+# The stack's Architecture is the layer's: build-layer.sh refuses any other.
+arch=$("$here/../../layer/scripts/layer-arch.sh" "$source")
+LAYER_SOURCE=$source "$sam" build --build-dir "$out/build" --cache-dir "$out/cache" \
+  --parameter-overrides "Architecture=$arch" >"$out/build.log" 2>&1 ||
   { cat "$out/build.log" >&2; exit 1; }
 layer=$out/build/BlackboxLayer
 for f in extensions/blackbox-extension bootstrap bin/blackbox_exporter; do

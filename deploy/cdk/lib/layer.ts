@@ -3,6 +3,7 @@
 import * as path from "node:path";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import { Construct } from "constructs";
+import { layerArchitecture } from "./layer-arch";
 
 export interface LayerSource {
   /** A zip from `make layer` or a layer directory (`make layer-dir`). Give this or `layerArn`. */
@@ -16,6 +17,14 @@ export function blackboxLayer(scope: Construct, what: string, source: LayerSourc
     throw new Error(`${what}: give either layerZip (make layer) or layerArn (a published layer), not both`);
   }
   if (source.layerArn !== undefined) return lambda.LayerVersion.fromLayerVersionArn(scope, "Layer", source.layerArn);
+  const wanted = architecture === lambda.Architecture.X86_64 ? "x86_64" : "arm64";
+  const built = layerArchitecture(source.layerZip!);
+  if (built !== wanted) {
+    throw new Error(
+      `${what}: layerZip ${source.layerZip} is an ${built} layer, but the function's architecture is ${wanted}: ` +
+        `give the ${wanted} layer (make layer ARCH=${wanted}) or the ${built} architecture (-c architecture=${built})`,
+    );
+  }
   return new lambda.LayerVersion(scope, "Layer", {
     code: lambda.Code.fromAsset(path.resolve(source.layerZip!)),
     compatibleArchitectures: [architecture],

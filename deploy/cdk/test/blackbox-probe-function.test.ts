@@ -8,6 +8,8 @@ import { App, Duration, Stack } from "aws-cdk-lib";
 import { Annotations, Match, Template } from "aws-cdk-lib/assertions";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import { BlackboxProbeFunction, BlackboxProbeFunctionProps } from "../lib/blackbox-probe-function";
+import { execFileSync } from "node:child_process";
+import { layerArchitecture } from "../lib/layer-arch";
 import { layerDir } from "./layer-dir";
 
 const ARN = "arn:aws:lambda:us-east-1:123456789012:layer:lambda-blackbox-arm64:7";
@@ -119,6 +121,12 @@ describe("BlackboxProbeFunction", () => {
 
   test("refuses what it cannot honour", () => {
     assert.throws(() => synth({}), /give either layerZip .* or layerArn/);
+    // An arm64 layer under an x86_64 function would fail every Init with "exec format error".
+    assert.throws(
+      () => synth({ layerZip: layerDir("arm64"), architecture: lambda.Architecture.X86_64 }),
+      /is an arm64 layer, but the function's architecture is x86_64: give the x86_64 layer \(make layer ARCH=x86_64\) or the arm64 architecture \(-c architecture=arm64\)/,
+    );
+    assert.doesNotThrow(() => synth({ layerZip: layerDir("x86_64"), architecture: lambda.Architecture.X86_64 }));
     assert.throws(() => synth({ layerArn: ARN, layerZip: layerDir() }), /not both/);
     assert.throws(
       () =>
@@ -139,5 +147,29 @@ describe("BlackboxProbeFunction", () => {
     const text = JSON.stringify(warnings);
     assert.match(text, /keep it above Prometheus's scrape timeout/);
     assert.match(text, /anyone who finds the URL can run probes/);
+  });
+});
+
+describe("layerArchitecture", () => {
+  test("reads bootstrap's ELF machine from a layer directory and from a deflated zip", () => {
+    for (const architecture of ["arm64", "x86_64"] as const) {
+      const dir = layerDir(architecture);
+      assert.equal(layerArchitecture(dir), architecture);
+      const zip = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "cdk-zip-")), "layer.zip");
+      // Python's zipfile deflates, as make layer's zip does; bootstrap is not the first entry.
+      execFileSync("python3", ["-c", `import zipfile, sys, os
+with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as z:
+    for root, _, files in sorted(os.walk(sys.argv[2])):
+        for f in sorted(files):
+            p = os.path.join(root, f)
+            z.write(p, os.path.relpath(p, sys.argv[2]))`, zip, dir]);
+      assert.equal(layerArchitecture(zip), architecture);
+    }
+  });
+
+  test("refuses what is not a layer, naming it", () => {
+    const dir = layerDir();
+    fs.writeFileSync(path.join(dir, "bootstrap"), "#!/bin/sh\n");
+    assert.throws(() => layerArchitecture(dir), new RegExp(`${dir}: its bootstrap is not an x86_64 or arm64 executable`));
   });
 });
