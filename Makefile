@@ -145,9 +145,10 @@ prometheus-config:
 	@test -n "$(URLS)" -a -n "$(TARGETS)" || { echo "usage: make prometheus-config URLS=urls.json|fleet.json TARGETS=targets.txt [TOKEN_FILE=path] [FILE_SD=targets.json (beside OUT)] [RULES=path] [OUT=file]" >&2; exit 2; }
 	$(CARGO) run --locked -q -p lambda-blackbox-prometheus-config -- --urls $(URLS) --targets $(TARGETS) $(if $(TOKEN_FILE),--token-file $(TOKEN_FILE)) $(if $(FILE_SD),--file-sd $(FILE_SD)) $(if $(RULES),--rules $(RULES)) $(if $(OUT),--out $(OUT)) $(PROMETHEUS_CONFIG_ARGS)
 
+# dist/layers.json stays: it is the record of the layer versions published to AWS.
 clean:
 	$(CARGO) clean
-	rm -rf dist
+	rm -f $(DIST)/lambda-blackbox-*.zip $(DIST)/lambda-blackbox-*.json
 
 # Not part of `make test` or CI. The handler's cargo-fuzz targets (event → upstream
 # request, target policy), FUZZ_SECONDS each (default 300); figures and crashes are

@@ -12,7 +12,8 @@ usage: publish.py --regions "us-east-1 eu-west-1" --archs "x86_64 arm64" [--publ
 - --public: grants lambda:GetLayerVersion to every account (principal *) on the version,
   unless its policy already has that statement.
 - A failure in one region or architecture is reported and the others still go through;
-  the exit status is 1 when any failed. layers.json lists what this run published or reused.
+  the exit status is 1 when any failed. layers.json lists what this run published or reused,
+  and keeps what earlier runs wrote for other regions and architectures.
 
 Credentials and endpoint come from the usual AWS settings (AWS_PROFILE, AWS_ACCESS_KEY_ID,
 AWS_ENDPOINT_URL, ...), through boto3.
@@ -132,6 +133,22 @@ def publish_one(session, region, manifest, zip_path, layer_name, public):
     return arn, done
 
 
+def read_layers(path):
+    """An earlier run's layers.json (region -> arch -> ARN), or {} when there is none."""
+    try:
+        with open(path) as f:
+            layers = json.load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"publish: {path}: cannot read it ({e}); move it away or give --out")
+    if not (isinstance(layers, dict) and all(
+        isinstance(by_arch, dict) and all(isinstance(a, str) for a in by_arch.values()) for by_arch in layers.values()
+    )):
+        raise SystemExit(f"publish: {path} is not a layers.json (region -> arch -> ARN); move it away or give --out")
+    return layers
+
+
 def main(argv):
     root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -156,6 +173,7 @@ def main(argv):
     except ImportError:
         raise SystemExit("publish: needs boto3 (python3 -m pip install boto3)")
 
+    previous = read_layers(out)
     version = workspace_version(root)
     manifests = {}
     for arch in archs:
@@ -183,11 +201,17 @@ def main(argv):
             layers.setdefault(region, {})[arch] = arn
             print(f"{region:<16} {arch:<7} {arn}  ({done})", flush=True)
 
+    # What earlier runs published for other regions and architectures (or what failed
+    # this time) stays: a run for fewer regions must not forget the rest.
+    merged = {region: dict(by_arch) for region, by_arch in previous.items()}
+    for region, by_arch in layers.items():
+        merged.setdefault(region, {}).update(by_arch)
+    kept = sum(len(a) for a in merged.values()) - sum(len(a) for a in layers.values())
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:
-        json.dump(layers, f, indent=2, sort_keys=True)
+        json.dump(merged, f, indent=2, sort_keys=True)
         f.write("\n")
-    print(f"wrote {out}")
+    print(f"wrote {out}" + (f" (kept {kept} of earlier runs)" if kept else ""))
     if failures:
         print(
             f"publish: {len(failures)} of {len(regions) * len(archs)} failed: "

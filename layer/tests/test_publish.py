@@ -136,6 +136,28 @@ def test_a_rerun_republishes_only_changed_zips(aws, tmp_path):
         assert [s["Principal"] for s in policy["Statement"]] == ["*"]
 
 
+def test_a_run_for_fewer_regions_keeps_the_others_in_layers_json(aws, tmp_path):
+    for arch in ARCHS:
+        make_zip(tmp_path, arch)
+    first = make_publish(tmp_path, REGIONS[:2])
+    assert first.returncode == 0, first.stdout + first.stderr
+    make_zip(tmp_path, "arm64", stamp="2")
+    second = make_publish(tmp_path, REGIONS[2:], archs=["arm64"])
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "(kept 4 of earlier runs)" in second.stdout, second.stdout
+    layers = json.loads((tmp_path / "layers.json").read_text())
+    assert layers == {
+        **{r: {a: arn(r, a, 1) for a in ARCHS} for r in REGIONS[:2]},
+        REGIONS[2]: {"arm64": arn(REGIONS[2], "arm64", 1)},
+    }
+
+    (tmp_path / "layers.json").write_text("[1, 2]\n")
+    refused = make_publish(tmp_path, REGIONS[:1], archs=["arm64"])
+    assert refused.returncode != 0
+    assert "layers.json is not a layers.json (region -> arch -> ARN); move it away or give --out" in refused.stderr
+    assert (tmp_path / "layers.json").read_text() == "[1, 2]\n"
+
+
 def test_one_failing_region_is_reported_and_the_others_go_through(aws, tmp_path):
     for arch in ARCHS:
         make_zip(tmp_path, arch)
