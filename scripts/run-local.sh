@@ -1,9 +1,24 @@
 #!/usr/bin/env bash
-# Starts the layer in the local Lambda sandbox with a Function URL on 127.0.0.1:9000,
-# passing every BLACKBOX_* variable of the caller's environment to the function.
+# Starts the layer in the local Lambda sandbox with a Function URL, passing every BLACKBOX_*
+# variable of the caller's environment to the function. Exits at once, naming the cause,
+# when a port is taken or Init fails.
+#   FUNCTION_URL_LISTEN  the Function URL (default 127.0.0.1:9000)
+#   INVOKE_LISTEN        Lambda's invoke API, as RIE serves it (default 127.0.0.1:9002)
+#   RUNTIME_API_LISTEN   the Runtime API (default: a free port)
+#   BLACKBOX_LISTEN_ADDRESS  blackbox_exporter's own listener (default: a free port on
+#                        127.0.0.1; on Lambda it is 127.0.0.1:9115)
 set -euo pipefail
 sandbox=$1 layer=$2; shift 2
-args=(--layer "$layer" --listen "${FUNCTION_URL_LISTEN:-127.0.0.1:9000}")
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+args=(--layer "$layer" --exit-on-init-failure
+  --listen "${FUNCTION_URL_LISTEN:-127.0.0.1:9000}"
+  --invoke-listen "${INVOKE_LISTEN:-127.0.0.1:9002}"
+  --runtime-api "${RUNTIME_API_LISTEN:-127.0.0.1:0}")
+# Another blackbox_exporter on this machine most likely holds its default port, 9115.
+export BLACKBOX_LISTEN_ADDRESS=${BLACKBOX_LISTEN_ADDRESS:-127.0.0.1:$(free_port)}
 # Locally you probe services on your own machine: unless you say otherwise, allow every
 # target, loopback included. The Runtime API and blackbox's own port stay refused.
 export BLACKBOX_ALLOWED_TARGETS=${BLACKBOX_ALLOWED_TARGETS-*,0.0.0.0/0,::/0}

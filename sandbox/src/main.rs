@@ -1,7 +1,7 @@
 //! `lambda-sandbox --layer DIR [--task DIR] [--env K=V]... [--env-file F]
 //! [--listen 127.0.0.1:9000] [--invoke-listen 127.0.0.1:9002]
 //! [--runtime-api 127.0.0.1:9001] [--function-name N] [--memory 128] [--timeout 30]
-//! [--init-timeout 10] [--handler H] [--region R] [--no-freeze]`
+//! [--init-timeout 10] [--handler H] [--region R] [--no-freeze] [--exit-on-init-failure]`
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -13,10 +13,19 @@ use lambda_sandbox::{parse_env_file, parse_kv, InitOutcome, Sandbox, SandboxConf
 const USAGE: &str = "usage: lambda-sandbox --layer DIR [--task DIR] [--env K=V]... [--env-file F] \
 [--listen 127.0.0.1:9000] [--invoke-listen 127.0.0.1:9002] [--runtime-api 127.0.0.1:9001] \
 [--function-name N] [--memory 128] [--timeout 30] [--init-timeout 10] [--handler H] \
-[--region R] [--no-freeze]";
+[--region R] [--no-freeze] [--exit-on-init-failure]";
 
-fn parse_args(args: Vec<String>) -> anyhow::Result<SandboxConfig> {
+/// The command line: the sandbox's configuration and what the CLI itself does.
+struct Cli {
+    config: SandboxConfig,
+    /// Exit (status 1) when Init fails, instead of answering every invoke with its error
+    /// as Lambda does: what `make run` wants.
+    exit_on_init_failure: bool,
+}
+
+fn parse_args(args: Vec<String>) -> anyhow::Result<Cli> {
     let mut layer = None;
+    let mut exit_on_init_failure = false;
     let mut cfg = SandboxConfig::new("");
     cfg.function_url_addr = Some(SocketAddr::from(([127, 0, 0, 1], 9000)));
     cfg.invoke_addr = Some(SocketAddr::from(([127, 0, 0, 1], 9002)));
@@ -59,6 +68,7 @@ fn parse_args(args: Vec<String>) -> anyhow::Result<SandboxConfig> {
                     Duration::from_secs_f64(value()?.parse().context("--init-timeout")?)
             }
             "--no-freeze" => cfg.freeze = false,
+            "--exit-on-init-failure" => exit_on_init_failure = true,
             "-h" | "--help" => bail!("{USAGE}"),
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
@@ -66,10 +76,14 @@ fn parse_args(args: Vec<String>) -> anyhow::Result<SandboxConfig> {
     cfg.layer_dir = layer
         .ok_or_else(|| anyhow!("--layer is required\n{USAGE}"))?
         .into();
-    Ok(cfg)
+    Ok(Cli {
+        config: cfg,
+        exit_on_init_failure,
+    })
 }
 
-async fn run(mut cfg: SandboxConfig) -> anyhow::Result<()> {
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut cfg = cli.config;
     // Processes start in the task (or layer) directory: relative paths would not resolve.
     cfg.layer_dir = std::fs::canonicalize(&cfg.layer_dir)
         .with_context(|| format!("--layer {}", cfg.layer_dir.display()))?;
@@ -85,6 +99,11 @@ async fn run(mut cfg: SandboxConfig) -> anyhow::Result<()> {
         ..
     } = sandbox.init_outcome()
     {
+        if cli.exit_on_init_failure {
+            let (error_type, error_message) = (error_type.clone(), error_message.clone());
+            sandbox.shutdown().await;
+            bail!("Init failed ({error_type}): {error_message}");
+        }
         eprintln!("lambda-sandbox: Init failed ({error_type}: {error_message}); invokes will return this error");
     }
     eprintln!("lambda-sandbox: runtime API  {}", sandbox.runtime_api());
@@ -159,10 +178,12 @@ mod tests {
 
     #[test]
     fn parses_flags() {
-        let c = parse_args(args(
+        let cli = parse_args(args(
             "--layer /l --task /t --env A=1 --env=B=2 --listen 127.0.0.1:1 --memory 256 --timeout 3 --no-freeze",
         ))
         .expect("parse");
+        assert!(!cli.exit_on_init_failure);
+        let c = cli.config;
         assert_eq!(c.layer_dir, std::path::PathBuf::from("/l"));
         assert_eq!(c.task_dir, Some("/t".into()));
         assert_eq!(
@@ -177,6 +198,11 @@ mod tests {
         assert_eq!(c.memory_mb, 256);
         assert_eq!(c.function_timeout, Duration::from_secs(3));
         assert!(!c.freeze);
+        assert!(
+            parse_args(args("--layer /l --exit-on-init-failure"))
+                .expect("parse")
+                .exit_on_init_failure
+        );
         assert!(parse_args(args("--task /t")).is_err());
         assert!(parse_args(args("--layer /l --bogus")).is_err());
     }
