@@ -7,6 +7,8 @@
 #   RUNTIME_API_LISTEN   the Runtime API (default: a free port)
 #   BLACKBOX_LISTEN_ADDRESS  blackbox_exporter's own listener (default: a free port on
 #                        127.0.0.1; on Lambda it is 127.0.0.1:9115)
+#   FUNCTION_DIR         the function's package (default: the repository's function/); its
+#                        blackbox.yml, if any, is the config, as /var/task/blackbox.yml on Lambda
 set -euo pipefail
 sandbox=$1 layer=$2; shift 2
 
@@ -17,6 +19,11 @@ args=(--layer "$layer" --exit-on-init-failure
   --listen "${FUNCTION_URL_LISTEN:-127.0.0.1:9000}"
   --invoke-listen "${INVOKE_LISTEN:-127.0.0.1:9002}"
   --runtime-api "${RUNTIME_API_LISTEN:-127.0.0.1:0}")
+function_dir=${FUNCTION_DIR:-$(cd "$(dirname "$0")/.." && pwd)/function}
+if [ -z "${BLACKBOX_CONFIG:-}" ] && [ -f "$function_dir/blackbox.yml" ]; then
+  export BLACKBOX_CONFIG=$function_dir/blackbox.yml
+  echo "run-local: blackbox.yml from $function_dir" >&2
+fi
 # Another blackbox_exporter on this machine most likely holds its default port, 9115.
 export BLACKBOX_LISTEN_ADDRESS=${BLACKBOX_LISTEN_ADDRESS:-127.0.0.1:$(free_port)}
 # Locally you probe services on your own machine: unless you say otherwise, allow every

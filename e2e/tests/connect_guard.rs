@@ -352,6 +352,18 @@ impl Namespace {
         }
         let logs = function.logs();
         assert!(logs.contains("connect guard: on"), "{what}:\n{logs}");
+        // The namespace, as a Lambda function outside a VPC, has no IPv6 route: the Rust
+        // handler names at Init the module that would dial IPv6 first, and only it.
+        if handler == Handler::Rust {
+            assert!(
+                logs.contains(
+                    "module \"http_ip6\" prefers IPv6 (http.preferred_ip_protocol is unset, and \
+                     blackbox's default is ip6) and this function has no IPv6 route"
+                ),
+                "{what}:\n{logs}"
+            );
+            assert_eq!(logs.matches("prefers IPv6").count(), 1, "{what}:\n{logs}");
+        }
         for rule in [
             "rule=loopback",
             "rule=link-local",

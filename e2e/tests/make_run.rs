@@ -117,3 +117,51 @@ fn a_chosen_port_that_is_taken_ends_it_at_once_naming_the_port() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_function_folders_blackbox_yml_is_the_config() {
+    let target = start_target().await;
+    let dir = lambda_blackbox_e2e::TempDir::new("make-run-function");
+    std::fs::write(
+        dir.join("blackbox.yml"),
+        "modules:\n  only_here: {prober: tcp, timeout: 3s, tcp: {preferred_ip_protocol: ip4}}\n",
+    )
+    .unwrap();
+    let url = format!("127.0.0.1:{}", free_port());
+    let mut child = run_local(&[
+        ("FUNCTION_URL_LISTEN", url.clone()),
+        ("INVOKE_LISTEN", format!("127.0.0.1:{}", free_port())),
+        ("FUNCTION_DIR", dir.path().display().to_string()),
+    ]);
+    let client = reqwest::Client::new();
+    let probe = |module: &str| format!("http://{url}/probe?target={}&module={module}", target.addr);
+    let started = Instant::now();
+    let body = loop {
+        if let Ok(answer) = client.get(probe("only_here")).send().await {
+            break answer.text().await.unwrap_or_default();
+        }
+        if child.try_wait().unwrap().is_some() {
+            let out = child.wait_with_output().unwrap();
+            panic!("make run ended: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no Function URL"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(body.contains("probe_success 1"), "{body}");
+    // The layer's modules are gone: blackbox knows only the folder's.
+    let layers = client.get(probe("http_2xx")).send().await.unwrap();
+    let status = layers.status().as_u16();
+    let said = layers.text().await.unwrap_or_default();
+    assert_ne!(status, 200, "{said}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let (ok, said) = ended(child, Duration::from_secs(10));
+    assert!(ok, "{said}");
+    assert!(said.contains("blackbox.yml from"), "{said}");
+}

@@ -36,6 +36,14 @@ async fn main() -> Result<(), Error> {
             "BLACKBOX_AUTH_TOKEN is not set: anyone who can reach this function's URL can run probes through it"
         );
     }
+    // A Lambda function outside a VPC has no IPv6 route: a module that resolves IPv6
+    // first fails on every dual-stack target, which looks like the target being down.
+    let routes = std::fs::read_to_string("/proc/net/ipv6_route").unwrap_or_default();
+    if !lambda_blackbox_handler::modules::has_ipv6_route(&routes) {
+        for module in settings.modules.preferring_ipv6() {
+            tracing::warn!("{module}");
+        }
+    }
     if let Some(push) = &push {
         if push.url.scheme() == "http" && push.sends_a_secret() {
             tracing::warn!(

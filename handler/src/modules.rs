@@ -13,6 +13,38 @@ pub const DEFAULT_MODULE: &str = "http_2xx";
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BlackboxModules {
     probers: HashMap<String, Prober>,
+    prefer_ipv6: Vec<PrefersIpv6>,
+}
+
+/// A module that resolves a target's IPv6 address first: where the function has no IPv6
+/// route (a Lambda function outside a VPC), its probes of dual-stack targets fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrefersIpv6 {
+    pub module: String,
+    /// The prober's section, where `preferred_ip_protocol` goes (`http`, `tcp`, …).
+    pub section: &'static str,
+    /// Set to ip6 in the file, rather than left to blackbox's default (ip6).
+    pub explicit: bool,
+}
+
+impl std::fmt::Display for PrefersIpv6 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let why = if self.explicit {
+            format!("{}.preferred_ip_protocol is ip6", self.section)
+        } else {
+            format!(
+                "{}.preferred_ip_protocol is unset, and blackbox's default is ip6",
+                self.section
+            )
+        };
+        write!(
+            f,
+            "module {:?} prefers IPv6 ({why}) and this function has no IPv6 route: its probes of \
+             targets with an IPv6 address fail. Set {}.preferred_ip_protocol: ip4 in that module, \
+             or run the function in a VPC subnet with IPv6",
+            self.module, self.section
+        )
+    }
 }
 
 impl BlackboxModules {
@@ -27,7 +59,20 @@ impl BlackboxModules {
             .iter()
             .filter_map(|(name, module)| Some((name.as_str()?.to_string(), prober_of(module)?)))
             .collect();
-        Ok(Self { probers })
+        let mut prefer_ipv6: Vec<PrefersIpv6> = modules
+            .iter()
+            .filter_map(|(name, module)| prefers_ipv6(name.as_str()?, module))
+            .collect();
+        prefer_ipv6.sort_by(|a, b| a.module.cmp(&b.module));
+        Ok(Self {
+            probers,
+            prefer_ipv6,
+        })
+    }
+
+    /// The modules that resolve IPv6 first, by name.
+    pub fn preferring_ipv6(&self) -> &[PrefersIpv6] {
+        &self.prefer_ipv6
     }
 
     /// The probers that may read a target for `module` (blackbox's default when empty).
@@ -38,6 +83,46 @@ impl BlackboxModules {
             None => &Prober::ANY_NETWORK,
         }
     }
+}
+
+/// Whether a module dials IPv6 first: the probers that resolve a name read
+/// `preferred_ip_protocol` from their own section, ip6 when unset.
+fn prefers_ipv6(name: &str, module: &Yaml) -> Option<PrefersIpv6> {
+    let section = match module["prober"].as_str()? {
+        "http" => "http",
+        "tcp" => "tcp",
+        "dns" => "dns",
+        "grpc" => "grpc",
+        "icmp" => "icmp",
+        _ => return None,
+    };
+    let explicit = match &module[section]["preferred_ip_protocol"] {
+        Yaml::BadValue | Yaml::Null => false,
+        value => match value.as_str()?.trim().to_ascii_lowercase().as_str() {
+            "ip6" | "ipv6" => true,
+            _ => return None,
+        },
+    };
+    Some(PrefersIpv6 {
+        module: name.to_string(),
+        section,
+        explicit,
+    })
+}
+
+/// Whether `/proc/net/ipv6_route` holds a route to somewhere beyond this machine: one on
+/// a device other than loopback, to neither link-local (fe80::/10) nor multicast space.
+pub fn has_ipv6_route(ipv6_route: &str) -> bool {
+    ipv6_route.lines().any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (Some(destination), Some(device)) = (fields.first(), fields.get(9)) else {
+            return false;
+        };
+        let local = ["fe8", "fe9", "fea", "feb", "ff"]
+            .iter()
+            .any(|prefix| destination.starts_with(prefix));
+        *device != "lo" && !local
+    })
 }
 
 fn prober_of(module: &Yaml) -> Option<Prober> {
@@ -117,6 +202,64 @@ mod tests {
         for (module, want) in cases {
             assert_eq!(modules.probers(Some(module)), *want, "{module}");
         }
+    }
+
+    #[test]
+    fn modules_that_resolve_ipv6_first_are_named_with_why() {
+        let modules = BlackboxModules::from_yaml(
+            "modules:
+  unset: {prober: http}
+  v4: {prober: http, http: {preferred_ip_protocol: ip4}}
+  v6: {prober: tcp, tcp: {preferred_ip_protocol: ip6}}
+  dns_unset: {prober: dns, dns: {query_name: example.com}}
+  sock: {prober: unix}
+  grpc_v4: {prober: grpc, grpc: {preferred_ip_protocol: ip4}}
+",
+        )
+        .unwrap();
+        let named: Vec<String> = modules
+            .preferring_ipv6()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            named,
+            [
+                "module \"dns_unset\" prefers IPv6 (dns.preferred_ip_protocol is unset, and blackbox's \
+                 default is ip6) and this function has no IPv6 route: its probes of targets with an \
+                 IPv6 address fail. Set dns.preferred_ip_protocol: ip4 in that module, or run the \
+                 function in a VPC subnet with IPv6",
+                "module \"unset\" prefers IPv6 (http.preferred_ip_protocol is unset, and blackbox's \
+                 default is ip6) and this function has no IPv6 route: its probes of targets with an \
+                 IPv6 address fail. Set http.preferred_ip_protocol: ip4 in that module, or run the \
+                 function in a VPC subnet with IPv6",
+                "module \"v6\" prefers IPv6 (tcp.preferred_ip_protocol is ip6) and this function has \
+                 no IPv6 route: its probes of targets with an IPv6 address fail. Set \
+                 tcp.preferred_ip_protocol: ip4 in that module, or run the function in a VPC subnet \
+                 with IPv6",
+            ]
+        );
+        // The layer's own modules all prefer IPv4.
+        let shipped =
+            BlackboxModules::from_yaml(include_str!("../../layer/blackbox/blackbox.yml")).unwrap();
+        assert_eq!(shipped.preferring_ipv6(), &[]);
+    }
+
+    #[test]
+    fn an_ipv6_route_is_one_beyond_loopback_and_link_local() {
+        // A Lambda function outside a VPC: loopback only (and link-local on its device).
+        let lambda = "\
+00000000000000000000000000000001 80 00000000000000000000000000000000 00 00000000000000000000000000000000 00000000 00000002 00000000 80200001       lo
+fe800000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0
+ff000000000000000000000000000000 08 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000002 00000000 00000001     eth0
+00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo
+";
+        assert!(!has_ipv6_route(lambda));
+        assert!(!has_ipv6_route(""));
+        let vpc = format!(
+            "{lambda}00000000000000000000000000000000 00 00000000000000000000000000000000 00 fd000000000000000000000000000001 00000400 00000003 00000000 00000003     eth0\n"
+        );
+        assert!(has_ipv6_route(&vpc));
     }
 
     #[test]

@@ -57,6 +57,8 @@ export interface BlackboxPushFunctionProps extends LayerSource {
   readonly labels?: Record<string, string>;
   /** More `BLACKBOX_*` settings (README, Configuration). */
   readonly environment?: Record<string, string>;
+  /** The function's package, e.g. the repository's function/ with a blackbox.yml. @default a stub */
+  readonly code?: lambda.Code;
   readonly functionName?: string;
 }
 
@@ -127,7 +129,7 @@ export class BlackboxPushFunction extends Construct {
     this.function = new lambda.Function(this, "Function", {
       runtime: lambda.Runtime.PROVIDED_AL2023,
       handler: "bootstrap",
-      code: lambda.Code.fromAsset(path.join(__dirname, "../function")),
+      code: props.code ?? lambda.Code.fromAsset(path.join(__dirname, "../function")),
       architecture,
       memorySize: props.memorySize ?? 128,
       timeout,

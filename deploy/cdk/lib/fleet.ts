@@ -35,6 +35,8 @@ export interface FleetProps {
   readonly account?: string;
   /** Push mode instead of scrape mode: no Function URL, a schedule per region. */
   readonly push?: FleetPush;
+  /** Every function's package (e.g. a directory with a blackbox.yml). @default a stub */
+  readonly code?: lambda.Code;
 }
 
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
@@ -95,6 +97,7 @@ export function buildFleet(app: cdk.App, props: FleetProps): cdk.Stack[] {
         remoteWrite: { ...push.remoteWrite, secret },
         probes: push.probes,
         schedule: push.schedule,
+        code: props.code,
       });
       new cdk.CfnOutput(stack, "FunctionName", { value: fn.function.functionName });
       new cdk.CfnOutput(stack, "FailedRunsQueue", { value: fn.failedRuns.queueUrl, description: "Push runs whose write failed" });
@@ -115,6 +118,7 @@ export function buildFleet(app: cdk.App, props: FleetProps): cdk.Stack[] {
       authToken: token.valueAsString,
       allowedTargets: props.allowedTargets,
       functionUrlAuthType: props.functionUrlAuthType,
+      code: props.code,
     });
     new cdk.CfnOutput(stack, "FunctionUrl", { value: probe.functionUrl.url, description: "The probe endpoint" });
     new cdk.CfnOutput(stack, "LayerArn", { value: probe.layer.layerVersionArn, description: "The layer version the function runs" });

@@ -1,7 +1,7 @@
 """What SAM's own packaging ships for the documented commands: `sam build [-t push.yaml]`, then
 `sam deploy` with no template (it takes the one `sam build` wrote). Against moto's S3 and
 CloudFormation on loopback, every zip SAM uploads is opened: the layer zip holds the layer, the
-function zip holds function/ and nothing of this folder (`sam deploy -t push.yaml` shipped the
+function zip holds the repository's function/ and nothing of this folder (`sam deploy -t push.yaml` shipped the
 folder itself: push.yaml, the Makefile, fleet.py, the tests; no bootstrap, no layer). And a layer
 of another architecture than the stack's fails `sam build`, naming both."""
 
@@ -98,7 +98,7 @@ def test_the_documented_commands_ship_the_built_layer_and_function(template, aws
     [layer] = [names for names in zips.values() if "bootstrap" in names]
     [function] = [names for names in zips.values() if "bootstrap" not in names]
     assert LAYER_FILES <= layer, layer
-    assert function == {p.name for p in (HERE / "function").iterdir()}, function
+    assert function == {p.name for p in (ROOT / "function").iterdir()}, function
     for shipped in (layer, function):
         assert not shipped & {"push.yaml", "template.yaml", "Makefile", "fleet.py"}, shipped
 
