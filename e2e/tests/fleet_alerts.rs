@@ -150,6 +150,28 @@ async fn assert_dashboard_answers(
     }
 }
 
+/// (region, value) for every region, sorted by region.
+fn by_region(value: impl Fn(&str) -> f64) -> Vec<(String, f64)> {
+    let mut all: Vec<(String, f64)> = REGIONS.iter().map(|r| (r.to_string(), value(r))).collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all
+}
+
+/// The "Function down by region" panel's answer: (region, value), sorted by region.
+async fn function_down(prometheus: &Prometheus, client: &reqwest::Client) -> Vec<(String, f64)> {
+    let (_, expr) = dashboard_queries()
+        .into_iter()
+        .find(|(title, _)| title == "Function down by region")
+        .expect("the panel");
+    let (_, answer) = prometheus.query(client, &expr).await;
+    let mut by_region: Vec<(String, f64)> = series(&answer)
+        .into_iter()
+        .map(|(labels, value)| (labels["region"].as_str().unwrap().to_string(), value))
+        .collect();
+    by_region.sort_by(|a, b| a.0.cmp(&b.0));
+    by_region
+}
+
 fn has(alerts: &[(String, String, String)], name: &str, region: &str, instance: &str) -> bool {
     alerts
         .iter()
@@ -236,6 +258,11 @@ async fn the_rules_tell_down_everywhere_from_one_region_and_from_a_broken_prober
         &["Regions that see the target down", "Firing alerts"],
     )
     .await;
+    // The region that refuses a target (403, a failed scrape) has a working function.
+    assert_eq!(
+        function_down(&prometheus, &client).await,
+        by_region(|_| 0.0)
+    );
 
     // One region's prober stops: its alert, and no target alert because of it.
     regions[0].take().unwrap().shutdown().await;
@@ -264,6 +291,10 @@ async fn the_rules_tell_down_everywhere_from_one_region_and_from_a_broken_prober
             .iter()
             .any(|(n, _, i)| n == "BlackboxTargetDown" && *i == down),
         "the down target stays down from the other regions: {later:?}"
+    );
+    assert_eq!(
+        function_down(&prometheus, &client).await,
+        by_region(|region| if region == REGIONS[0] { 1.0 } else { 0.0 })
     );
     assert!(
         !prometheus.log().contains("level=ERROR"),

@@ -317,3 +317,45 @@ fn every_dashboard_query_filters_by_region_and_target() {
             .unwrap()
             .contains("by (region, phase) (probe_http_duration_seconds")));
 }
+
+/// Grafana's import asks for each `__inputs` entry and puts the chosen data source wherever
+/// `${NAME}` stands; a reference to anything else would stay unresolved.
+#[test]
+fn the_dashboard_imports_with_a_prometheus_data_source_input() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../grafana/lambda-blackbox.json");
+    let text = std::fs::read_to_string(path).unwrap();
+    let dash: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let inputs = dash["__inputs"].as_array().expect("__inputs");
+    assert_eq!(inputs.len(), 1, "{inputs:?}");
+    assert_eq!(inputs[0]["type"], "datasource");
+    assert_eq!(inputs[0]["pluginId"], "prometheus");
+    let input = format!("${{{}}}", inputs[0]["name"].as_str().unwrap());
+    let variables: Vec<&str> = dash["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    // Every ${…} is the input or a variable of the dashboard.
+    for reference in text.split("${").skip(1) {
+        let name = reference.split('}').next().unwrap();
+        assert!(
+            format!("${{{name}}}") == input || variables.contains(&name),
+            "${{{name}}} is neither an input nor a variable"
+        );
+    }
+    let datasource = dash["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["type"] == "datasource")
+        .expect("a data source variable");
+    assert_eq!(datasource["current"]["value"], input.as_str());
+    for panel in dash["panels"].as_array().unwrap() {
+        assert_eq!(
+            panel["datasource"]["uid"], "${datasource}",
+            "{}",
+            panel["title"]
+        );
+    }
+}
