@@ -168,7 +168,8 @@ soak: test-layers
 # The deployment references and the handlers for other runtimes, each checked with its
 # ecosystem's own tools (part of `make test`; needs sam, node with deploy/cdk's npm ci,
 # promtool and blackbox_exporter, as `make test-setup` installs them). The events/ replay and the
-# Python handler under awslambdaric run in `cargo test` (events_replay, python_handler).
+# Python and Node.js handlers under awslambdaric and aws-lambda-ric run in `cargo test`
+# (events_replay, python_handler, node_handler, connect_guard).
 # DEPLOY_LAYER: the layer zip or directory that sam build and cdk synth package (`make
 # test` passes its arm64 zip); without it, the layer directory.
 DEPLOY_LAYER ?=

@@ -5,8 +5,10 @@
 #   test-setup.sh test    the above, the musl targets, Debian packages (blackbox_exporter,
 #                         Prometheus and promtool, qemu-user, file, unzip, Docker and
 #                         debootstrap for `sam local invoke`), the Python
-#                         packages, the SAM CLI virtualenv, the CDK app's npm ci, and a
-#                         second host name for loopback in /etc/hosts
+#                         packages, the SAM CLI virtualenv, AWS's Node.js runtime
+#                         interface client (built with cmake, autoconf, automake, libtool),
+#                         the CDK app's npm ci, and a second host name for loopback in
+#                         /etc/hosts
 # When a step cannot run (not root, no network) it stops at once with one line naming
 # what is missing and how to get it.
 set -euo pipefail
@@ -35,12 +37,10 @@ rust_targets() {
   rustup target add "${missing[@]}" >/dev/null 2>&1 || fail "could not add the ${missing[*]} targets: rustup target add ${missing[*]}"
 }
 
-# package:command pairs; a package is installed when its command is missing.
-debian_packages() {
+# Arguments: package:command pairs; a package is installed when its command is missing.
+apt_install_missing() {
   local missing=() pair
-  for pair in prometheus-blackbox-exporter:prometheus-blackbox-exporter prometheus:promtool \
-    qemu-user-static:qemu-aarch64-static file:file unzip:unzip docker.io:dockerd \
-    debootstrap:debootstrap; do
+  for pair in "$@"; do
     command -v "${pair#*:}" >/dev/null || missing+=("${pair%%:*}")
   done
   [ ${#missing[@]} -eq 0 ] && return
@@ -49,6 +49,12 @@ debian_packages() {
   { apt-get install -y -qq --no-install-recommends "${missing[@]}" \
     || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; }; } >/dev/null 2>&1 \
     || fail "apt-get install ${missing[*]} failed (no network?)"
+}
+
+debian_packages() {
+  apt_install_missing prometheus-blackbox-exporter:prometheus-blackbox-exporter prometheus:promtool \
+    qemu-user-static:qemu-aarch64-static file:file unzip:unzip docker.io:dockerd \
+    debootstrap:debootstrap
 }
 
 python_packages() {
@@ -68,6 +74,30 @@ sam_cli() {
   [ -x target/aws-sam-cli/bin/sam ] && return
   { python3 -m venv target/aws-sam-cli && target/aws-sam-cli/bin/pip install -q aws-sam-cli; } >/dev/null 2>&1 \
     || fail "could not install the SAM CLI: python3 -m venv target/aws-sam-cli && target/aws-sam-cli/bin/pip install aws-sam-cli"
+}
+
+# AWS's Node.js runtime interface client, for the Node.js handler's end-to-end tests. Its
+# install builds curl and aws-lambda-cpp from bundled sources (about a minute) against the
+# machine's Node.js headers (without npm_config_nodedir node-gyp downloads them); only
+# bin/, dist/ (with the built rapid-client.node) and package.json run, so only they are
+# kept (the build trees are 160 MB). Pinned to 3.3.0: 4.x needs Node.js 22.
+NODE_RIC_VERSION=3.3.0
+NODE_RIC_DIR=target/aws-lambda-ric
+node_ric() {
+  local ric=$NODE_RIC_DIR/node_modules/aws-lambda-ric build=$NODE_RIC_DIR.build nodedir
+  [ -f "$ric/dist/rapid-client.node" ] && grep -q "\"version\": \"$NODE_RIC_VERSION\"" "$ric/package.json" && return
+  command -v node >/dev/null || fail "node is missing (the Node.js handler's tests need Node.js 20)"
+  nodedir=$(dirname "$(dirname "$(node -p process.execPath)")")
+  [ -f "$nodedir/include/node/node_api.h" ] \
+    || fail "no Node.js headers in $nodedir/include/node: install the headers of the Node.js that runs (aws-lambda-ric builds a native module)"
+  apt_install_missing cmake:cmake autoconf:autoconf automake:automake libtool:libtoolize g++:g++ make:make
+  rm -rf "$build" && mkdir -p "$build" && echo '{"private": true}' >"$build/package.json"
+  (cd "$build" && npm_config_nodedir=$nodedir npm install --no-audit --no-fund --no-package-lock \
+    --loglevel=error "aws-lambda-ric@$NODE_RIC_VERSION") >/dev/null 2>&1 \
+    || { rm -rf "$build"; fail "could not build aws-lambda-ric $NODE_RIC_VERSION (no network?): mkdir -p $NODE_RIC_DIR && cd $NODE_RIC_DIR && npm init -y && npm_config_nodedir=$nodedir npm install aws-lambda-ric@$NODE_RIC_VERSION"; }
+  rm -rf "$NODE_RIC_DIR" && mkdir -p "$ric" \
+    && cp -R "$build/node_modules/aws-lambda-ric/"{bin,dist,package.json} "$ric/" \
+    && rm -rf "$build" || fail "could not copy the built aws-lambda-ric from $build to $ric"
 }
 
 # npm ci again only when the lock file changed since the last one.
@@ -91,6 +121,6 @@ loopback_alias() {
 rust_components
 case "$what" in
   lint) ;;
-  test) rust_targets; debian_packages; python_packages; sam_cli; cdk_app; loopback_alias ;;
+  test) rust_targets; debian_packages; python_packages; sam_cli; node_ric; cdk_app; loopback_alias ;;
   *) fail "usage: $0 lint|test" ;;
 esac

@@ -2,6 +2,7 @@
 //! is, starting it in the sandbox, targets on loopback, answers and metrics.
 
 pub mod dns;
+pub mod handler_port;
 pub mod harness;
 pub mod prometheus;
 pub mod receiver;
@@ -396,6 +397,48 @@ pub fn python_task(name: &str) -> TempDir {
     )
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&bootstrap, std::fs::Permissions::from_mode(0o755)).unwrap();
+    task
+}
+
+/// AWS's Node.js runtime interface client (`aws-lambda-ric`) where `make test-setup`
+/// builds it; FAILS (not skips) when it is not there.
+pub fn node_ric() -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("e2e/ is in the workspace");
+    let ric = workspace.join("target/aws-lambda-ric/node_modules/aws-lambda-ric/bin/index.mjs");
+    assert!(
+        ric.is_file(),
+        "{} is missing: run `make test-setup` (scripts/test-setup.sh builds aws-lambda-ric there)",
+        ric.display()
+    );
+    ric
+}
+
+/// A Node.js function's package: the handler file and a bootstrap that runs it under
+/// aws-lambda-ric with the machine's node, as AWS's nodejs runtimes do.
+pub fn node_task(name: &str) -> TempDir {
+    let ric = node_ric();
+    let out = output_of(
+        std::process::Command::new("node").args(["-p", "process.execPath"]),
+        "node (the Node.js handler's runtime)",
+    );
+    let node = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let task = TempDir::new(name);
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../handler/node/index.mjs");
+    std::fs::copy(&source, task.join("index.mjs")).expect("the Node.js handler");
+    let bootstrap = task.join("bootstrap");
+    // The ric takes its working directory as the function's directory (LAMBDA_TASK_ROOT):
+    // both harnesses start the bootstrap in the task directory.
+    std::fs::write(
+        &bootstrap,
+        format!(
+            "#!/bin/sh\nexec '{node}' '{}' index.handler\n",
+            ric.display()
+        ),
+    )
+    .unwrap();
     std::fs::set_permissions(&bootstrap, std::fs::Permissions::from_mode(0o755)).unwrap();
     task
 }

@@ -12,12 +12,13 @@ use std::sync::{Arc, Mutex};
 
 use axum::extract::OriginalUri;
 use lambda_blackbox_e2e::dns::{DnsServer, Record, Zone, TYPE_A, TYPE_AAAA};
+use lambda_blackbox_e2e::handler_port::HandlerPort;
 use lambda_blackbox_e2e::harness::{BlackboxRelease, Function, Harness, Platform};
 use lambda_blackbox_e2e::receiver::Receiver;
 use lambda_blackbox_e2e::recorder::Recorder;
 use lambda_blackbox_e2e::{
-    assert_probe_succeeded, both_harnesses, encode, free_port, layer_dir, metric, python_task,
-    start_target, TempDir,
+    assert_probe_succeeded, both_harnesses, encode, free_port, layer_dir, metric, start_target,
+    TempDir,
 };
 
 both_harnesses!(
@@ -161,6 +162,19 @@ fn attack_config(dir: &TempDir, release: BlackboxRelease) -> String {
 enum Handler {
     Rust,
     Python,
+    Node,
+}
+
+impl Handler {
+    /// The port in the function's package, under its runtime interface client; None for
+    /// the layer's own Rust bootstrap.
+    fn port(self) -> Option<HandlerPort> {
+        match self {
+            Handler::Rust => None,
+            Handler::Python => Some(HandlerPort::Python),
+            Handler::Node => Some(HandlerPort::Node),
+        }
+    }
 }
 
 struct Namespace {
@@ -174,16 +188,16 @@ struct Namespace {
 
 impl Namespace {
     /// A fresh name whose first answer is the control host and every later one loopback:
-    /// the Rust handler's lookup sees the first, blackbox the next. The Python handler
-    /// looks nothing up, so blackbox would see the control: its names answer loopback
-    /// from the start.
+    /// the Rust handler's lookup sees the first, blackbox the next. The ports look
+    /// nothing up, so blackbox would see the control: their names answer loopback from
+    /// the start.
     fn rebind_name(&self, handler: Handler) -> String {
         let n = self
             .rebinds
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        match handler {
-            Handler::Rust => format!("rebind-{n}.attack.test"),
-            Handler::Python => format!("loop-{n}.attack.test"),
+        match handler.port() {
+            None => format!("rebind-{n}.attack.test"),
+            Some(_) => format!("loop-{n}.attack.test"),
         }
     }
 
@@ -200,12 +214,10 @@ impl Namespace {
             ("BLACKBOX_EXTENSION_LOG", "info"),
         ];
         env.extend_from_slice(extra);
-        match handler {
-            Handler::Rust => (Function::start(harness, &env).await, None),
-            Handler::Python => {
-                let task = python_task("attack-python");
-                let function =
-                    Function::start_with_task(harness, &layer_dir(), Some(task.path()), &env).await;
+        match handler.port() {
+            None => (Function::start(harness, &env).await, None),
+            Some(port) => {
+                let (function, task) = port.start(harness, &format!("attack-{port:?}"), &env).await;
                 (function, Some(task))
             }
         }
@@ -325,11 +337,8 @@ impl Namespace {
                 function.logs()
             );
         }
-        if handler == Handler::Python {
-            assert_eq!(
-                refused_early, 0,
-                "{what}: the Python handler checks no target"
-            );
+        if handler.port().is_some() {
+            assert_eq!(refused_early, 0, "{what}: a port checks no target");
         }
 
         // The controls get through, by name and through a redirect.
@@ -464,7 +473,7 @@ async fn in_a_namespace_of_its_own() {
         platform: Platform::Rie,
         blackbox: BlackboxRelease::Layer,
     };
-    for handler in [Handler::Rust, Handler::Python] {
+    for handler in [Handler::Rust, Handler::Python, Handler::Node] {
         for harness in [
             Harness::SANDBOX,
             Harness::RIE,
