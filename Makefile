@@ -94,7 +94,9 @@ test: test-layers
 	  LAMBDA_BLACKBOX_SID_PROMETHEUS=$(abspath $(SID_PROMETHEUS)) \
 	  LAMBDA_BLACKBOX_SAM=$(abspath target/aws-sam-cli/bin/sam) \
 	  LAMBDA_BLACKBOX_RIE=$(RIE_BIN) $(LOOPBACK_ONLY) $(CARGO) test --locked --offline --workspace
-	LAYER_ZIP_DIST=$(abspath $(TEST_DIST)) $(LOOPBACK_ONLY) python3 -m pytest -q -p no:cacheprovider layer/tests deploy/sam/tests
+	LAYER_ZIP_DIST=$(abspath $(TEST_DIST)) LAMBDA_BLACKBOX_LAYER=$(abspath $(ZIP_TEST_DIR)/x86_64) \
+	  LAMBDA_BLACKBOX_SAM=$(abspath target/aws-sam-cli/bin/sam) \
+	  $(LOOPBACK_ONLY) python3 -m pytest -q -p no:cacheprovider layer/tests deploy/sam/tests docs/check
 	$(LOOPBACK_ONLY) $(MAKE) --no-print-directory test-deploy DEPLOY_LAYER=$(abspath $(TEST_DIST))/lambda-blackbox-$(VERSION)-arm64.zip
 
 # What `make lint` and `make test` need, installed when missing (quiet when all is there).
@@ -107,6 +109,7 @@ lint-setup:
 lint: lint-setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+	python3 docs/check/doc_blocks.py check
 
 fmt:
 	$(CARGO) fmt --all

@@ -21,8 +21,10 @@ def moto():
     server = shutil.which("moto_server")
     assert server, "moto_server is not on the PATH: python3 -m pip install 'moto[server]'"
     port = free_port()
+    # AWS's managed IAM policies (AWSLambdaBasicExecutionRole), which the docs attach.
+    env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true")
     proc = subprocess.Popen(
-        [server, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [server, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

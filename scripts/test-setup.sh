@@ -5,7 +5,7 @@
 #   test-setup.sh test    the above, the musl targets, Debian packages (blackbox_exporter,
 #                         Prometheus and promtool, qemu-user, file, unzip, Docker and
 #                         debootstrap for `sam local invoke`), the Python
-#                         packages, the SAM CLI virtualenv, AWS's Node.js runtime
+#                         packages, the SAM CLI and AWS CLI virtualenvs, AWS's Node.js runtime
 #                         interface client (built with cmake, autoconf, automake, libtool),
 #                         the CDK app's npm ci, and a second host name for loopback in
 #                         /etc/hosts
@@ -76,6 +76,13 @@ sam_cli() {
     || fail "could not install the SAM CLI: python3 -m venv target/aws-sam-cli && target/aws-sam-cli/bin/pip install aws-sam-cli"
 }
 
+# The AWS CLI, for the docs' commands (docs/check/test_commands.py runs them against moto).
+aws_cli() {
+  [ -x target/awscli/bin/aws ] && return
+  { python3 -m venv target/awscli && target/awscli/bin/pip install -q awscli; } >/dev/null 2>&1 \
+    || fail "could not install the AWS CLI: python3 -m venv target/awscli && target/awscli/bin/pip install awscli"
+}
+
 # AWS's Node.js runtime interface client, for the Node.js handler's end-to-end tests. Its
 # install builds curl and aws-lambda-cpp from bundled sources (about a minute) against the
 # machine's Node.js headers (without npm_config_nodedir node-gyp downloads them); only
@@ -121,6 +128,6 @@ loopback_alias() {
 rust_components
 case "$what" in
   lint) ;;
-  test) rust_targets; debian_packages; python_packages; sam_cli; node_ric; cdk_app; loopback_alias ;;
+  test) rust_targets; debian_packages; python_packages; sam_cli; aws_cli; node_ric; cdk_app; loopback_alias ;;
   *) fail "usage: $0 lint|test" ;;
 esac

@@ -187,6 +187,8 @@ fn invoke(dir: &Path, docker: &Docker, event: &Value, allowed: &str) -> Invoked 
     Invoked { answer, logs }
 }
 
+/// docs/deploy.md's block "sam-local-invoke" (`sam build`, then `sam local invoke` with an
+/// events/ file), with the test's own build directory, layer and target.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sam_local_invoke_runs_the_layer_built_by_sam_build() {
     let target = start_target().await;

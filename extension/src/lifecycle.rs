@@ -88,7 +88,7 @@ pub async fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // The line an operator looks for to know the guard is on (README, "Safe to expose").
+    // The line an operator looks for to know the guard is on (docs/security.md, "Is the guard on?").
     let guard = process.guard().clone();
     // What Init found holds for the environment's life: a restarted blackbox runs
     // guarded if the first one did (or fails to start), and unguarded restarts do not

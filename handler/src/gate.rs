@@ -197,7 +197,7 @@ pub fn admit_target(
 /// The second look at each host name a prober would dial: every address it resolves
 /// to now, each name looked up once within `timeout`. blackbox resolves it again, so a
 /// name whose answers change between the two (DNS rebinding) is not covered; the
-/// README says so.
+/// docs/security.md says so.
 pub async fn check_resolved(
     settings: &HandlerSettings,
     readings: &[Reading],

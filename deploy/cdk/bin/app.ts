@@ -50,7 +50,7 @@ if (layerArn === undefined && layerZip === undefined && layerArnsFile === undefi
 const allowedTargets = context("allowedTargets")?.split(",");
 // The repository's function/: the function's package everywhere (a blackbox.yml there
 // replaces the layer's modules), as for make run, SAM and the AWS CLI.
-const code = lambda.Code.fromAsset(path.join(repo, "function"));
+const functionDirectory = path.join(repo, "function");
 const authType = context("authType") === "AWS_IAM" ? lambda.FunctionUrlAuthType.AWS_IAM : lambda.FunctionUrlAuthType.NONE;
 const regions = context("regions");
 
@@ -86,7 +86,7 @@ if (regions !== undefined) {
     allowedTargets,
     functionUrlAuthType: authType,
     push,
-    code,
+    codeDirectory: functionDirectory,
   });
 } else {
   const stack = new cdk.Stack(app, "LambdaBlackbox", {
@@ -107,7 +107,7 @@ if (regions !== undefined) {
     authToken: token.valueAsString,
     allowedTargets,
     functionUrlAuthType: authType,
-    code,
+    code: lambda.Code.fromAsset(functionDirectory),
   });
   new cdk.CfnOutput(stack, "FunctionUrl", { value: probe.functionUrl.url, description: "The probe endpoint" });
   new cdk.CfnOutput(stack, "LayerArn", { value: probe.layer.layerVersionArn, description: "The layer version the function runs" });

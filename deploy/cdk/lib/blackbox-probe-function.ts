@@ -40,7 +40,7 @@ export interface BlackboxProbeFunctionProps {
   readonly allowedTargets?: string[];
   /** BLACKBOX_DENY_PRIVATE: also refuse private ranges. @default false */
   readonly denyPrivate?: boolean;
-  /** More `BLACKBOX_*` settings (README, Configuration). */
+  /** More `BLACKBOX_*` settings (docs/configuration.md). */
   readonly environment?: Record<string, string>;
   /** The package of a `provided.al2023` function (e.g. a directory with a blackbox.yml). @default a stub */
   readonly code?: lambda.Code;

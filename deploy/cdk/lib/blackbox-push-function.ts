@@ -55,7 +55,7 @@ export interface BlackboxPushFunctionProps extends LayerSource {
   readonly job?: string;
   /** BLACKBOX_PUSH_LABELS: more labels on every series (not job, instance, module, region). */
   readonly labels?: Record<string, string>;
-  /** More `BLACKBOX_*` settings (README, Configuration). */
+  /** More `BLACKBOX_*` settings (docs/configuration.md). */
   readonly environment?: Record<string, string>;
   /** The function's package, e.g. the repository's function/ with a blackbox.yml. @default a stub */
   readonly code?: lambda.Code;

@@ -35,8 +35,9 @@ export interface FleetProps {
   readonly account?: string;
   /** Push mode instead of scrape mode: no Function URL, a schedule per region. */
   readonly push?: FleetPush;
-  /** Every function's package (e.g. a directory with a blackbox.yml). @default a stub */
-  readonly code?: lambda.Code;
+  /** The directory of every function's package (e.g. one with a blackbox.yml), uploaded to each
+   * region as an asset of its own. @default a stub */
+  readonly codeDirectory?: string;
 }
 
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
@@ -77,6 +78,8 @@ export function buildFleet(app: cdk.App, props: FleetProps): cdk.Stack[] {
     return arn;
   };
   return regions.map((region) => {
+    // A Code is an asset of one stack: each region's function gets its own.
+    const codeIn = () => (props.codeDirectory === undefined ? undefined : lambda.Code.fromAsset(props.codeDirectory));
     const stack = new cdk.Stack(app, `LambdaBlackbox-${region}`, {
       description:
         props.push === undefined
@@ -97,7 +100,7 @@ export function buildFleet(app: cdk.App, props: FleetProps): cdk.Stack[] {
         remoteWrite: { ...push.remoteWrite, secret },
         probes: push.probes,
         schedule: push.schedule,
-        code: props.code,
+        code: codeIn(),
       });
       new cdk.CfnOutput(stack, "FunctionName", { value: fn.function.functionName });
       new cdk.CfnOutput(stack, "FailedRunsQueue", { value: fn.failedRuns.queueUrl, description: "Push runs whose write failed" });
@@ -118,7 +121,7 @@ export function buildFleet(app: cdk.App, props: FleetProps): cdk.Stack[] {
       authToken: token.valueAsString,
       allowedTargets: props.allowedTargets,
       functionUrlAuthType: props.functionUrlAuthType,
-      code: props.code,
+      code: codeIn(),
     });
     new cdk.CfnOutput(stack, "FunctionUrl", { value: probe.functionUrl.url, description: "The probe endpoint" });
     new cdk.CfnOutput(stack, "LayerArn", { value: probe.layer.layerVersionArn, description: "The layer version the function runs" });

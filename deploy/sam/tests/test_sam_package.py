@@ -11,10 +11,14 @@ import pathlib
 import re
 import shlex
 import subprocess
+import sys
 import time
 import zipfile
 
 import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[3] / "docs/check"))
+import doc_blocks  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parents[1]
 ROOT = HERE.parents[1]
@@ -41,16 +45,23 @@ def sam_env(tmp_path, **extra):
 
 
 def documented(template):
-    """The build and deploy commands the template's Description gives (template.yaml: the
-    README's `sam build` and `sam deploy --guided`)."""
-    if template == "template.yaml":
-        readme = (ROOT / "README.md").read_text()
-        assert "\nsam build " in readme and "\nsam deploy --guided " in readme
-        return ["build"], ["deploy", "--guided"]
-    text = " ".join((HERE / template).read_text().split("Parameters:")[0].split())
-    found = re.search(r"sam (build[^&]*?) && sam (deploy [^()]*?) \(", text)
-    assert found, f"{template}'s Description gives no `sam build … && sam deploy …`: {text}"
-    return shlex.split(found.group(1)), shlex.split(found.group(2))
+    """The `sam build` and `sam deploy` of the docs' block for the template (docs/deploy.md's
+    "sam-build-deploy", docs/push-mode.md's "push-sam"), as argument lists after `sam`."""
+    text = doc_blocks.block({"template.yaml": "sam-build-deploy", "push.yaml": "push-sam"}[template])
+    text = re.sub(r"\\\n\s*", " ", text)
+    commands = [c.split("#")[0].strip() for line in text.splitlines() for c in line.split("&&")]
+    [build] = [shlex.split(c)[1:] for c in commands if c.startswith("sam build")]
+    [deploy] = [shlex.split(c)[1:] for c in commands if c.startswith("sam deploy")]
+    return build, deploy
+
+
+def overrides(deploy):
+    """The --parameter-overrides values of a deploy command, and the command without them."""
+    if "--parameter-overrides" not in deploy:
+        return [], deploy
+    at = deploy.index("--parameter-overrides")
+    end = next((i for i in range(at + 1, len(deploy)) if deploy[i].startswith("--")), len(deploy))
+    return deploy[at + 1:end], deploy[:at] + deploy[end:]
 
 
 def run_sam(args, tmp_path, env, cwd):
@@ -73,16 +84,13 @@ def test_the_documented_commands_ship_the_built_layer_and_function(template, aws
     assert built.returncode == 0, built.stderr + built.stdout
 
     boto3.client("s3").create_bucket(Bucket=BUCKET)
-    parameters = {
-        "template.yaml": "Architecture=x86_64 ProbeToken=tok-0123456789abcdef",
-        "push.yaml": "Architecture=x86_64 RemoteWriteUrl=https://aps-workspaces.us-east-1.amazonaws.com/"
-                     "workspaces/ws-1/api/v1/remote_write "
-                     "WorkspaceArn=arn:aws:aps:us-east-1:123456789012:workspace/ws-1",
-    }[template]
+    # The documented values, and what --guided would have asked for.
+    documented_values, deploy = overrides(deploy)
+    asked = {"template.yaml": ["ProbeToken=tok-0123456789abcdef"], "push.yaml": []}[template]
     unattended = [a for a in deploy if a != "--guided"] + [
         "--stack-name", "lambda-blackbox-test", "--s3-bucket", BUCKET, "--region", "us-east-1",
         "--capabilities", "CAPABILITY_IAM", "--no-confirm-changeset", "--no-fail-on-empty-changeset",
-        "--parameter-overrides", parameters,
+        "--parameter-overrides", "Architecture=x86_64", *asked, *documented_values,
     ]
     # Whether moto's CloudFormation then creates the stack does not matter here: the
     # artefacts are uploaded before the change set.
