@@ -296,6 +296,10 @@ def test_the_cdk_commands_synthesize(block_id, shell, workdir, tmp_path):
         templates.update(synthesized(out_dir))
     if block_id == "cdk-app":
         assert "LambdaBlackbox.template.json" in templates, templates.keys()
+        # The function's package is the repository's function/, as for make run, SAM and the CLI.
+        packages = [d for out_dir in tmp_path.glob("cdk.out-*") for d in out_dir.glob("asset.*") if d.is_dir()]
+        assert any(sorted(p.name for p in d.iterdir()) == sorted(p.name for p in (ROOT / "function").iterdir())
+                   for d in packages), packages
     else:
         assert {f"LambdaBlackbox-{r}.template.json" for r in ("us-east-1", "eu-west-1", "ap-southeast-2")} <= set(
             templates), templates.keys()
