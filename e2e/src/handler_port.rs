@@ -177,7 +177,7 @@ pub async fn answers_every_event_file_like_the_rust_one(port: HandlerPort, harne
 /// guard; with the guard off, a policy the port cannot enforce stops every probe.
 pub async fn leaves_the_target_policy_to_the_connect_guard(port: HandlerPort, harness: Harness) {
     let target = start_target().await;
-    let decoy = Recorder::on(&[std::net::SocketAddr::from(([127, 0, 0, 1], free_port()))]).await;
+    let decoy = Recorder::on_loopback().await;
     let (layer, task) = port
         .start(
             harness,

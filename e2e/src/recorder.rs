@@ -55,6 +55,25 @@ impl Recorder {
         Recorder { port, contacts }
     }
 
+    /// TCP and UDP listeners on one free port of 127.0.0.1. The port is taken by binding, not
+    /// chosen first and bound later: another test running meanwhile cannot take it between.
+    pub async fn on_loopback() -> Recorder {
+        let contacts = Arc::new(Mutex::new(Vec::new()));
+        let port = loop {
+            let udp = UdpSocket::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+                .await
+                .expect("a UDP socket on 127.0.0.1");
+            let addr = udp.local_addr().expect("a bound socket");
+            let Ok(tcp) = try_listen(addr) else {
+                continue;
+            };
+            serve_udp(udp, contacts.clone());
+            serve_tcp(tcp, contacts.clone());
+            break addr.port();
+        };
+        Recorder { port, contacts }
+    }
+
     /// TCP and UDP listeners on each of `addrs` (addresses a test's namespace holds).
     pub async fn on(addrs: &[SocketAddr]) -> Recorder {
         let contacts = Arc::new(Mutex::new(Vec::new()));
@@ -90,19 +109,22 @@ impl Recorder {
 }
 
 fn listen(addr: SocketAddr) -> TcpListener {
+    try_listen(addr).unwrap_or_else(|e| {
+        panic!(
+            "binding tcp {addr} for the recorder: {e} (the test runs as root, with the port free)"
+        )
+    })
+}
+
+fn try_listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()
     } else {
         TcpSocket::new_v6()
-    }
-    .expect("a socket");
-    socket.set_reuseaddr(true).expect("SO_REUSEADDR");
-    socket
-        .bind(addr)
-        .and_then(|()| socket.listen(64))
-        .unwrap_or_else(|e| {
-            panic!("binding tcp {addr} for the recorder: {e} (the test runs as root, with the port free)")
-        })
+    }?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(64)
 }
 
 /// Records the connection, then answers anything with a small HTTP 200 and closes.

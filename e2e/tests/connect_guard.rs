@@ -614,7 +614,7 @@ async fn without_seccomp_required_fails_init_naming_the_cause(harness: Harness) 
 
 async fn a_restarted_blackbox_is_guarded_too(harness: Harness) {
     let target = start_target().await;
-    let decoy = Recorder::on(&[SocketAddr::from(([127, 0, 0, 1], free_port()))]).await;
+    let decoy = Recorder::on_loopback().await;
     let dir = TempDir::new("restarted-guard");
     let config = follow_config(&dir);
     let function = Function::start(
@@ -674,7 +674,7 @@ async fn a_restarted_blackbox_is_guarded_too(harness: Harness) {
 /// the guard reads the caller's address through /proc/<pid>/mem and stays on.
 async fn without_process_vm_readv_the_guard_reads_proc_mem(harness: Harness) {
     let target = start_target().await;
-    let decoy = Recorder::on(&[SocketAddr::from(([127, 0, 0, 1], free_port()))]).await;
+    let decoy = Recorder::on_loopback().await;
     let dir = TempDir::new("no-process-vm-readv");
     let config = follow_config(&dir);
     let function = Function::start_layer(
