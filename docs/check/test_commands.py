@@ -56,8 +56,10 @@ def free_port():
 
 # Folders a block enters (`cd deploy/cdk`) and leaves by `..`: real ones, since `..` of a link
 # is the linked folder's parent. function/ is copied: a block writes ../function.zip from there.
+# SAM's templates are copied: SAM finds CodeUri from where the template is, and a link's target
+# is elsewhere.
 REAL_FOLDERS = {"deploy", "deploy/cdk", "deploy/sam"}
-COPIED = {"function"}
+COPIED = {"function", "deploy/sam/template.yaml", "deploy/sam/push.yaml"}
 
 
 def mirror(source, target, relative=""):
@@ -68,8 +70,10 @@ def mirror(source, target, relative=""):
         if name in REAL_FOLDERS:
             (target / entry.name).mkdir()
             mirror(entry, target / entry.name, name + "/")
-        elif name in COPIED:
+        elif name in COPIED and entry.is_dir():
             shutil.copytree(entry, target / entry.name)
+        elif name in COPIED:
+            shutil.copy2(entry, target / entry.name)
         else:
             (target / entry.name).symlink_to(entry)
 
