@@ -73,6 +73,10 @@ test-layers: test-setup
 	  && unzip -q $(TEST_DIST)/lambda-blackbox-$(VERSION)-$$a.zip -d $(ZIP_TEST_DIR)/$$a || exit 1; \
 	done
 
+# The tests that need what `make test` sets up (the layer, promtool, awslambdaric): off in a
+# plain `cargo test --workspace`, which lists them as ignored and says why.
+SETUP_FEATURES := lambda-blackbox-e2e/layer,lambda-sandbox/awslambdaric,lambda-blackbox-prometheus-config/promtool
+
 # Unit tests, then the lifecycle tests against the x86_64 layer zip, unzipped (the zip is
 # what gets tested, not the build tree), the arm64 zip under qemu-user, the zips' contents
 # and reproducibility, and `make publish` against moto on loopback.
@@ -86,14 +90,14 @@ test test-deploy: export AWS_EC2_METADATA_DISABLED := true
 test test-deploy: export SAM_CLI_TELEMETRY := 0
 test test-deploy: export CDK_DISABLE_CLI_TELEMETRY := true
 test: test-layers
-	$(CARGO) test --locked --workspace --no-run --quiet
+	$(CARGO) test --locked --workspace --features $(SETUP_FEATURES) --no-run --quiet
 	LAMBDA_BLACKBOX_LAYER=$(abspath $(ZIP_TEST_DIR)/x86_64) \
 	  LAMBDA_BLACKBOX_ARM64_LAYER=$(abspath $(ZIP_TEST_DIR)/arm64) \
 	  LAMBDA_BLACKBOX_ARM64_ROOT=$(abspath $(ARM64_ROOT)) \
 	  LAMBDA_BLACKBOX_SID_BLACKBOX=$(abspath $(SID_BLACKBOX)) \
 	  LAMBDA_BLACKBOX_SID_PROMETHEUS=$(abspath $(SID_PROMETHEUS)) \
 	  LAMBDA_BLACKBOX_SAM=$(abspath target/aws-sam-cli/bin/sam) \
-	  LAMBDA_BLACKBOX_RIE=$(RIE_BIN) $(LOOPBACK_ONLY) $(CARGO) test --locked --offline --workspace
+	  LAMBDA_BLACKBOX_RIE=$(RIE_BIN) $(LOOPBACK_ONLY) $(CARGO) test --locked --offline --workspace --features $(SETUP_FEATURES)
 	LAYER_ZIP_DIST=$(abspath $(TEST_DIST)) LAMBDA_BLACKBOX_LAYER=$(abspath $(ZIP_TEST_DIR)/x86_64) \
 	  LAMBDA_BLACKBOX_SAM=$(abspath target/aws-sam-cli/bin/sam) \
 	  $(LOOPBACK_ONLY) python3 -m pytest -q -p no:cacheprovider layer/tests deploy/sam/tests docs/check
@@ -106,9 +110,20 @@ test-setup:
 lint-setup:
 	@scripts/test-setup.sh lint
 
+# The fast loop: every language's own tests that need no root, Docker, layer or network
+# namespace (cargo's without SETUP_FEATURES, the Python and Node.js handlers', the CDK
+# app's, the doc check). `make test` runs all of these and the rest.
+unit-test: lint-setup
+	$(CARGO) test --locked --workspace --quiet
+	cd handler/python && python3 -m unittest -q
+	node --test handler/node/test/
+	python3 docs/check/doc_blocks.py check
+	cd deploy/cdk && { test -d node_modules || npm ci --no-audit --no-fund --loglevel=error; } \
+	  && npm run --silent typecheck && TS_NODE_TRANSPILE_ONLY=1 npm test --silent
+
 lint: lint-setup
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --locked --workspace --all-targets --features $(SETUP_FEATURES) -- -D warnings
 	python3 docs/check/doc_blocks.py check
 
 fmt:
@@ -166,7 +181,7 @@ fuzz:
 # 1 MiB or more after the warm-up, or on their open fd counts changing. SOAK_PROBES=N.
 # It soaks the x86_64 layer zip, unzipped (static musl binaries, as shipped).
 soak: test-layers
-	LAMBDA_BLACKBOX_LAYER=$(abspath $(ZIP_TEST_DIR)/x86_64) $(CARGO) test --locked -p lambda-blackbox-e2e --test soak -- --ignored --nocapture
+	LAMBDA_BLACKBOX_LAYER=$(abspath $(ZIP_TEST_DIR)/x86_64) $(CARGO) test --locked -p lambda-blackbox-e2e --features layer --test soak -- --ignored --nocapture
 
 # The deployment references and the handlers for other runtimes, each checked with its
 # ecosystem's own tools (part of `make test`; needs sam, node with deploy/cdk's npm ci,

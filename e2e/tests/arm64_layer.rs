@@ -9,6 +9,7 @@
 //! sandbox runs wrapper scripts that exec `qemu-aarch64-static` on the real binaries.
 //! qemu-user answers `/proc/self/exe` with the guest binary's path, so the extension finds
 //! its layer root (and `blackbox/blackbox.yml`) in the unzipped arm64 layer.
+#![cfg(feature = "layer")]
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

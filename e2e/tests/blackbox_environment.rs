@@ -1,5 +1,6 @@
 //! blackbox_exporter runs without the layer's secrets: what its process environment
 //! holds, read from /proc as anything on the host could, under both harnesses.
+#![cfg(feature = "layer")]
 
 use lambda_blackbox_e2e::harness::{Function, Harness, Platform};
 use lambda_blackbox_e2e::*;

@@ -5,6 +5,7 @@
 //! `probe_success 0` (the guard's EACCES), and no decoy may ever be contacted; each
 //! allowed control must get through. With the guard off, the same rebinding attack
 //! reaches a decoy: the test can fail.
+#![cfg(feature = "layer")]
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::Command;

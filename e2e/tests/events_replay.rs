@@ -1,6 +1,7 @@
 //! The `events/` files of `sam local invoke -e` (Function URL, API Gateway v2 and v1,
 //! ALB), replayed through the invoke endpoint of RIE and of the sandbox's copy of it, with
 //! the real layer: its extension, blackbox_exporter and Rust bootstrap.
+#![cfg(feature = "layer")]
 
 use lambda_blackbox_e2e::harness::{Function, Harness};
 use lambda_blackbox_e2e::replay::{assert_shape, event, invoke, replay_all, EVENTS, EVENT_TOKEN};

@@ -1,6 +1,7 @@
 //! Safe to expose: auth, what may be asked, the target policy against SSRF, bad input,
 //! and faults, all through the real layer, under both harnesses (the sandbox and RIE)
 //! but for what only the sandbox does (replacing a broken environment, Ctrl-C).
+#![cfg(feature = "layer")]
 
 use std::time::{Duration, Instant};
 

@@ -6,6 +6,7 @@
 //! function refuses is BlackboxTargetDownInRegion for that region and no BlackboxTargetDown;
 //! a stopped sandbox is LambdaBlackboxProbeFunctionDown for its region and no target alert.
 //! Every query of the Grafana dashboard runs against that Prometheus.
+#![cfg(feature = "layer")]
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -2,6 +2,7 @@
 //! lifecycle, each test under both harnesses: the local sandbox and AWS's RIE
 //! (`sandbox::NAME`, `rie::NAME`). `make test` builds the layer directory and points
 //! `LAMBDA_BLACKBOX_LAYER` at it.
+#![cfg(feature = "layer")]
 
 use std::net::TcpListener;
 use std::path::Path;

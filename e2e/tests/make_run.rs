@@ -2,6 +2,7 @@
 //! usual port (9115) and the Runtime API's (9001) held by someone else do not matter; a port
 //! the user chose that is taken ends it at once, naming the port, instead of a sandbox that
 //! answers 502 to every probe.
+#![cfg(feature = "layer")]
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};

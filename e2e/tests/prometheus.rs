@@ -10,6 +10,7 @@
 //! `make test` builds the layer directory and points `LAMBDA_BLACKBOX_LAYER` at it.
 //! Prometheus must be installed (`apt-get install prometheus`; `.ci/run` does it): a
 //! missing one fails this test, it is not skipped.
+#![cfg(feature = "layer")]
 
 use lambda_blackbox_e2e::prometheus::{
     dashboard_queries, prometheus_bin, series, sid_prometheus, Prometheus,

@@ -5,6 +5,7 @@
 //! must then show what a scrape would have stored. Then the faults: a receiver that is
 //! down, fails once, refuses, asks to wait, or stalls past the deadline; a target that
 //! hangs; 200 targets in one invocation.
+#![cfg(feature = "layer")]
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -2,6 +2,7 @@
 //! under AWS's Python runtime interface client (`awslambdaric`) as the function's own
 //! bootstrap, with the real layer's extension and blackbox_exporter. The same event
 //! files as the Rust bootstrap must get the same answers, under the sandbox and RIE.
+#![cfg(feature = "layer")]
 
 use lambda_blackbox_e2e::both_harnesses;
 use lambda_blackbox_e2e::handler_port::{self, HandlerPort};

@@ -10,6 +10,7 @@
 //! published. The base image SAM names (public.ecr.aws/lambda/provided:al2023-x86_64)
 //! cannot be pulled here: it is a Debian bookworm minbase stand-in (`sam-docker.sh rootfs`).
 //! Nothing is asked of AWS: no credentials, no metadata address, no telemetry.
+#![cfg(feature = "layer")]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

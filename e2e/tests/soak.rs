@@ -4,6 +4,7 @@
 //! (VmRSS) must grow by less than 1 MiB and their open file descriptors must stay
 //! flat. Minutes long, so `#[ignore]`d: `make soak` runs it. SOAK_PROBES and
 //! SOAK_WARMUP change the counts.
+#![cfg(feature = "layer")]
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};

@@ -5,6 +5,7 @@
 //! connection. None may get through; the same listeners do see the probes the allow
 //! list admits, so a recorder that saw nothing is proof, not a deaf ear. The sandbox and
 //! RIE take it in turn.
+#![cfg(feature = "layer")]
 
 use std::time::Duration;
 

@@ -50,6 +50,10 @@ fn awslambdaric_function(app: &str) -> (TempDir, TempDir, SandboxConfig) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(feature = "awslambdaric"),
+    ignore = "needs Python's awslambdaric: run it with `make test`"
+)]
 async fn awslambdaric_answers_through_invoke_function_url_and_rie_endpoint() {
     let (_layer, _task, mut cfg) = awslambdaric_function(APP);
     cfg.handler = "app.handler".into();
@@ -142,6 +146,10 @@ async fn awslambdaric_answers_through_invoke_function_url_and_rie_endpoint() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(feature = "awslambdaric"),
+    ignore = "needs Python's awslambdaric: run it with `make test`"
+)]
 async fn awslambdaric_import_error_fails_init() {
     let (_layer, _task, mut cfg) = awslambdaric_function("import no_such_module_xyz\n");
     cfg.echo_logs = std::env::var_os("SANDBOX_ECHO").is_some();

@@ -65,6 +65,10 @@ fn text(o: &Output) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "promtool"),
+    ignore = "needs promtool: run it with `make test`"
+)]
 fn promtool_accepts_the_generated_multi_region_config() {
     let dir = TempDir::new("promcfg");
     let d = dir.path();
@@ -106,6 +110,10 @@ fn promtool_accepts_the_generated_multi_region_config() {
 /// out: promtool checks the config (with the rule file and its own rules check) as Prometheus
 /// would load it.
 #[test]
+#[cfg_attr(
+    not(feature = "promtool"),
+    ignore = "needs promtool: run it with `make test`"
+)]
 fn the_cdk_outputs_file_becomes_jobs_a_file_sd_file_and_the_rules() {
     let dir = TempDir::new("promcfg-fleet");
     let d = dir.path();
@@ -163,6 +171,10 @@ fn the_cdk_outputs_file_becomes_jobs_a_file_sd_file_and_the_rules() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "promtool"),
+    ignore = "needs promtool: run it with `make test`"
+)]
 fn the_targets_file_is_written_beside_the_config_or_refused() {
     let dir = TempDir::new("promcfg-file-sd");
     let d = dir.path();
@@ -211,6 +223,10 @@ fn the_targets_file_is_written_beside_the_config_or_refused() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "promtool"),
+    ignore = "needs promtool: run it with `make test`"
+)]
 fn promtool_refuses_the_config_when_the_token_file_is_missing() {
     // The check above can fail: promtool verifies the credentials file exists.
     let dir = TempDir::new("promcfg-missing");
@@ -233,6 +249,10 @@ fn promtool_refuses_the_config_when_the_token_file_is_missing() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "promtool"),
+    ignore = "needs promtool: run it with `make test`"
+)]
 fn without_auth_the_config_is_valid_and_has_no_authorization() {
     let dir = TempDir::new("promcfg-noauth");
     let d = dir.path();
