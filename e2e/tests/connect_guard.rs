@@ -555,28 +555,25 @@ const SECCOMP_REFUSED: &str =
     "seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER): EPERM (Operation not permitted)";
 
 async fn without_seccomp_auto_runs_blackbox_unguarded_and_says_why(harness: Harness) {
-    let target = start_target().await;
-    let dir = TempDir::new("no-seccomp");
-    let function = Function::start_layer(harness, &layer_refusing(&dir, "seccomp"), &[]).await;
-    function.assert_initialized();
-    let answer = function
-        .probe(&format!("http://{}/", target.addr), "http_2xx")
-        .await;
-    assert_probe_succeeded(&answer);
-    let logs = function.logs();
-    assert!(
-        logs.contains(&format!("connect guard: off ({SECCOMP_REFUSED})")),
-        "{logs}"
-    );
-    function.shutdown().await.assert_no_process_left();
+    auto_runs_unguarded_naming(harness, "seccomp", SECCOMP_REFUSED).await;
 }
 
 /// The self-test runs beside blackbox's start: a guard that fails after blackbox has
 /// exec'd (here, taking the listener) must leave the listen port to the unguarded start.
 async fn without_pidfd_getfd_auto_starts_blackbox_again_unguarded(harness: Harness) {
+    auto_runs_unguarded_naming(
+        harness,
+        "pidfd_getfd",
+        "taking blackbox's listener (pidfd_getfd): EPERM (Operation not permitted)",
+    )
+    .await;
+}
+
+/// With `refused` failing EPERM, `auto` probes unguarded and the Init log says why.
+async fn auto_runs_unguarded_naming(harness: Harness, refused: &str, cause: &str) {
     let target = start_target().await;
-    let dir = TempDir::new("no-pidfd-getfd");
-    let function = Function::start_layer(harness, &layer_refusing(&dir, "pidfd_getfd"), &[]).await;
+    let dir = TempDir::new(&format!("no-{refused}"));
+    let function = Function::start_layer(harness, &layer_refusing(&dir, refused), &[]).await;
     function.assert_initialized();
     let answer = function
         .probe(&format!("http://{}/", target.addr), "http_2xx")
@@ -584,10 +581,7 @@ async fn without_pidfd_getfd_auto_starts_blackbox_again_unguarded(harness: Harne
     assert_probe_succeeded(&answer);
     let logs = function.logs();
     assert!(
-        logs.contains(
-            "connect guard: off (taking blackbox's listener (pidfd_getfd): \
-             EPERM (Operation not permitted))"
-        ),
+        logs.contains(&format!("connect guard: off ({cause})")),
         "{logs}"
     );
     function.shutdown().await.assert_no_process_left();

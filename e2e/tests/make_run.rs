@@ -45,6 +45,18 @@ fn ended(mut child: Child, within: Duration) -> (bool, String) {
     }
 }
 
+/// Ctrl-C, as a user ends `make run`: it must end cleanly within 10 s; what it printed.
+fn interrupted(child: Child) -> String {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let (ok, said) = ended(child, Duration::from_secs(10));
+    assert!(ok, "{said}");
+    said
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blackboxs_and_the_runtime_apis_usual_ports_taken_do_not_matter() {
     // Held here, or by whoever holds them already: either way taken.
@@ -85,13 +97,7 @@ async fn blackboxs_and_the_runtime_apis_usual_ports_taken_do_not_matter() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(body.contains("probe_success 1"), "{body}");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let (ok, said) = ended(child, Duration::from_secs(10));
-    assert!(ok, "{said}");
+    interrupted(child);
 }
 
 #[test]
@@ -157,12 +163,6 @@ async fn the_function_folders_blackbox_yml_is_the_config() {
     let status = layers.status().as_u16();
     let said = layers.text().await.unwrap_or_default();
     assert_ne!(status, 200, "{said}");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let (ok, said) = ended(child, Duration::from_secs(10));
-    assert!(ok, "{said}");
+    let said = interrupted(child);
     assert!(said.contains("blackbox.yml from"), "{said}");
 }
