@@ -2,6 +2,7 @@
 //! requests to blackbox_exporter on loopback and hands its answer back unchanged; runs the
 //! probes of a scheduled invocation and remote-writes their results (push mode).
 
+pub mod error;
 pub mod event;
 pub mod gate;
 pub mod modules;
@@ -20,6 +21,7 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::{service_fn, Adapter, Body, LambdaEvent, Request, RequestExt, Response, Service};
 use serde_json::Value;
 
+use crate::error::HandlerError;
 use crate::event::Answer;
 
 use crate::gate::Refusal;
@@ -189,23 +191,23 @@ pub async fn serve(proxy: Proxy, push: Option<PushMode>) -> Result<(), lambda_ht
             let LambdaEvent { payload, context } = invocation;
             if let Some(run) = push::event::push_run(&payload) {
                 let left = upstream_timeout(None, Some(context.deadline()), SystemTime::now());
-                return push::run(proxy.settings(), proxy.upstream(), (*push).as_ref(), run, left)
-                    .await
-                    .map(|summary| Answer::Push(Box::new(summary)))
-                    .map_err(|error| {
-                        tracing::error!(error_type = error.error_type(), "{error}");
-                        Diagnostic {
-                            error_type: error.error_type().to_string(),
-                            error_message: error.to_string(),
-                        }
-                    });
+                return push::run(
+                    proxy.settings(),
+                    proxy.upstream(),
+                    (*push).as_ref(),
+                    run,
+                    left,
+                )
+                .await
+                .map(|summary| Answer::Push(Box::new(summary)))
+                .map_err(|error| {
+                    let error = HandlerError::from(error);
+                    tracing::error!(error_type = error.error_type(), "{error}");
+                    Diagnostic::from(error)
+                });
             }
-            let request: LambdaRequest = serde_json::from_value(payload).map_err(|e| Diagnostic {
-                error_type: "Runtime.UnknownEvent".to_string(),
-                error_message: format!(
-                    "the event is neither an HTTP request (Function URL, API Gateway, ALB) nor a push run (a Scheduler input with probes, or a Scheduled Event): {e}"
-                ),
-            })?;
+            let request: LambdaRequest = serde_json::from_value(payload)
+                .map_err(|e| Diagnostic::from(HandlerError::UnknownEvent(e.to_string())))?;
             if let Err(malformed) = event::check(&request) {
                 tracing::info!(status = 400, "refused: {malformed}");
                 let origin = request.request_origin();
@@ -223,7 +225,8 @@ pub async fn serve(proxy: Proxy, push: Option<PushMode>) -> Result<(), lambda_ht
 
 /// `POST /2018-06-01/runtime/init/error`: Init fails with `error_type` and the message,
 /// instead of the function starting with settings it cannot honour.
-pub async fn report_init_error(error_type: &str, message: &str) {
+pub async fn report_init_error(error: &HandlerError) {
+    let (error_type, message) = (error.error_type(), error.to_string());
     tracing::error!(error_type, "{message}");
     let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else {
         return;

@@ -1,3 +1,4 @@
+use lambda_blackbox_handler::error::HandlerError;
 use lambda_blackbox_handler::push::{PushMode, PushSettings};
 use lambda_blackbox_handler::settings::HandlerSettings;
 use lambda_blackbox_handler::Proxy;
@@ -26,8 +27,7 @@ async fn main() -> Result<(), Error> {
     let (settings, push) = match settings {
         Ok(settings) => settings,
         Err(e) => {
-            lambda_blackbox_handler::report_init_error("Runtime.InvalidSetting", &e.to_string())
-                .await;
+            lambda_blackbox_handler::report_init_error(&e.into()).await;
             std::process::exit(1);
         }
     };
@@ -54,9 +54,7 @@ async fn main() -> Result<(), Error> {
     let push = match push.map(PushMode::new).transpose() {
         Ok(push) => push,
         Err(e) => {
-            let message = format!("push mode cannot start its remote-write client: {e}");
-            lambda_blackbox_handler::report_init_error("Runtime.PushModeUnavailable", &message)
-                .await;
+            lambda_blackbox_handler::report_init_error(&HandlerError::PushModeUnavailable(e)).await;
             std::process::exit(1);
         }
     };

@@ -97,18 +97,6 @@ pub enum PushError {
     WriteFailed { reason: String, summary: String },
 }
 
-impl PushError {
-    /// The `errorType` Lambda records.
-    pub fn error_type(&self) -> &'static str {
-        match self {
-            PushError::NotConfigured => "PushMode.NotConfigured",
-            PushError::InvalidEvent(_) => "PushMode.InvalidEvent",
-            PushError::NoTargets => "PushMode.NoTargets",
-            PushError::WriteFailed { .. } => "PushMode.WriteFailed",
-        }
-    }
-}
-
 /// How the time left is spent: probes until the first instant, the push until the second.
 pub fn time_split(left: Duration, now: Instant) -> (Instant, Instant) {
     let push = (left / 4).clamp(MIN_PUSH_TIME, MAX_PUSH_TIME).min(left);
