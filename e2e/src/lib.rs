@@ -317,6 +317,18 @@ pub fn assert_probe_succeeded(answer: &Answer) {
     assert_eq!(metric(&answer.body, "probe_http_status_code"), Some(200.0));
 }
 
+/// A probe blackbox ran and that failed (the target, or the connect guard, refused it):
+/// 200 with probe_success 0.
+pub fn assert_probe_failed(answer: &Answer) {
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        metric(&answer.body, "probe_success"),
+        Some(0.0),
+        "{}",
+        answer.body
+    );
+}
+
 pub fn metric(body: &str, name: &str) -> Option<f64> {
     body.lines()
         .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))

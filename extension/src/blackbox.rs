@@ -178,8 +178,8 @@ impl BlackboxProcess {
                 child,
                 pgid,
                 forwarders,
-                // Set by `ready` from `guard`.
-                guard: GuardStatus::On,
+                // Set by `ready` from `guard`; until the verdict, not on.
+                guard: GuardStatus::Off("the guard's verdict is pending".into()),
                 _guard_handle: None,
             },
             guard,

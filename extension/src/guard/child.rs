@@ -19,7 +19,7 @@ use super::filter::Program;
 pub enum Step {
     NoNewPrivs = 2,
     Filter,
-    /// Starting the tester (clone).
+    /// Starting the tester (clone), or the tester finding the extension gone.
     Tester,
     HandOver,
     /// The extension could not take the listener (pidfd_getfd), and ended the child.
@@ -51,7 +51,7 @@ impl Step {
         match self {
             Step::NoNewPrivs => "prctl(PR_SET_NO_NEW_PRIVS)",
             Step::Filter => "seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER)",
-            Step::Tester => "starting the guard's self-test (clone)",
+            Step::Tester => "starting the guard's self-test",
             Step::HandOver => "telling the extension where the listener is (write)",
             Step::TakeListener => "taking blackbox's listener (pidfd_getfd)",
             Step::SentinelSocket => "the self-test's socket",
@@ -295,18 +295,15 @@ impl ChildSide {
 /// up to the descriptor limit.
 fn keep_only(a: RawFd, b: RawFd) {
     let (low, high) = (a.min(b) as libc::c_uint, a.max(b) as libc::c_uint);
-    let mut ranges = [
-        (0, low.wrapping_sub(1)),
-        (low + 1, high.wrapping_sub(1)),
-        (high + 1, libc::c_uint::MAX),
-    ];
-    if low == 0 {
-        ranges[0] = (1, 0);
-    }
-    for (first, last) in ranges {
-        if first > last {
+    let below = |n: libc::c_uint| n.checked_sub(1);
+    for (first, last) in [
+        (0, below(low)),
+        (low + 1, below(high)),
+        (high + 1, Some(libc::c_uint::MAX)),
+    ] {
+        let Some(last) = last.filter(|last| first <= *last) else {
             continue;
-        }
+        };
         // SAFETY: closing descriptors of this process, which uses none of them.
         if unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) } != 0 {
             // SAFETY: as above; getrlimit fills a local value.

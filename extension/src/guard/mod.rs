@@ -273,11 +273,7 @@ fn guard_thread(
     let listener = match handoff::take_descriptor(pid, fd) {
         Ok(listener) => listener,
         Err(errno) => {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-            reap(pid);
+            end_tester(pid);
             let _ = report.send(Err(Unavailable::new(
                 child::Step::TakeListener.describe(),
                 Some(errno),
@@ -310,6 +306,15 @@ fn guard_thread(
 /// (or was killed) and exits at once.
 pub(crate) fn reap(tester: libc::pid_t) {
     let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(tester), None);
+}
+
+/// Kills and reaps a tester the guard cannot go on with.
+pub(crate) fn end_tester(tester: libc::pid_t) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(tester),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    reap(tester);
 }
 
 /// blackbox's process group, killed when the guard ends other than by being stopped

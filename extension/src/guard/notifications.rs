@@ -272,18 +272,13 @@ pub fn serve(
             let verdict = match handoff::receive(&test.handoff) {
                 Ok(Message::Passed) => Ok(()),
                 Ok(Message::Failed(unavailable)) | Err(unavailable) => Err(unavailable),
-                Ok(Message::Listener { .. }) => {
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(test.tester),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                    Err(Unavailable {
-                        what: "the hand-over came out of order".into(),
-                        errno: None,
-                    })
-                }
+                Ok(Message::Listener { .. }) => Err(Unavailable {
+                    what: "the hand-over came out of order".into(),
+                    errno: None,
+                }),
             };
-            super::reap(test.tester);
+            // Its last message is in: it exits at once, unless out of order, where it is ended.
+            super::end_tester(test.tester);
             let _ = test.report.send(verdict);
         }
         let handoff_fd = self_test
