@@ -119,6 +119,15 @@ impl Environment {
                 InitOutcome::Failed { .. } => Admission::Refused(self.recorded_fatal()),
             },
             Phase::Idle | Phase::Init | Phase::Invoking => {
+                // A process that died while the environment was frozen fails this invoke,
+                // as Lambda sees it gone at the thaw: wait for its exit to be recorded
+                // rather than race the task that reaps it.
+                if self.exit_pending() {
+                    self.wait_until(Instant::now() + Duration::from_secs(1), |state| {
+                        state.fatal.is_some()
+                    })
+                    .await;
+                }
                 let fatal = self.lock().fatal.clone();
                 match fatal {
                     Some(fatal) => Admission::FailedWhileIdle(fatal),

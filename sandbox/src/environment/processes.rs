@@ -108,6 +108,17 @@ impl Environment {
         }
     }
 
+    /// Whether a process of this environment has died and is not reaped yet (a zombie, or
+    /// already gone): its exit is about to be recorded by the task that waits for it.
+    pub(super) fn exit_pending(&self) -> bool {
+        let state = self.lock();
+        state
+            .roots
+            .iter()
+            .filter(|r| r.generation == state.generation && r.exited.is_none())
+            .any(|r| procs::read_process(r.pid).is_none_or(|p| matches!(p.state, 'Z' | 'X')))
+    }
+
     pub(super) fn thaw(&self) {
         let pids: Vec<i32> = self
             .tree()
