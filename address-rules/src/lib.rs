@@ -10,7 +10,7 @@ mod special;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use lambda_blackbox_common::{flag_setting, ListenAddress, SettingsError, LISTEN_ADDRESS_VAR};
+use lambda_blackbox_contract::{flag_setting, ListenAddress, SettingsError, LISTEN_ADDRESS_VAR};
 
 pub use allow_list::AllowEntry;
 pub use net::{canonical_ip, IpNet};

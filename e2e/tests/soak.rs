@@ -18,7 +18,7 @@ const RSS_GROWTH_LIMIT_KIB: i64 = 1024;
 /// How many failures are described in full.
 const FAILURES_SHOWN: usize = 5;
 
-use lambda_blackbox_common::replacement::EXTENSION_COMM;
+use lambda_blackbox_contract::replacement::EXTENSION_COMM;
 const HANDLER_COMM: &str = "bootstrap";
 const BLACKBOX_COMM: &str = "blackbox_export";
 

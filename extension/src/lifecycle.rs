@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use lambda_blackbox_common::replacement::{write_pid_file, REPLACE_SIGNAL};
+use lambda_blackbox_contract::replacement::{write_pid_file, REPLACE_SIGNAL};
 use lambda_extension::{service_fn, Extension, LambdaEvent, NextEvent};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};

@@ -6,6 +6,6 @@ use std::process::ExitCode;
 // forked it (see blackbox.rs), and one thread is all this needs.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    lambda_blackbox_common::logging::init_logging("BLACKBOX_EXTENSION_LOG", &[]);
+    lambda_blackbox_contract::logging::init_logging("BLACKBOX_EXTENSION_LOG", &[]);
     blackbox_extension::lifecycle::run().await
 }

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use lambda_blackbox_address_rules::{AddressRules, RESOLV_CONF};
 
-use lambda_blackbox_common::{
+use lambda_blackbox_contract::{
     blackbox_config_path, ListenAddress, LISTEN_ADDRESS_VAR, TASK_CONFIG,
 };
-pub use lambda_blackbox_common::{SettingsError, CONFIG_VAR};
+pub use lambda_blackbox_contract::{SettingsError, CONFIG_VAR};
 
 use crate::guard::{GuardMode, CONNECT_GUARD_VAR};
 

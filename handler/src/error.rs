@@ -1,7 +1,7 @@
 //! Every way the function fails, each with the error type Lambda records for it: at Init
 //! (sent to `/runtime/init/error`) and in an invocation (its `errorType`).
 
-use lambda_blackbox_common::SettingsError;
+use lambda_blackbox_contract::SettingsError;
 use lambda_http::lambda_runtime::Diagnostic;
 
 use crate::push::PushError;

@@ -8,7 +8,7 @@ use lambda_http::Error;
 async fn main() -> Result<(), Error> {
     // The runtime crates stay at warn whatever BLACKBOX_HANDLER_LOG says: at debug they
     // print whole events, Authorization headers included.
-    lambda_blackbox_common::logging::init_logging(
+    lambda_blackbox_contract::logging::init_logging(
         "BLACKBOX_HANDLER_LOG",
         &[
             "lambda_runtime",

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-pub use lambda_blackbox_common::SettingsError;
-use lambda_blackbox_common::{
+pub use lambda_blackbox_contract::SettingsError;
+use lambda_blackbox_contract::{
     blackbox_config_path, ListenAddress, CONFIG_VAR, LISTEN_ADDRESS_VAR, TASK_CONFIG,
 };
 
@@ -188,7 +188,7 @@ fn validate_secret(
     }
 }
 
-use lambda_blackbox_common::flag_setting as flag;
+use lambda_blackbox_contract::flag_setting as flag;
 
 /// Settings for tests: `vars` as the environment, the layer's blackbox.yml at /opt,
 /// two token files and a file that is not YAML.

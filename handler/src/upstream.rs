@@ -8,8 +8,8 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use lambda_blackbox_common::replacement::{ask_for_replacement, running_extension};
-use lambda_blackbox_common::ListenAddress;
+use lambda_blackbox_contract::replacement::{ask_for_replacement, running_extension};
+use lambda_blackbox_contract::ListenAddress;
 use lambda_http::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
 use lambda_http::{Body, Response};
 
@@ -292,7 +292,7 @@ mod tests {
             .port();
         let listen = format!("127.0.0.1:{free_port}");
         let settings = crate::settings::test_settings(&[(
-            lambda_blackbox_common::LISTEN_ADDRESS_VAR,
+            lambda_blackbox_contract::LISTEN_ADDRESS_VAR,
             &listen,
         )])
         .unwrap();

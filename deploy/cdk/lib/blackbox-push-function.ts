@@ -176,7 +176,7 @@ export class BlackboxPushFunction extends Construct {
 
 /** The handler's module when a probe names none (handler/src/modules.rs). */
 const DEFAULT_MODULE = "http_2xx";
-/** A module name as blackbox's configuration names it (common/src/targets_file.rs). */
+/** A module name as blackbox's configuration names it (contract/src/targets_file.rs). */
 const MODULE_NAME = /^[A-Za-z0-9_.-]+$/;
 
 /**

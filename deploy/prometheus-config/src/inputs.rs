@@ -3,7 +3,7 @@
 
 use url::Url;
 
-pub use lambda_blackbox_common::targets_file::{parse_targets, Target};
+pub use lambda_blackbox_contract::targets_file::{parse_targets, Target};
 
 /// A region and its Function URL.
 #[derive(Debug, Clone, PartialEq, Eq)]

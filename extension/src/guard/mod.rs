@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_blackbox_address_rules::AddressRules;
-use lambda_blackbox_common::SettingsError;
+use lambda_blackbox_contract::SettingsError;
 use nix::errno::Errno;
 use tokio::sync::oneshot;
 

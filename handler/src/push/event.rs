@@ -3,7 +3,7 @@
 //! `Scheduled Event` (its `detail` may carry `probes` too); without probes, the targets
 //! file (BLACKBOX_PUSH_TARGETS_FILE). Anything else is an HTTP event for the gate.
 
-use lambda_blackbox_common::targets_file::Target;
+use lambda_blackbox_contract::targets_file::Target;
 
 use crate::modules::DEFAULT_MODULE;
 use serde_json::Value;

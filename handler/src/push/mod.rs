@@ -14,7 +14,7 @@ pub mod writer;
 
 use std::time::{Duration, Instant};
 
-use lambda_blackbox_common::targets_file::Target;
+use lambda_blackbox_contract::targets_file::Target;
 use serde::Serialize;
 
 pub use settings::{PushSettings, RemoteWriteAuth};

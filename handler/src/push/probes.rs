@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::stream::{self, StreamExt};
-use lambda_blackbox_common::targets_file::Target;
+use lambda_blackbox_contract::targets_file::Target;
 use lambda_http::http::header::{ACCEPT, CONTENT_TYPE};
 use lambda_http::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use lambda_http::Body;

@@ -2,7 +2,7 @@
 //! error naming its variable. No URL: no push mode. Secrets are held in types whose `Debug`
 //! never shows them.
 
-use lambda_blackbox_common::targets_file::{parse_targets, Target};
+use lambda_blackbox_contract::targets_file::{parse_targets, Target};
 use url::Url;
 
 use crate::settings::{secret_setting, SecretKind, SettingsError, Token};
