@@ -27,6 +27,7 @@ run: layer-dir
 # layer/scripts/blackbox-exporter-bin.sh). `make layers`: every arch in ARCHS, one build.
 ARCH ?= x86_64
 ARCHS ?= x86_64 arm64
+FUZZ_CRATES ?= probe handler
 DIST ?= dist
 VERSION := $(shell sed -n '/^\[workspace\.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)
 .PHONY: layer layers publish publish-zips test-layers
@@ -168,13 +169,14 @@ clean:
 	$(CARGO) clean
 	rm -f $(DIST)/lambda-blackbox-*.zip $(DIST)/lambda-blackbox-*.json
 
-# Not part of `make test` or CI. The handler's cargo-fuzz targets (event → upstream
-# request, target policy), FUZZ_SECONDS each (default 300); figures and crashes are
-# printed, inputs kept under handler/fuzz/{corpus,artifacts}. Installs cargo-fuzz.
+# Not part of `make test` or CI. The cargo-fuzz targets of the probe crate (target policy
+# against a model of Go) and of the bootstrap (event → blackbox request), FUZZ_SECONDS
+# each (default 300); figures and crashes are printed, inputs kept under
+# <crate>/fuzz/{corpus,artifacts}. Installs cargo-fuzz. FUZZ_CRATES picks the crates.
 .PHONY: fuzz soak
 fuzz:
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
-	handler/fuzz/run.sh $(FUZZ_TARGETS)
+	for crate in $(FUZZ_CRATES); do scripts/fuzz.sh $$crate || exit 1; done
 
 # Not part of `make test` or CI (a few minutes): 10,000 probes through the sandbox's
 # Function URL; fails on any failed probe, on extension or handler RSS growing by

@@ -1,7 +1,7 @@
 //! Which addresses blackbox_exporter may reach, as one set of rules. The handler refuses
 //! a target early with them (a 403 with the reason); the extension's connect guard
 //! applies the same rules to every address blackbox connects or sends to, where the
-//! address is certain. Both build them with [`AddressRules::from_lookup`] from the same
+//! address is certain. Both build them with [`AddressRules::from_environment`] from the same
 //! environment, so the two cannot disagree.
 
 mod allow_list;
@@ -10,7 +10,7 @@ mod special;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use lambda_blackbox_contract::{flag_setting, ListenAddress, SettingsError, LISTEN_ADDRESS_VAR};
+use lambda_blackbox_contract::{Environment, ListenAddress, SettingsError, LISTEN_ADDRESS_VAR};
 
 pub use allow_list::AllowEntry;
 pub use net::{canonical_ip, IpNet};
@@ -97,20 +97,14 @@ impl AddressRules {
     /// The process environment and `/etc/resolv.conf`.
     pub fn from_env() -> Result<Self, SettingsError> {
         let resolv_conf = std::fs::read_to_string(RESOLV_CONF).unwrap_or_default();
-        Self::from_lookup(
-            |name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()),
-            &resolv_conf,
-        )
+        Self::from_environment(&Environment::process(), &resolv_conf)
     }
 
     /// `BLACKBOX_ALLOWED_TARGETS`, `BLACKBOX_DENY_PRIVATE`, the endpoints
     /// (`AWS_LAMBDA_RUNTIME_API`, `AWS_LAMBDA_METADATA_API`, `BLACKBOX_LISTEN_ADDRESS`) and
     /// the nameservers of `resolv_conf`.
-    pub fn from_lookup(
-        lookup: impl Fn(&str) -> Option<String>,
-        resolv_conf: &str,
-    ) -> Result<Self, SettingsError> {
-        let allowed = match lookup(ALLOWED_TARGETS_VAR).filter(|v| !v.trim().is_empty()) {
+    pub fn from_environment(env: &Environment, resolv_conf: &str) -> Result<Self, SettingsError> {
+        let allowed = match env.non_empty(ALLOWED_TARGETS_VAR) {
             Some(list) => Some(
                 list.split(',')
                     .map(AllowEntry::parse)
@@ -119,8 +113,8 @@ impl AddressRules {
             ),
             None => None,
         };
-        let deny_private = flag_setting(&lookup, DENY_PRIVATE_VAR)?;
-        let listen = ListenAddress::from_setting(lookup(LISTEN_ADDRESS_VAR).as_deref())?;
+        let deny_private = env.flag(DENY_PRIVATE_VAR)?;
+        let listen = ListenAddress::from_setting(env.raw(LISTEN_ADDRESS_VAR).as_deref())?;
         let mut endpoints = vec![Endpoint {
             ip: listen.ip(),
             port: listen.port(),
@@ -130,7 +124,7 @@ impl AddressRules {
             (RUNTIME_API_VAR, "the Lambda Runtime API"),
             (METADATA_API_VAR, "the Lambda metadata API"),
         ] {
-            if let Some(value) = lookup(var).filter(|v| !v.trim().is_empty()) {
+            if let Some(value) = env.non_empty(var) {
                 let (ip, port) = host_port(value.trim()).ok_or_else(|| {
                     SettingsError::new(var, format!("{value:?} is not host:port"))
                 })?;

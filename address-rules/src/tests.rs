@@ -1,12 +1,8 @@
 use super::*;
+use lambda_blackbox_contract::Environment;
 
 fn rules(vars: &[(&str, &str)], resolv_conf: &str) -> AddressRules {
-    let lookup = |name: &str| {
-        vars.iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.to_string())
-    };
-    AddressRules::from_lookup(lookup, resolv_conf).unwrap()
+    AddressRules::from_environment(&Environment::from_pairs(vars, &[]), resolv_conf).unwrap()
 }
 
 const LAMBDA: &[(&str, &str)] = &[
@@ -153,12 +149,8 @@ fn a_bad_setting_names_its_variable() {
         ),
     ];
     for (vars, message) in cases {
-        let lookup = |name: &str| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        };
-        let error = AddressRules::from_lookup(lookup, "").unwrap_err();
+        let error =
+            AddressRules::from_environment(&Environment::from_pairs(vars, &[]), "").unwrap_err();
         assert_eq!(error.to_string(), *message);
     }
 }

@@ -5,14 +5,16 @@
 //! stops them from disagreeing on where blackbox_exporter listens, which config it loads,
 //! and how the handler asks for a hung blackbox to be replaced.
 
+pub mod environment;
 mod listen_address;
 pub mod logging;
 pub mod replacement;
 mod settings_error;
 pub mod targets_file;
 
+pub use environment::{Environment, Secret, SecretKind};
 pub use listen_address::{ListenAddress, DEFAULT_LISTEN_ADDRESS, LISTEN_ADDRESS_VAR};
-pub use settings_error::{flag_setting, SettingsError};
+pub use settings_error::SettingsError;
 
 /// The blackbox_exporter configuration file to load.
 pub const CONFIG_VAR: &str = "BLACKBOX_CONFIG";

@@ -8,7 +8,7 @@ use std::time::Duration;
 use lambda_blackbox_address_rules::{AddressRules, RESOLV_CONF};
 
 use lambda_blackbox_contract::{
-    blackbox_config_path, ListenAddress, LISTEN_ADDRESS_VAR, TASK_CONFIG,
+    blackbox_config_path, Environment, ListenAddress, LISTEN_ADDRESS_VAR, TASK_CONFIG,
 };
 pub use lambda_blackbox_contract::{SettingsError, CONFIG_VAR};
 
@@ -54,8 +54,8 @@ pub fn layer_root(extension_path: &Path) -> PathBuf {
 impl Settings {
     /// Reads the process environment. `layer_root` comes from [`layer_root`].
     pub fn from_env(layer_root: &Path) -> Result<Self, SettingsError> {
-        Self::from_lookup(
-            |name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()),
+        Self::from_environment(
+            &Environment::process(),
             layer_root,
             Path::new(TASK_CONFIG).is_file(),
             &std::fs::read_to_string(RESOLV_CONF).unwrap_or_default(),
@@ -64,38 +64,37 @@ impl Settings {
 
     /// The validation itself, with the environment, the file system check and
     /// resolv.conf's text passed in so that tests can drive every branch.
-    pub fn from_lookup(
-        lookup: impl Fn(&str) -> Option<String>,
+    pub fn from_environment(
+        env: &Environment,
         layer_root: &Path,
         task_config_exists: bool,
         resolv_conf: &str,
     ) -> Result<Self, SettingsError> {
-        let non_empty = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-
-        let binary = non_empty(BINARY_VAR)
+        let binary = env
+            .non_empty(BINARY_VAR)
             .map(PathBuf::from)
             .unwrap_or_else(|| layer_root.join("bin/blackbox_exporter"));
 
         let config = blackbox_config_path(
-            non_empty(CONFIG_VAR).as_deref(),
+            env.non_empty(CONFIG_VAR).as_deref(),
             layer_root,
             task_config_exists,
         );
 
-        let listen_address = ListenAddress::from_setting(lookup(LISTEN_ADDRESS_VAR).as_deref())?;
+        let listen_address = ListenAddress::from_setting(env.raw(LISTEN_ADDRESS_VAR).as_deref())?;
 
-        let extra_args = match lookup(ARGS_VAR) {
+        let extra_args = match env.raw(ARGS_VAR) {
             Some(args) => parse_args(&args)?,
             None => Vec::new(),
         };
 
-        let ready_timeout = match non_empty(READY_TIMEOUT_VAR) {
+        let ready_timeout = match env.non_empty(READY_TIMEOUT_VAR) {
             Some(ms) => parse_ready_timeout(ms.trim())?,
             None => Duration::from_millis(DEFAULT_READY_TIMEOUT_MS),
         };
 
-        let connect_guard = GuardMode::from_setting(lookup(CONNECT_GUARD_VAR).as_deref())?;
-        let rules = Arc::new(AddressRules::from_lookup(&lookup, resolv_conf)?);
+        let connect_guard = GuardMode::from_setting(env.raw(CONNECT_GUARD_VAR).as_deref())?;
+        let rules = Arc::new(AddressRules::from_environment(env, resolv_conf)?);
 
         Ok(Self {
             binary,
@@ -194,15 +193,10 @@ fn parse_args(raw: &str) -> Result<Vec<String>, SettingsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn settings(vars: &[(&str, &str)], task_config: bool) -> Result<Settings, SettingsError> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Settings::from_lookup(
-            |k| vars.get(k).cloned(),
+        Settings::from_environment(
+            &Environment::from_pairs(vars, &[]),
             Path::new("/opt"),
             task_config,
             "nameserver 169.254.78.1\n",

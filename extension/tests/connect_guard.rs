@@ -12,12 +12,9 @@ use blackbox_extension::guard::Arming;
 use lambda_blackbox_address_rules::AddressRules;
 
 fn rules(vars: &[(&str, String)]) -> Arc<AddressRules> {
-    let lookup = |name: &str| {
-        vars.iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.clone())
-    };
-    Arc::new(AddressRules::from_lookup(lookup, "nameserver 127.0.0.53\n").unwrap())
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let env = lambda_blackbox_contract::Environment::from_pairs(&vars, &[]);
+    Arc::new(AddressRules::from_environment(&env, "nameserver 127.0.0.53\n").unwrap())
 }
 
 /// A loopback listener that counts the connections it accepts.

@@ -4,7 +4,7 @@
 use lambda_blackbox_contract::SettingsError;
 use lambda_http::lambda_runtime::Diagnostic;
 
-use crate::push::PushError;
+use lambda_blackbox_push::PushError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {

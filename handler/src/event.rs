@@ -31,11 +31,11 @@ pub struct MalformedEvent(String);
 /// it could not build (its own response type is private to it), or a push run's summary.
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
-pub enum Answer<Converted> {
+pub enum InvocationResponse<Converted> {
     Converted(Converted),
     Malformed(Box<MalformedResponse>),
     /// A push run's summary.
-    Push(Box<crate::push::Summary>),
+    Push(Box<lambda_blackbox_push::RunSummary>),
 }
 
 /// A 400 in the shape the event's origin expects.

@@ -1,17 +1,15 @@
 //! What a request may ask for, decided before anything reaches blackbox: the token,
-//! the method, the path, the size of the query and headers, `debug`, and the target,
-//! as each prober reads it and again once its host names are resolved.
+//! the method, the path, the size of the query and headers, `debug`, and the target
+//! (through the probe crate's admission, as each prober reads it).
 
 use lambda_http::http::{header, HeaderMap, Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 
-use crate::settings::HandlerSettings;
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use lambda_blackbox_probe::admission::{self, one_line, TargetRefusal};
+use lambda_blackbox_probe::target_reading::{query_params, Reading};
 
-use crate::target_reading::{read_target, Host, Reading, TargetHost};
+use crate::settings::HandlerSettings;
 
 /// blackbox's own limit is far larger; 8 KiB covers any real target and module.
 pub const MAX_QUERY_BYTES: usize = 8 * 1024;
@@ -145,7 +143,7 @@ pub fn admit(
                 StatusCode::NOT_FOUND,
                 format!(
                     "{} is not served: lambda-blackbox serves /probe",
-                    printable(path)
+                    one_line(path)
                 ),
             ))
         }
@@ -168,107 +166,20 @@ pub fn admit(
         // blackbox answers this itself with 400 "Target parameter is missing".
         return Ok(Admitted { target: None });
     };
+    let readings =
+        admission::admit_target(&settings.probe, target, first("module")).map_err(refusal_of)?;
     Ok(Admitted {
-        target: Some(admit_target(settings, target, first("module"))?),
+        target: Some(readings),
     })
 }
 
-/// A probe target as the module's prober reads it, checked by the target policy: a
-/// scrape's, or a push run's. Its host names are still to be checked once resolved.
-pub fn admit_target(
-    settings: &HandlerSettings,
-    target: &str,
-    module: Option<&str>,
-) -> Result<Vec<Reading>, Refusal> {
-    let probers = settings.modules.probers(module);
-    let readings = read_target(target, probers).map_err(|e| {
-        refuse(
-            StatusCode::BAD_REQUEST,
-            format!("target {:?} is not usable: {e}", printable(target)),
-        )
-    })?;
-    settings
-        .policy
-        .check_readings(&readings)
-        .map_err(|denied| refuse(StatusCode::FORBIDDEN, denied.to_string()))?;
-    Ok(readings)
-}
-
-/// The second look at each host name a prober would dial: every address it resolves
-/// to now, each name looked up once within `timeout`. blackbox resolves it again, so a
-/// name whose answers change between the two (DNS rebinding) is not covered; the
-/// docs/security.md says so.
-pub async fn check_resolved(
-    settings: &HandlerSettings,
-    readings: &[Reading],
-    timeout: Duration,
-) -> Result<(), Refusal> {
-    let deadline = Instant::now() + timeout;
-    let mut resolved: HashMap<&str, Vec<IpAddr>> = HashMap::new();
-    for reading in readings {
-        let Host::Name(name) = &reading.dials.host else {
-            continue;
-        };
-        let addresses = match resolved.get(name.as_str()) {
-            Some(addresses) => addresses.clone(),
-            None => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                let addresses = resolve(name, &reading.dials, left).await?;
-                resolved.insert(name, addresses.clone());
-                addresses
-            }
-        };
-        settings
-            .policy
-            .check_resolved(&reading.dials, &addresses)
-            .map_err(|denied| Refusal {
-                status: StatusCode::FORBIDDEN,
-                reason: denied.to_string(),
-            })?;
+/// A refused target as a scrape answers it: 400 for one no prober reads, 403 for one the
+/// policy denies.
+pub fn refusal_of(refusal: TargetRefusal) -> Refusal {
+    match refusal {
+        TargetRefusal::Unreadable(reason) => refuse(StatusCode::BAD_REQUEST, reason),
+        TargetRefusal::Denied(reason) => refuse(StatusCode::FORBIDDEN, reason),
     }
-    Ok(())
-}
-
-/// musl's `MAXADDRS`: how many addresses of one answer its getaddrinfo returns.
-pub const RESOLVER_ADDRESS_CAP: usize = 48;
-
-/// Every address `name` resolves to, through the system resolver as blackbox's does.
-/// A name that does not resolve here is refused, not passed on unchecked: the system
-/// resolver fails a whole lookup when one of its A and AAAA queries fails, so a zone
-/// could answer A 127.0.0.1, fail AAAA, and have blackbox (which asks for A alone)
-/// probe loopback.
-async fn resolve(
-    name: &str,
-    target: &TargetHost,
-    timeout: Duration,
-) -> Result<Vec<IpAddr>, Refusal> {
-    let cannot_check = |why: String| Refusal {
-        status: StatusCode::FORBIDDEN,
-        reason: format!(
-            "target {target} is refused: its host name could not be resolved to check it ({why})"
-        ),
-    };
-    let lookup = tokio::net::lookup_host((name, target.port.unwrap_or(80)));
-    let addresses: Vec<IpAddr> = match tokio::time::timeout(timeout, lookup).await {
-        Ok(Ok(addresses)) => addresses.map(|a| a.ip()).collect(),
-        Ok(Err(e)) => return Err(cannot_check(e.to_string())),
-        Err(_) => return Err(cannot_check("the lookup timed out".to_string())),
-    };
-    let mut distinct = addresses;
-    distinct.sort();
-    distinct.dedup();
-    if distinct.is_empty() {
-        return Err(cannot_check("no addresses".to_string()));
-    }
-    // The C library keeps the first RESOLVER_ADDRESS_CAP addresses of an answer; Go keeps
-    // them all and may dial one this lookup never saw.
-    if distinct.len() >= RESOLVER_ADDRESS_CAP {
-        return Err(cannot_check(format!(
-            "it has {} or more addresses, as many as the C library keeps, so some may not have been seen",
-            RESOLVER_ADDRESS_CAP
-        )));
-    }
-    Ok(distinct)
 }
 
 fn bearer_token(value: &[u8]) -> Option<&[u8]> {
@@ -279,42 +190,10 @@ fn bearer_token(value: &[u8]) -> Option<&[u8]> {
         .then(|| token.trim_ascii())
 }
 
-/// Keeps a reason on one line and short, whatever the request held.
-fn printable(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .take(200)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
-    if s.chars().count() > 200 {
-        out.push('…');
-    }
-    out
-}
-
-/// The query as blackbox's Go code reads it (`url.ParseQuery`): pairs split on `&`,
-/// a pair holding `;` or a malformed escape dropped, `+` read as a space.
-pub fn query_params(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|pair| !pair.is_empty() && !pair.contains(';'))
-        .filter_map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            Some((query_unescape(key)?, query_unescape(value)?))
-        })
-        .collect()
-}
-
-fn query_unescape(s: &str) -> Option<String> {
-    // Go keeps invalid UTF-8 as bytes; such a target cannot name a host we allow.
-    crate::target_reading::percent_decode_bytes(s, true)
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target_reading::Host;
+    use lambda_blackbox_probe::target_reading::{query_unescape, Host};
     use lambda_http::http::HeaderValue;
 
     fn settings(vars: &[(&str, &str)]) -> HandlerSettings {

@@ -1,7 +1,7 @@
 use lambda_blackbox_handler::error::HandlerError;
-use lambda_blackbox_handler::push::{PushMode, PushSettings};
 use lambda_blackbox_handler::settings::HandlerSettings;
 use lambda_blackbox_handler::Proxy;
+use lambda_blackbox_push::{PushMode, PushSettings};
 use lambda_http::Error;
 
 #[tokio::main(flavor = "current_thread")]
@@ -39,8 +39,8 @@ async fn main() -> Result<(), Error> {
     // A Lambda function outside a VPC has no IPv6 route: a module that resolves IPv6
     // first fails on every dual-stack target, which looks like the target being down.
     let routes = std::fs::read_to_string("/proc/net/ipv6_route").unwrap_or_default();
-    if !lambda_blackbox_handler::modules::has_ipv6_route(&routes) {
-        for module in settings.modules.preferring_ipv6() {
+    if !lambda_blackbox_probe::modules::has_ipv6_route(&routes) {
+        for module in settings.probe.modules.preferring_ipv6() {
             tracing::warn!("{module}");
         }
     }

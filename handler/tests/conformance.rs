@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use lambda_blackbox_contract::Environment;
 use lambda_blackbox_handler::settings::HandlerSettings;
 use lambda_blackbox_handler::{upstream_timeout, Proxy};
 use lambda_http::lambda_runtime::Context;
@@ -67,12 +68,11 @@ fn string_map(value: Option<&Value>) -> HashMap<String, String> {
 }
 
 fn settings(env: &HashMap<String, String>) -> Result<HandlerSettings, String> {
-    HandlerSettings::from_lookup(
+    let env = Environment::new(
         |name| env.get(name).cloned(),
         |path| std::fs::read_to_string(path),
-        &repo().join("layer"),
-    )
-    .map_err(|e| e.to_string())
+    );
+    HandlerSettings::from_environment(&env, &repo().join("layer")).map_err(|e| e.to_string())
 }
 
 /// The README's recipe: events/function-url.json with the case's request in it.
@@ -173,7 +173,7 @@ fn settings_are_refused_and_taken_as_the_table_says() {
         let env = string_map(Some(&case["env"]));
         let taken = settings(&env).unwrap_or_else(|e| panic!("{}: {e}", case["env"]));
         assert_eq!(
-            taken.listen_address.as_str(),
+            taken.probe.listen_address.as_str(),
             case["listen_address"],
             "{}",
             case["env"]

@@ -392,8 +392,11 @@ mod tests {
     use super::*;
 
     fn judge() -> Judge {
-        let rules = AddressRules::from_lookup(
-            |name| (name == "BLACKBOX_ALLOWED_TARGETS").then(|| "127.0.0.1:8080".to_string()),
+        let rules = AddressRules::from_environment(
+            &lambda_blackbox_contract::Environment::from_pairs(
+                &[("BLACKBOX_ALLOWED_TARGETS", "127.0.0.1:8080")],
+                &[],
+            ),
             "nameserver 169.254.78.1\n",
         )
         .unwrap();

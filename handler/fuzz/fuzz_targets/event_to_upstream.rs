@@ -10,11 +10,13 @@ use std::path::Path;
 use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
+use lambda_blackbox_contract::Environment;
 use lambda_blackbox_handler::event;
 use lambda_blackbox_handler::gate::{self, MAX_QUERY_BYTES};
 use lambda_blackbox_handler::settings::HandlerSettings;
-use lambda_blackbox_handler::target_reading::Host;
-use lambda_blackbox_handler::{upstream_timeout, SCRAPE_TIMEOUT_HEADER};
+use lambda_blackbox_handler::upstream_timeout;
+use lambda_blackbox_probe::target_reading::{query_params, Host};
+use lambda_blackbox_probe::SCRAPE_TIMEOUT_HEADER;
 use lambda_http::http::{header, Method};
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Request, RequestExt};
@@ -33,23 +35,9 @@ struct Case {
 }
 
 fn settings(vars: &[(&str, &str)]) -> HandlerSettings {
-    let vars: Vec<(String, String)> = vars
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    HandlerSettings::from_lookup(
-        |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
-        |path| match path {
-            // blackbox's configuration: the layer's default modules.
-            "/opt/blackbox/blackbox.yml" => Ok(LAYER_CONFIG.to_string()),
-            _ => Err(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                path.to_string(),
-            )),
-        },
-        Path::new("/opt"),
-    )
-    .expect("the fuzz settings are valid")
+    // blackbox's configuration: the layer's default modules.
+    let env = Environment::from_pairs(vars, &[("/opt/blackbox/blackbox.yml", LAYER_CONFIG)]);
+    HandlerSettings::from_environment(&env, Path::new("/opt")).expect("the fuzz settings are valid")
 }
 
 static CASES: LazyLock<Vec<Case>> = LazyLock::new(|| {
@@ -168,7 +156,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         if path == "/probe" {
-            let params = gate::query_params(query);
+            let params = query_params(query);
             let debug = params.iter().find(|(k, _)| k == "debug");
             assert!(
                 case.settings.allow_debug || debug.is_none_or(|(_, v)| v != "true"),
@@ -221,7 +209,10 @@ fuzz_target!(|data: &[u8]| {
         } else {
             format!("{path}?{query}")
         };
-        let url = format!("http://{}{path_and_query}", case.settings.listen_address);
+        let url = format!(
+            "http://{}{path_and_query}",
+            case.settings.probe.listen_address
+        );
         assert!(
             url.parse::<lambda_http::http::Uri>().is_ok(),
             "{name}: an admitted request's upstream URI does not parse: {url}"

@@ -8,7 +8,7 @@ use aws_sigv4::http_request::{
     sign as sign_request, SignableBody, SignableRequest, SigningSettings,
 };
 use aws_sigv4::sign::v4;
-use lambda_http::http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use url::Url;
 
 use super::settings::AwsCredentials;
@@ -16,7 +16,7 @@ use super::settings::AwsCredentials;
 pub const SERVICE: &str = "aps";
 
 /// The headers that sign a POST of `body` to `url` carrying `headers`: `Authorization`,
-/// `X-Amz-Date`, and `X-Amz-Security-Token` with a session token (a role's credentials).
+/// `X-Amz-Date`, and `X-Amz-Security-Secret` with a session token (a role's credentials).
 pub fn sign(
     url: &Url,
     headers: &HeaderMap,
@@ -27,11 +27,11 @@ pub fn sign(
 ) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
     let identity = Credentials::new(
         credentials.access_key_id.clone(),
-        credentials.secret_access_key.secret().to_string(),
+        credentials.secret_access_key.expose().to_string(),
         credentials
             .session_token
             .as_ref()
-            .map(|t| t.secret().to_string()),
+            .map(|t| t.expose().to_string()),
         None,
         "lambda-environment",
     )
@@ -74,13 +74,13 @@ pub fn sign(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::Token;
+    use lambda_blackbox_contract::Secret;
 
     fn credentials(session: Option<&str>) -> AwsCredentials {
         AwsCredentials {
             access_key_id: "AKIDEXAMPLE".into(),
-            secret_access_key: Token::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into()),
-            session_token: session.map(|s| Token::new(s.into())),
+            secret_access_key: Secret::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into()),
+            session_token: session.map(|s| Secret::new(s.into())),
         }
     }
 

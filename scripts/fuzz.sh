@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs the handler's cargo-fuzz targets, each for FUZZ_SECONDS (default 300), and
+# Runs a crate's cargo-fuzz targets (<crate>/fuzz), each for FUZZ_SECONDS (default 300), and
 # prints per target: executions, executions per second, corpus size, coverage
 # (cov/ft) and the crashes found, grouped by where they panicked. Exits 1 when any
-# target crashed. `make fuzz` calls it; not part of `make test` or CI.
+# target crashed. `make fuzz` calls it for probe/ and handler/; not part of `make test`
+# or CI.
 #
 # libFuzzer runs in fork mode with -ignore_crashes=1, so a crash is recorded (under
 # fuzz/artifacts/<target>/) and the run goes on for its whole time instead of
@@ -14,14 +15,16 @@
 # builds), FUZZ_STRICT_ATON=1 (the handler and glibc read inet_aton forms alike) and
 # FUZZ_EXPLAIN=1 (print the verdicts and the modelled dials of the inputs given).
 #
-# usage: handler/fuzz/run.sh [target...]   (default: every target)
+# usage: scripts/fuzz.sh CRATE_DIR [target...]   (default: every target of that crate)
 set -euo pipefail
 
-cd "$(dirname "$0")/.."   # the handler crate, where cargo-fuzz looks for fuzz/
+crate=${1:?usage: scripts/fuzz.sh CRATE_DIR [target...]}
+shift
+cd "$(dirname "$0")/../$crate"   # where cargo-fuzz looks for fuzz/
 seconds=${FUZZ_SECONDS:-300}
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(event_to_upstream target_policy)
+  mapfile -t targets < <(sed -n '/^\[\[bin\]\]/,/^path/s/^name = "\(.*\)"/\1/p' fuzz/Cargo.toml)
 fi
 export RUSTC_BOOTSTRAP=1
 # shellcheck disable=SC2086
@@ -43,7 +46,7 @@ for target in "${targets[@]}"; do
   log=fuzz/artifacts/$target.log
   mkdir -p "$corpus" "$artifacts"
   marker=$(mktemp)
-  echo "== $target: ${seconds}s (log: handler/$log)"
+  echo "== $target: ${seconds}s (log: $crate/$log)"
   # shellcheck disable=SC2086
   cargo fuzz run ${FUZZ_BUILD_ARGS:-} "$target" "$corpus" "fuzz/seeds/$target" -- \
     -dict="fuzz/$target.dict" -max_len="$(max_len "$target")" \
@@ -53,7 +56,7 @@ for target in "${targets[@]}"; do
   # Fork mode's status lines: "#<execs>: cov: N ft: N corp: N exec/s: N oom/timeout/crash: a/b/c time: Ns ..."
   last=$(grep -E '^#[0-9]+: cov:' "$log" | tail -1 || true)
   if [ -z "$last" ]; then
-    echo "$target: no status line; see handler/$log" >&2
+    echo "$target: no status line; see $crate/$log" >&2
     tail -20 "$log" >&2
     failed=1
     continue
@@ -82,7 +85,7 @@ for target in "${targets[@]}"; do
       where=$("$binary" "$input" 2>&1 | grep -m1 -A1 'panicked at' | tr '\n' ' ' |
         sed -E "s/thread '[^']*' \([0-9]+\) //; s/\"([^\"\\\\]|\\\\.)*\"/\"…\"/g" | cut -c1-300 || true)
       printf '%s\t%s\n' "${where:-no panic line (sanitizer report?)}" "$input"
-    done | sort | awk -F'\t' '{n[$1]++; if (!($1 in f)) f[$1]=$2} END {for (k in n) printf "  %d  %s\n     e.g. handler/%s\n", n[k], k, f[k]}'
+    done | sort | awk -F'\t' -v crate="$crate" '{n[$1]++; if (!($1 in f)) f[$1]=$2} END {for (k in n) printf "  %d  %s\n     e.g. %s/%s\n", n[k], k, crate, f[k]}'
   fi
 done
 

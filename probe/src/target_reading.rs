@@ -11,8 +11,8 @@
 use std::net::IpAddr;
 
 pub use go_url::go_split_host_port;
-pub(crate) use go_url::percent_decode_bytes;
-use go_url::{go_scheme, query_unescape, GoUrl};
+use go_url::{go_scheme, GoUrl};
+pub use go_url::{percent_decode_bytes, query_params, query_unescape};
 pub use host_forms::{canonical_ip, normalise_host, parse_inet_aton};
 
 mod go_url;

@@ -5,7 +5,8 @@
 use lambda_blackbox_contract::targets_file::{parse_targets, Target};
 use url::Url;
 
-use crate::settings::{secret_setting, SecretKind, SettingsError, Token};
+use lambda_blackbox_contract::environment::invalid;
+use lambda_blackbox_contract::{Environment, Secret, SecretKind, SettingsError};
 
 pub const REMOTE_WRITE_URL_VAR: &str = "BLACKBOX_REMOTE_WRITE_URL";
 pub const REMOTE_WRITE_AUTH_VAR: &str = "BLACKBOX_REMOTE_WRITE_AUTH";
@@ -42,10 +43,10 @@ pub enum RemoteWriteAuth {
         region: String,
         credentials: AwsCredentials,
     },
-    Bearer(Token),
+    Bearer(Secret),
     Basic {
         username: String,
-        password: Token,
+        password: Secret,
     },
     None,
 }
@@ -55,8 +56,8 @@ pub enum RemoteWriteAuth {
 #[derive(Clone, PartialEq, Eq)]
 pub struct AwsCredentials {
     pub access_key_id: String,
-    pub secret_access_key: Token,
-    pub session_token: Option<Token>,
+    pub secret_access_key: Secret,
+    pub session_token: Option<Secret>,
 }
 
 impl std::fmt::Debug for AwsCredentials {
@@ -83,10 +84,6 @@ pub struct PushSettings {
     pub concurrency: usize,
     /// BLACKBOX_PUSH_EVERY: rounds this far apart within each scheduled minute.
     pub every: Option<std::time::Duration>,
-}
-
-fn invalid(var: &'static str, reason: impl Into<String>) -> SettingsError {
-    SettingsError::new(var, reason)
 }
 
 /// A Prometheus label name: `[a-zA-Z_][a-zA-Z0-9_]*`.
@@ -124,10 +121,7 @@ fn parse_labels(text: &str) -> Result<Vec<(String, String)>, SettingsError> {
 
 impl PushSettings {
     pub fn from_env() -> Result<Option<Self>, SettingsError> {
-        Self::from_lookup(
-            |name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()),
-            |path| std::fs::read_to_string(path),
-        )
+        Self::from_environment(&Environment::process())
     }
 
     /// Whether the requests carry a bearer token or a password (SigV4 sends neither).
@@ -139,15 +133,8 @@ impl PushSettings {
     }
 
     /// `None` when BLACKBOX_REMOTE_WRITE_URL is not set: the function only answers scrapes.
-    pub fn from_lookup(
-        lookup: impl Fn(&str) -> Option<String>,
-        read_file: impl Fn(&str) -> std::io::Result<String>,
-    ) -> Result<Option<Self>, SettingsError> {
-        let non_empty = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+    pub fn from_environment(env: &Environment) -> Result<Option<Self>, SettingsError> {
+        let non_empty = |name: &str| env.non_empty(name);
         let Some(url_text) = non_empty(REMOTE_WRITE_URL_VAR) else {
             return Ok(None);
         };
@@ -186,16 +173,16 @@ impl PushSettings {
                 region: non_empty(SIGV4_REGION_VAR)
                     .or_else(|| workspace_region(&url))
                     .unwrap_or_else(|| region.clone()),
-                credentials: credentials(&lookup)?,
+                credentials: credentials(env)?,
             },
             Some("bearer") => RemoteWriteAuth::Bearer(
-                secret_setting(&lookup, &read_file, SecretKind::Token, TOKEN_VAR, TOKEN_FILE_VAR)?.ok_or_else(|| {
+                env.secret(SecretKind::Token, TOKEN_VAR, TOKEN_FILE_VAR)?.ok_or_else(|| {
                     invalid(TOKEN_VAR, format!("{REMOTE_WRITE_AUTH_VAR}=bearer needs {TOKEN_VAR} or {TOKEN_FILE_VAR}"))
                 })?,
             ),
             Some("basic") => RemoteWriteAuth::Basic {
                 username: basic_username(non_empty(USERNAME_VAR))?,
-                password: secret_setting(&lookup, &read_file, SecretKind::Password, PASSWORD_VAR, PASSWORD_FILE_VAR)?.ok_or_else(|| {
+                password: env.secret(SecretKind::Password, PASSWORD_VAR, PASSWORD_FILE_VAR)?.ok_or_else(|| {
                     invalid(PASSWORD_VAR, format!("{REMOTE_WRITE_AUTH_VAR}=basic needs {PASSWORD_VAR} or {PASSWORD_FILE_VAR}"))
                 })?,
             },
@@ -214,7 +201,7 @@ impl PushSettings {
             }
         };
         let job = non_empty(JOB_VAR).unwrap_or_else(|| "lambda-blackbox".to_string());
-        let labels = parse_labels(&lookup(LABELS_VAR).unwrap_or_default())?;
+        let labels = parse_labels(&env.raw(LABELS_VAR).unwrap_or_default())?;
         let concurrency = match non_empty(CONCURRENCY_VAR) {
             None => DEFAULT_CONCURRENCY,
             Some(text) => text
@@ -251,7 +238,7 @@ impl PushSettings {
             region,
             labels,
             targets_file: non_empty(TARGETS_FILE_VAR)
-                .map(|path| targets_file(&read_file, &path))
+                .map(|path| targets_file(env, &path))
                 .transpose()?,
             concurrency,
             every,
@@ -259,15 +246,13 @@ impl PushSettings {
     }
 }
 
-fn targets_file(
-    read_file: &impl Fn(&str) -> std::io::Result<String>,
-    path: &str,
-) -> Result<Vec<Target>, SettingsError> {
-    let text = read_file(path)
+fn targets_file(env: &Environment, path: &str) -> Result<Vec<Target>, SettingsError> {
+    let text = env
+        .read_file(path)
         .map_err(|e| invalid(TARGETS_FILE_VAR, format!("cannot read {path}: {e}")))?;
     let targets =
         parse_targets(&text).map_err(|e| invalid(TARGETS_FILE_VAR, format!("{path}: {e}")))?;
-    super::event::refuse_twice(targets, |i| format!("{path}: entry {}", i + 1))
+    crate::refuse_twice(targets, |i| format!("{path}: entry {}", i + 1))
         .map_err(|e| invalid(TARGETS_FILE_VAR, e))
 }
 
@@ -308,9 +293,9 @@ fn workspace_region(url: &Url) -> Option<String> {
 }
 
 /// The execution role's credentials from the environment (Lambda always sets them).
-fn credentials(lookup: &impl Fn(&str) -> Option<String>) -> Result<AwsCredentials, SettingsError> {
+fn credentials(env: &Environment) -> Result<AwsCredentials, SettingsError> {
     let needed = |name: &'static str| {
-        lookup(name).filter(|v| !v.trim().is_empty()).ok_or_else(|| {
+        env.non_empty(name).ok_or_else(|| {
             invalid(
                 name,
                 format!("is not set: {REMOTE_WRITE_AUTH_VAR}=sigv4 signs with the function's credentials (Lambda sets them)"),
@@ -319,39 +304,31 @@ fn credentials(lookup: &impl Fn(&str) -> Option<String>) -> Result<AwsCredential
     };
     Ok(AwsCredentials {
         access_key_id: needed(ACCESS_KEY_VAR)?,
-        secret_access_key: Token::new(needed(SECRET_KEY_VAR)?),
-        session_token: lookup(SESSION_TOKEN_VAR)
-            .filter(|v| !v.trim().is_empty())
-            .map(Token::new),
+        secret_access_key: Secret::new(needed(SECRET_KEY_VAR)?),
+        session_token: env.non_empty(SESSION_TOKEN_VAR).map(Secret::new),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn read(vars: &[(&str, &str)]) -> Result<Option<PushSettings>, String> {
-        let env: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        PushSettings::from_lookup(
-            |name| env.get(name).cloned(),
-            |path| match path {
-                "/run/secret" => Ok("file-s3cret\n".into()),
-                "/var/task/targets.txt" => {
-                    Ok("# probed each minute\nhttps://example.com\nexample.com:443 tls\n".into())
-                }
-                "/var/task/empty.txt" => Ok("# nothing yet\n".into()),
-                "/var/task/bad.txt" => Ok("a b c\n".into()),
-                "/var/task/twice.txt" => {
-                    Ok("https://a.example\nhttps://a.example http_2xx\n".into())
-                }
-                _ => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
-            },
-        )
-        .map_err(|e| e.to_string())
+        let files = [
+            ("/run/secret", "file-s3cret\n"),
+            (
+                "/var/task/targets.txt",
+                "# probed each minute\nhttps://example.com\nexample.com:443 tls\n",
+            ),
+            ("/var/task/empty.txt", "# nothing yet\n"),
+            ("/var/task/bad.txt", "a b c\n"),
+            (
+                "/var/task/twice.txt",
+                "https://a.example\nhttps://a.example http_2xx\n",
+            ),
+        ];
+        PushSettings::from_environment(&Environment::from_pairs(vars, &files))
+            .map_err(|e| e.to_string())
     }
 
     const BASE: [(&str, &str); 5] = [
@@ -368,8 +345,8 @@ mod tests {
     fn credentials() -> AwsCredentials {
         AwsCredentials {
             access_key_id: "ASIAEXAMPLE".into(),
-            secret_access_key: Token::new("s3cret-key".into()),
-            session_token: Some(Token::new("s3cret-session".into())),
+            secret_access_key: Secret::new("s3cret-key".into()),
+            session_token: Some(Secret::new("s3cret-session".into())),
         }
     }
 
@@ -461,7 +438,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             bearer.auth,
-            RemoteWriteAuth::Bearer(Token::new("file-s3cret".into()))
+            RemoteWriteAuth::Bearer(Secret::new("file-s3cret".into()))
         );
         let basic = read(&with(&[
             ("BLACKBOX_REMOTE_WRITE_AUTH", "basic"),
@@ -474,7 +451,7 @@ mod tests {
             basic.auth,
             RemoteWriteAuth::Basic {
                 username: "12345".into(),
-                password: Token::new("glc_s3cret".into())
+                password: Secret::new("glc_s3cret".into())
             }
         );
         assert!(
@@ -493,7 +470,7 @@ mod tests {
             spaced.auth,
             RemoteWriteAuth::Basic {
                 username: "12345".into(),
-                password: Token::new("correct horse wörd".into())
+                password: Secret::new("correct horse wörd".into())
             }
         );
         let none = read(&with(&[
@@ -554,7 +531,7 @@ mod tests {
             (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "bearer"), ("BLACKBOX_REMOTE_WRITE_TOKEN", "a"), ("BLACKBOX_REMOTE_WRITE_TOKEN_FILE", "/run/secret")]),
              "BLACKBOX_REMOTE_WRITE_TOKEN_FILE: set either BLACKBOX_REMOTE_WRITE_TOKEN or BLACKBOX_REMOTE_WRITE_TOKEN_FILE, not both"),
             (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "bearer"), ("BLACKBOX_REMOTE_WRITE_TOKEN_FILE", "/nope")]),
-             "BLACKBOX_REMOTE_WRITE_TOKEN_FILE: cannot read /nope: entity not found"),
+             "BLACKBOX_REMOTE_WRITE_TOKEN_FILE: cannot read /nope: No such file or directory"),
             (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "bearer"), ("BLACKBOX_REMOTE_WRITE_TOKEN", "two words")]),
              "BLACKBOX_REMOTE_WRITE_TOKEN: the token must be printable ASCII without spaces (it travels in an HTTP header)"),
             (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "basic"), ("BLACKBOX_REMOTE_WRITE_PASSWORD", "p")]),
@@ -580,7 +557,7 @@ mod tests {
             (vec![BASE[0], BASE[1], BASE[2], ("BLACKBOX_REMOTE_WRITE_AUTH", "sigv4")],
              "AWS_SECRET_ACCESS_KEY: is not set: BLACKBOX_REMOTE_WRITE_AUTH=sigv4 signs with the function's credentials (Lambda sets them)"),
             (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "none"), ("BLACKBOX_PUSH_TARGETS_FILE", "/nope")]),
-             "BLACKBOX_PUSH_TARGETS_FILE: cannot read /nope: entity not found"),
+             "BLACKBOX_PUSH_TARGETS_FILE: cannot read /nope: No such file or directory"),
             (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "none"), ("BLACKBOX_PUSH_TARGETS_FILE", "/var/task/empty.txt")]),
              "BLACKBOX_PUSH_TARGETS_FILE: /var/task/empty.txt: no targets"),
             (with(&[("BLACKBOX_REMOTE_WRITE_AUTH", "none"), ("BLACKBOX_PUSH_TARGETS_FILE", "/var/task/bad.txt")]),
@@ -612,7 +589,8 @@ mod tests {
         for case in cases["cases"].as_array().unwrap() {
             let name = case["name"].as_str().unwrap();
             let text = case["text"].as_str().unwrap().to_string();
-            let read = targets_file(&|_: &str| Ok(text.clone()), "targets.txt");
+            let env = Environment::from_pairs(&[], &[("targets.txt", &text)]);
+            let read = targets_file(&env, "targets.txt");
             match (&case["probes"], case["error"].as_str()) {
                 (serde_json::Value::Array(want), None) => {
                     let got = read.unwrap_or_else(|e| panic!("{name}: {e}"));

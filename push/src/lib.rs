@@ -4,7 +4,6 @@
 //! only when the write failed, so that Lambda's retries of an asynchronous invoke and its
 //! dead-letter queue see exactly the runs whose results are lost.
 
-pub mod event;
 pub mod exposition;
 pub mod probes;
 pub mod remote_write;
@@ -19,9 +18,8 @@ use serde::Serialize;
 
 pub use settings::{PushSettings, RemoteWriteAuth};
 
-use crate::settings::HandlerSettings;
-use crate::upstream::Upstream;
-use event::PushRun;
+use lambda_blackbox_probe::modules::DEFAULT_MODULE;
+use lambda_blackbox_probe::{BlackboxClient, ProbeSettings};
 use probes::{Problem, Verdict};
 use remote_write::{request_bodies, MAX_REQUEST_BYTES};
 use writer::RemoteWriter;
@@ -48,7 +46,7 @@ impl PushMode {
 /// What a push run did; the invocation's answer. With BLACKBOX_PUSH_EVERY, the sums over its
 /// rounds (`targets` counts each round's; a target that failed in two rounds is listed twice).
 #[derive(Debug, Default, Serialize)]
-pub struct Summary {
+pub struct RunSummary {
     pub rounds: usize,
     pub targets: usize,
     pub succeeded: usize,
@@ -65,8 +63,8 @@ pub struct Summary {
     pub write_error: Option<String>,
 }
 
-impl Summary {
-    fn absorb(&mut self, round: Summary) {
+impl RunSummary {
+    fn absorb(&mut self, round: RunSummary) {
         self.rounds += round.rounds;
         self.targets += round.targets;
         self.succeeded += round.succeeded;
@@ -84,6 +82,15 @@ impl Summary {
     }
 }
 
+/// What a push run probes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushRun {
+    /// The event's own list.
+    Probes(Vec<Target>),
+    /// No list: the targets file.
+    TargetsFile,
+}
+
 /// A push run that could not be done, or whose write failed: the invocation's error.
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
@@ -97,6 +104,34 @@ pub enum PushError {
     WriteFailed { reason: String, summary: String },
 }
 
+/// The same target and module twice would write two samples of one series at one
+/// timestamp, which Mimir and Amazon Managed Service for Prometheus refuse with a 400.
+pub fn refuse_twice(
+    probes: Vec<Target>,
+    name: impl Fn(usize) -> String,
+) -> Result<Vec<Target>, String> {
+    let module = |t: &Target| {
+        t.module
+            .clone()
+            .unwrap_or_else(|| DEFAULT_MODULE.to_string())
+    };
+    for (i, probe) in probes.iter().enumerate() {
+        if let Some(first) = probes[..i]
+            .iter()
+            .position(|p| p.target == probe.target && module(p) == module(probe))
+        {
+            return Err(format!(
+                "{}: {} with module {} is listed already, as {}",
+                name(i),
+                probe.target,
+                module(probe),
+                name(first)
+            ));
+        }
+    }
+    Ok(probes)
+}
+
 /// How the time left is spent: probes until the first instant, the push until the second.
 pub fn time_split(left: Duration, now: Instant) -> (Instant, Instant) {
     let push = (left / 4).clamp(MIN_PUSH_TIME, MAX_PUSH_TIME).min(left);
@@ -105,12 +140,12 @@ pub fn time_split(left: Duration, now: Instant) -> (Instant, Instant) {
 
 /// One push run: its probes, then their series written.
 pub async fn run(
-    settings: &HandlerSettings,
-    upstream: &Upstream,
+    probe: &ProbeSettings,
+    blackbox: &BlackboxClient,
     push: Option<&PushMode>,
     run: Result<PushRun, String>,
     left: Duration,
-) -> Result<Summary, PushError> {
+) -> Result<RunSummary, PushError> {
     let push = push.ok_or(PushError::NotConfigured)?;
     let targets: &[Target] = match &run {
         Err(reason) => return Err(PushError::InvalidEvent(reason.clone())),
@@ -122,8 +157,8 @@ pub async fn run(
             .ok_or(PushError::NoTargets)?,
     };
     let summary = match push.settings.every {
-        None => round(settings, upstream, push, targets, left).await,
-        Some(every) => rounds(settings, upstream, push, targets, left, every).await,
+        None => round(probe, blackbox, push, targets, left).await,
+        Some(every) => rounds(probe, blackbox, push, targets, left, every).await,
     };
     match summary.write_error.clone() {
         None => Ok(summary),
@@ -137,16 +172,16 @@ pub async fn run(
 /// BLACKBOX_PUSH_EVERY: a round at each `every` of the minute the schedule gave this
 /// invocation, as many as fit in it and in the invocation's time.
 async fn rounds(
-    settings: &HandlerSettings,
-    upstream: &Upstream,
+    probe: &ProbeSettings,
+    blackbox: &BlackboxClient,
     push: &PushMode,
     targets: &[Target],
     left: Duration,
     every: Duration,
-) -> Summary {
+) -> RunSummary {
     let start = Instant::now();
     let end = start + left.min(SCHEDULE_INTERVAL);
-    let mut total = Summary::default();
+    let mut total = RunSummary::default();
     for k in 0.. {
         let round_start = start + every * k;
         if k > 0 && round_start + every > end {
@@ -154,7 +189,7 @@ async fn rounds(
         }
         tokio::time::sleep_until(round_start.into()).await;
         let budget = every.min(end.saturating_duration_since(Instant::now()));
-        let one = round(settings, upstream, push, targets, budget).await;
+        let one = round(probe, blackbox, push, targets, budget).await;
         total.absorb(one);
     }
     total
@@ -162,19 +197,19 @@ async fn rounds(
 
 /// One round: the probes, then their series written.
 async fn round(
-    settings: &HandlerSettings,
-    upstream: &Upstream,
+    probe: &ProbeSettings,
+    blackbox: &BlackboxClient,
     push: &PushMode,
     targets: &[Target],
     left: Duration,
-) -> Summary {
+) -> RunSummary {
     let (probes_until, push_until) = time_split(left, Instant::now());
-    let probed = probes::probe_all(settings, upstream, &push.settings, targets, probes_until).await;
+    let probed = probes::probe_all(probe, blackbox, &push.settings, targets, probes_until).await;
 
-    let mut summary = Summary {
+    let mut summary = RunSummary {
         targets: targets.len(),
         rounds: 1,
-        ..Summary::default()
+        ..RunSummary::default()
     };
     let mut series = Vec::new();
     let timed_out = probed.iter().any(|p| p.timed_out);
@@ -229,7 +264,7 @@ async fn round(
     );
     // As a scrape does after a timeout: a hung blackbox is replaced for the next round.
     if timed_out {
-        upstream
+        blackbox
             .replace_if_hung(push_until.saturating_duration_since(Instant::now()))
             .await;
     }

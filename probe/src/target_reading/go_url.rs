@@ -108,7 +108,7 @@ pub fn go_split_host_port(hostport: &str) -> Result<(&str, &str), Unusable> {
 
 /// Go's `url.QueryUnescape`, or `None` where Go refuses the escape. Go keeps bytes that
 /// are not UTF-8; they stand as U+FFFD here, which moves no `/`, `@`, `:` or `?`.
-pub(super) fn query_unescape(s: &str) -> Option<String> {
+pub fn query_unescape(s: &str) -> Option<String> {
     let bytes = percent_decode_bytes(s, true)?;
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
@@ -116,7 +116,7 @@ pub(super) fn query_unescape(s: &str) -> Option<String> {
 /// Decodes %XX escapes (and `+` as a space when `plus_is_space`, as in a query), or
 /// `None` for an escape that is not `%` and two hex digits: Go refuses those, and a decoder
 /// that read them differently would judge a different target than blackbox probes.
-pub(crate) fn percent_decode_bytes(s: &str, plus_is_space: bool) -> Option<Vec<u8>> {
+pub fn percent_decode_bytes(s: &str, plus_is_space: bool) -> Option<Vec<u8>> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -143,4 +143,17 @@ pub(crate) fn percent_decode_bytes(s: &str, plus_is_space: bool) -> Option<Vec<u
 
 fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(percent_decode_bytes(s, false)?).ok()
+}
+
+/// The query as blackbox's Go code reads it (`url.ParseQuery`): pairs split on `&`,
+/// a pair holding `;` or a malformed escape dropped, `+` read as a space.
+pub fn query_params(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty() && !pair.contains(';'))
+        .filter_map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            Some((query_unescape(key)?, query_unescape(value)?))
+        })
+        .collect()
 }

@@ -5,19 +5,17 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::stream::{self, StreamExt};
+use http::header::ACCEPT;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use lambda_blackbox_contract::targets_file::Target;
-use lambda_http::http::header::{ACCEPT, CONTENT_TYPE};
-use lambda_http::http::{HeaderMap, HeaderValue, Method, StatusCode};
-use lambda_http::Body;
+use lambda_blackbox_probe::admission::{admit_target, check_resolved};
+use lambda_blackbox_probe::modules::DEFAULT_MODULE;
+use lambda_blackbox_probe::{BlackboxClient, BlackboxError, ProbeSettings};
 use serde::Serialize;
 
 use super::exposition::{is_protobuf_exposition, PROTOBUF_ACCEPT};
 use super::remote_write::{scrape_series, scraped_series, TimeSeries};
 use super::settings::PushSettings;
-use crate::gate;
-use crate::modules::DEFAULT_MODULE;
-use crate::settings::HandlerSettings;
-use crate::upstream::{ProxyError, Upstream};
 
 /// A probe is not started with less time than this before the push: blackbox takes half a
 /// second off the timeout it is sent, and would fall back to the module's whole timeout.
@@ -59,22 +57,21 @@ pub struct Problem {
 /// Probes every target, at most `push.concurrency` at once, none started later than it
 /// could finish by `until`; the results in the order of `targets`.
 pub async fn probe_all(
-    settings: &HandlerSettings,
-    upstream: &Upstream,
+    probe: &ProbeSettings,
+    blackbox: &BlackboxClient,
     push: &PushSettings,
     targets: &[Target],
     until: Instant,
 ) -> Vec<Probed> {
     // Unordered: a slot is free as soon as its probe ends, so a hanging target holds one
     // slot, not the whole queue behind it.
-    let mut done: Vec<(usize, Probed)> =
-        stream::iter(targets.iter().enumerate())
-            .map(|(i, target)| async move {
-                (i, probe_one(settings, upstream, push, target, until).await)
-            })
-            .buffer_unordered(push.concurrency)
-            .collect()
-            .await;
+    let mut done: Vec<(usize, Probed)> = stream::iter(targets.iter().enumerate())
+        .map(
+            |(i, target)| async move { (i, probe_one(probe, blackbox, push, target, until).await) },
+        )
+        .buffer_unordered(push.concurrency)
+        .collect()
+        .await;
     done.sort_by_key(|(i, _)| *i);
     done.into_iter().map(|(_, probed)| probed).collect()
 }
@@ -99,8 +96,8 @@ fn millis(at: SystemTime) -> i64 {
 }
 
 async fn probe_one(
-    settings: &HandlerSettings,
-    upstream: &Upstream,
+    probe: &ProbeSettings,
+    blackbox: &BlackboxClient,
     push: &PushSettings,
     target: &Target,
     until: Instant,
@@ -132,12 +129,20 @@ async fn probe_one(
             not_up(Duration::ZERO),
         );
     }
-    let readings = match gate::admit_target(settings, &target.target, Some(&module)) {
+    let readings = match admit_target(probe, &target.target, Some(&module)) {
         Ok(readings) => readings,
-        Err(refusal) => return probed(Verdict::Refused(refusal.reason), not_up(clock.elapsed())),
+        Err(refusal) => {
+            return probed(
+                Verdict::Refused(refusal.into_reason()),
+                not_up(clock.elapsed()),
+            )
+        }
     };
-    if let Err(refusal) = gate::check_resolved(settings, &readings, left).await {
-        return probed(Verdict::Refused(refusal.reason), not_up(clock.elapsed()));
+    if let Err(refusal) = check_resolved(probe, &readings, left).await {
+        return probed(
+            Verdict::Refused(refusal.into_reason()),
+            not_up(clock.elapsed()),
+        );
     }
 
     let query = url::form_urlencoded::Serializer::new(String::new())
@@ -147,38 +152,32 @@ async fn probe_one(
     let left = until.saturating_duration_since(Instant::now());
     let mut headers = HeaderMap::new();
     headers.insert(ACCEPT, HeaderValue::from_static(PROTOBUF_ACCEPT));
-    let answer = upstream
+    let answer = blackbox
         .forward(&Method::GET, &format!("/probe?{query}"), &headers, left)
         .await;
     let elapsed = clock.elapsed();
-    let response = match answer {
-        Ok(response) => response,
+    let answer = match answer {
+        Ok(answer) => answer,
         Err(error) => {
-            let timed_out = matches!(error, ProxyError::Timeout(_));
+            let timed_out = matches!(error, BlackboxError::Timeout(_));
             let mut failed = probed(Verdict::Failed(error.to_string()), not_up(elapsed));
             failed.timed_out = timed_out;
             return failed;
         }
     };
-    let status = response.status();
-    let content_type = response
-        .headers()
-        .get(CONTENT_TYPE)
+    let content_type = answer
+        .content_type
+        .as_ref()
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    let answer = match response.into_body() {
-        Body::Text(text) => text.into_bytes(),
-        Body::Binary(bytes) => bytes,
-        _ => Vec::new(),
-    };
-    if status != StatusCode::OK {
-        let text = String::from_utf8_lossy(&answer);
+    if answer.status != StatusCode::OK {
+        let text = String::from_utf8_lossy(&answer.body);
         let first_line = text.lines().next().unwrap_or_default().trim().to_string();
         return probed(
             Verdict::Failed(format!(
                 "blackbox_exporter answered {}: {first_line}",
-                status.as_u16()
+                answer.status.as_u16()
             )),
             not_up(elapsed),
         );
@@ -191,7 +190,7 @@ async fn probe_one(
             not_up(elapsed),
         );
     }
-    match scraped_series(&answer, &labels, timestamp, elapsed.as_secs_f64()) {
+    match scraped_series(&answer.body, &labels, timestamp, elapsed.as_secs_f64()) {
         Ok(series) => {
             let success = series.iter().find(|s| {
                 s.labels

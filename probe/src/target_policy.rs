@@ -118,12 +118,8 @@ mod tests {
         if let Some(list) = allowed {
             vars.push(("BLACKBOX_ALLOWED_TARGETS", list));
         }
-        let lookup = |name: &str| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        };
-        TargetPolicy::new(AddressRules::from_lookup(lookup, "nameserver 10.0.0.2\n").unwrap())
+        let env = lambda_blackbox_contract::Environment::from_pairs(&vars, &[]);
+        TargetPolicy::new(AddressRules::from_environment(&env, "nameserver 10.0.0.2\n").unwrap())
     }
 
     /// Read as the http and tcp probers do, which covers both forms in the table.

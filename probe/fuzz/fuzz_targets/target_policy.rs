@@ -1,14 +1,14 @@
-//! Arbitrary query strings and targets through the gate, judged against an independent
+//! Arbitrary query strings and targets through the probe crate's admission, judged against an independent
 //! model of what blackbox_exporter's Go code dials (fuzz_targets/go_model/) and of the policy
 //! as specified (fuzz_targets/policy_model.rs).
 //!
 //! The input's first byte picks a module (from the layer's blackbox.yml plus grpc,
 //! grpc_tls, http3, dot, ws, a module the handler cannot read, an unknown one) and where
 //! its `module=` goes; the rest is a query string, and also a target (escaped into
-//! `target=…`). Each query goes through `gate::admit` under three policies (default,
+//! `target=…`). Each query's first target goes through `admission::admit_target` under three policies (default,
 //! BLACKBOX_DENY_PRIVATE=true, an allow list), AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001 and
 //! blackbox on 127.0.0.1:9115. Nothing may panic, and:
-//! - where the gate admits a target, every dial the Go model finds for it (blackbox 0.25
+//! - where admission admits a target, every dial the Go model finds for it (blackbox 0.25
 //!   as the layer pins it, 0.28 and main, each prober the module may use) is either an address that policy allows
 //!   (never loopback, unspecified, link-local, the metadata addresses, multicast or
 //!   broadcast by default; never private ranges with deny-private; only listed ones, with
@@ -17,14 +17,14 @@
 //!   the handler resolves it and checks its addresses. With FUZZ_PURE_GO=1 only what the
 //!   pure Go resolver (upstream's static builds) reaches counts; by default, also what
 //!   the C library's resolver reaches (Debian's cgo builds);
-//! - the gate admits no request without a target when Go sees one;
+//! - the query yields no target where Go sees one;
 //! - every reading of a target (all probers) keeps the older per-reading claims: loopback
 //!   and unspecified refused by default, the Runtime API and blackbox whatever the list,
 //!   names resolving to loopback refused, a reading prints as something read back to it;
 //! - where glibc's inet_aton reads a host as IPv4, the handler does not read it as another
 //!   address (with FUZZ_STRICT_ATON=1: as anything else), and where the handler's
 //!   `parse_inet_aton` reads one, glibc reads the same;
-//! - `gate::query_params` reads a query as Go's `url.ParseQuery` does.
+//! - `query_params` reads a query as Go's `url.ParseQuery` does.
 #![no_main]
 
 mod go_model;
@@ -35,13 +35,13 @@ use std::path::Path;
 use std::sync::LazyLock;
 
 use go_model::{go_get, go_parse_query, query_escape, DialHost, DialPort, GoProber, Release};
-use lambda_blackbox_handler::gate::{self, Admitted};
-use lambda_blackbox_handler::settings::HandlerSettings;
-use lambda_blackbox_handler::target_policy::AllowEntry;
-use lambda_blackbox_handler::target_reading::{
-    normalise_host, parse_inet_aton, read_target, Host, Prober, Reading, TargetHost,
+use lambda_blackbox_contract::Environment;
+use lambda_blackbox_probe::admission::{admit_target, TargetRefusal};
+use lambda_blackbox_probe::target_policy::AllowEntry;
+use lambda_blackbox_probe::target_reading::{
+    normalise_host, parse_inet_aton, query_params, read_target, Host, Prober, Reading, TargetHost,
 };
-use lambda_http::http::{HeaderMap, Method};
+use lambda_blackbox_probe::ProbeSettings;
 use libfuzzer_sys::fuzz_target;
 use policy_model::denied;
 
@@ -119,27 +119,31 @@ enum Kind {
     Listed,
 }
 
-fn settings(vars: &[(&str, &str)]) -> HandlerSettings {
-    let mut vars: Vec<(String, String)> = vars
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    vars.push(("AWS_LAMBDA_RUNTIME_API".into(), RUNTIME_API.into()));
-    HandlerSettings::from_lookup(
-        |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
-        |path| match path {
-            "/opt/blackbox/blackbox.yml" => Ok(format!("{LAYER_CONFIG}{MORE_MODULES}")),
-            _ => Err(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                path.to_string(),
-            )),
-        },
-        Path::new("/opt"),
-    )
-    .expect("the fuzz settings are valid")
+fn settings(vars: &[(&str, &str)]) -> ProbeSettings {
+    let mut vars = vars.to_vec();
+    vars.push(("AWS_LAMBDA_RUNTIME_API", RUNTIME_API));
+    let config = format!("{LAYER_CONFIG}{MORE_MODULES}");
+    let env = Environment::from_pairs(&vars, &[("/opt/blackbox/blackbox.yml", &config)]);
+    ProbeSettings::from_environment(&env, Path::new("/opt")).expect("the fuzz settings are valid")
 }
 
-static POLICIES: LazyLock<[(Kind, HandlerSettings); 3]> = LazyLock::new(|| {
+/// What a scrape's query asks to probe, as the bootstrap's gate admits it: the first
+/// `target` and `module`, as blackbox reads them; `None` without a target.
+fn admit(settings: &ProbeSettings, query: &str) -> Result<Option<Vec<Reading>>, TargetRefusal> {
+    let params = query_params(query);
+    let first = |key: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    match first("target") {
+        None => Ok(None),
+        Some(target) => admit_target(settings, target, first("module")).map(Some),
+    }
+}
+
+static POLICIES: LazyLock<[(Kind, ProbeSettings); 3]> = LazyLock::new(|| {
     [
         (Kind::Default, settings(&[])),
         (
@@ -267,23 +271,16 @@ fn check_dials(kind: Kind, query: &str, readings: &[Reading]) {
 
 fn admit_and_check(query: &str) {
     for (kind, settings) in POLICIES.iter() {
-        let admitted = gate::admit(
-            settings,
-            &Method::GET,
-            "/probe",
-            Some(query),
-            &HeaderMap::new(),
-            false,
-        );
+        let admitted = admit(settings, query);
         if *EXPLAIN {
             match &admitted {
-                Ok(Admitted { target: Some(r) }) => {
+                Ok(Some(r)) => {
                     eprintln!("{kind:?} {query:?}: admitted {}", show_readings(r))
                 }
                 other => {
                     eprintln!("{kind:?} {query:?}: {other:?}");
                     if *kind == Kind::Default {
-                        // What Go would have dialled: no claim, the gate refused.
+                        // What Go would have dialled: no claim, admission refused.
                         let go = go_parse_query(query);
                         let module = go_get(&go, b"module")
                             .filter(|m| !m.is_empty())
@@ -312,19 +309,15 @@ fn admit_and_check(query: &str) {
             }
         }
         match admitted {
-            Ok(Admitted { target: None }) => {
+            Ok(None) => {
                 let go = go_parse_query(query);
                 assert!(
                     go_get(&go, b"target").is_none_or(<[u8]>::is_empty),
                     "ADMITTED without a target, though Go probes one: {query:?}"
                 );
             }
-            Ok(Admitted {
-                target: Some(readings),
-            }) => check_dials(*kind, query, &readings),
-            Err(refusal) => {
-                assert!(refusal.status.is_client_error(), "{query:?}: {refusal:?}");
-            }
+            Ok(Some(readings)) => check_dials(*kind, query, &readings),
+            Err(_) => {}
         }
     }
 }
@@ -477,17 +470,14 @@ fuzz_target!(|data: &[u8]| {
     // Allow-list entries: no panic, whatever they hold.
     let _ = AllowEntry::parse(text);
 
-    // The gate must read the query as blackbox (Go's net/url) does, or it judges one
+    // The query must be read as blackbox (Go's net/url) reads it, or one
     // target while blackbox probes another.
-    let ours = gate::query_params(text);
+    let ours = query_params(text);
     let go: Vec<(String, String)> = go_parse_query(text)
         .into_iter()
         .map(|(k, v)| (show(&k), show(&v)))
         .collect();
-    assert_eq!(
-        ours, go,
-        "{text:?}: the gate and Go read different parameters"
-    );
+    assert_eq!(ours, go, "{text:?}: ours and Go read different parameters");
     for (key, value) in ours {
         if key == "target" {
             check_readings(&value);

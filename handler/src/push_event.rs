@@ -4,17 +4,8 @@
 //! file (BLACKBOX_PUSH_TARGETS_FILE). Anything else is an HTTP event for the gate.
 
 use lambda_blackbox_contract::targets_file::Target;
-
-use crate::modules::DEFAULT_MODULE;
+use lambda_blackbox_push::{refuse_twice, PushRun};
 use serde_json::Value;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PushRun {
-    /// The event's own list.
-    Probes(Vec<Target>),
-    /// No list: the targets file.
-    TargetsFile,
-}
 
 /// `None` for an event that is not a push run. An event that is one but lists its probes
 /// wrongly is an error saying which entry and why.
@@ -63,34 +54,6 @@ fn probes_of(list: &Value) -> Result<Vec<Target>, String> {
         })
         .collect::<Result<Vec<_>, String>>()
         .and_then(|probes| refuse_twice(probes, |i| format!("probes[{i}]")))
-}
-
-/// The same target and module twice would write two samples of one series at one
-/// timestamp, which Mimir and Amazon Managed Service for Prometheus refuse with a 400.
-pub fn refuse_twice(
-    probes: Vec<Target>,
-    name: impl Fn(usize) -> String,
-) -> Result<Vec<Target>, String> {
-    let module = |t: &Target| {
-        t.module
-            .clone()
-            .unwrap_or_else(|| DEFAULT_MODULE.to_string())
-    };
-    for (i, probe) in probes.iter().enumerate() {
-        if let Some(first) = probes[..i]
-            .iter()
-            .position(|p| p.target == probe.target && module(p) == module(probe))
-        {
-            return Err(format!(
-                "{}: {} with module {} is listed already, as {}",
-                name(i),
-                probe.target,
-                module(probe),
-                name(first)
-            ));
-        }
-    }
-    Ok(probes)
 }
 
 #[cfg(test)]

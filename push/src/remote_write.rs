@@ -151,8 +151,8 @@ fn compress(request: &WriteRequest) -> RequestBody {
 mod tests {
     use super::*;
 
-    use crate::push::exposition::tests::{delimited, gauge};
-    use crate::push::exposition::{Bucket, Histogram, Metric, MetricFamily, MetricType};
+    use crate::exposition::tests::{delimited, gauge};
+    use crate::exposition::{Bucket, Histogram, Metric, MetricFamily, MetricType};
 
     fn blackbox() -> Vec<u8> {
         let histogram = MetricFamily {

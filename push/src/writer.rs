@@ -5,13 +5,13 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
-use lambda_http::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
 use url::Url;
 
 use super::settings::{PushSettings, RemoteWriteAuth};
 use super::sigv4;
-use crate::upstream::root_cause;
+use lambda_blackbox_probe::loopback::root_cause;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -207,12 +207,12 @@ impl RemoteWriter {
             RemoteWriteAuth::Bearer(token) => {
                 headers.insert(
                     header::AUTHORIZATION,
-                    sensitive(&format!("Bearer {}", token.secret()))?,
+                    sensitive(&format!("Bearer {}", token.expose()))?,
                 );
             }
             RemoteWriteAuth::Basic { username, password } => {
                 use base64::Engine;
-                let pair = format!("{username}:{}", password.secret());
+                let pair = format!("{username}:{}", password.expose());
                 let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
                 headers.insert(
                     header::AUTHORIZATION,

@@ -1,19 +1,17 @@
-//! blackbox_exporter on loopback as the handler reaches it: one request forwarded within
-//! a time budget, and a hung blackbox replaced through the extension.
+//! blackbox_exporter on loopback: one request sent within a time budget, its answer as
+//! bytes, and a hung blackbox replaced through the extension.
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use lambda_blackbox_contract::replacement::{ask_for_replacement, running_extension};
 use lambda_blackbox_contract::ListenAddress;
-use lambda_http::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
-use lambda_http::{Body, Response};
 
-use crate::{text_response, SCRAPE_TIMEOUT_HEADER};
+use crate::loopback::{bodiless, loopback_client, send, LoopbackClient, SendError};
+
+/// Prometheus sends its scrape timeout here; blackbox bounds the probe by it.
+pub const SCRAPE_TIMEOUT_HEADER: &str = "x-prometheus-scrape-timeout-seconds";
 
 /// Request headers that reach blackbox; the rest (auth, cookies, AWS's own) stay here.
 const FORWARDED_HEADERS: [header::HeaderName; 2] = [header::ACCEPT, header::USER_AGENT];
@@ -26,9 +24,17 @@ const REPLACEMENT_WAIT: Duration = Duration::from_secs(1);
 /// A serving blackbox answers `/-/healthy` in well under a millisecond.
 const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_millis(100);
 
-/// A failed proxy attempt, answered with its status and a one-line reason.
+/// What blackbox answered: its status, its content type and its body, untouched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlackboxAnswer {
+    pub status: StatusCode,
+    pub content_type: Option<HeaderValue>,
+    pub body: Bytes,
+}
+
+/// No answer from blackbox: the status the caller answers with and a one-line reason.
 #[derive(Debug, thiserror::Error, PartialEq)]
-pub enum ProxyError {
+pub enum BlackboxError {
     #[error("blackbox_exporter did not answer within {0:.3} s (the scrape timeout or the invocation deadline)")]
     Timeout(f64),
     #[error("blackbox_exporter is not reachable at {authority} after {waited_ms} ms: {cause}")]
@@ -43,17 +49,15 @@ pub enum ProxyError {
     ExtensionGone,
 }
 
-impl ProxyError {
+impl BlackboxError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ProxyError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            ProxyError::Unreachable { .. } | ProxyError::BrokenAnswer(_) => StatusCode::BAD_GATEWAY,
-            ProxyError::ExtensionGone => StatusCode::SERVICE_UNAVAILABLE,
+            BlackboxError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            BlackboxError::Unreachable { .. } | BlackboxError::BrokenAnswer(_) => {
+                StatusCode::BAD_GATEWAY
+            }
+            BlackboxError::ExtensionGone => StatusCode::SERVICE_UNAVAILABLE,
         }
-    }
-
-    pub fn into_response(self) -> Response<Body> {
-        text_response(self.status(), &self.to_string())
     }
 }
 
@@ -63,74 +67,15 @@ const POOLED_CONNECTIONS: usize = 4;
 /// at once; no probe has started by then).
 const STALE_CONNECTION_RESET: Duration = Duration::from_millis(50);
 
-/// hyper's pooled client, plain HTTP: the handler talks only to loopback (blackbox, the
-/// Runtime API). It follows no redirect, reads no proxy variable, and sends the path and
-/// query as they came, byte for byte, so blackbox reads the query the gate read.
-pub(crate) type LoopbackClient = Client<HttpConnector, Full<Bytes>>;
-
-pub(crate) fn loopback_client(pooled: usize) -> LoopbackClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(pooled)
-        .build(connector)
-}
-
-/// How one request to loopback failed.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum SendError {
-    /// No answer, or no whole body, within the time.
-    #[error("no answer within the time")]
-    Timeout,
-    /// No connection could be made.
-    #[error("no connection: {0}")]
-    Connect(String),
-    /// The connection broke before the answer's head (a reset pooled connection, say).
-    #[error("the request broke off: {0}")]
-    Request(String),
-    /// The answer's body broke off.
-    #[error("the answer broke off: {0}")]
-    Body(String),
-}
-
-/// Sends `request` and reads the whole answer within `timeout`.
-pub(crate) async fn send(
-    client: &LoopbackClient,
-    request: Request<Full<Bytes>>,
-    timeout: Duration,
-) -> Result<(lambda_http::http::response::Parts, Bytes), SendError> {
-    let started = Instant::now();
-    let response = match tokio::time::timeout(timeout, client.request(request)).await {
-        Err(_) => return Err(SendError::Timeout),
-        Ok(Err(e)) if e.is_connect() => return Err(SendError::Connect(root_cause(&e))),
-        Ok(Err(e)) => return Err(SendError::Request(root_cause(&e))),
-        Ok(Ok(response)) => response,
-    };
-    let (head, body) = response.into_parts();
-    match tokio::time::timeout(timeout.saturating_sub(started.elapsed()), body.collect()).await {
-        Err(_) => Err(SendError::Timeout),
-        Ok(Err(e)) => Err(SendError::Body(root_cause(&e))),
-        Ok(Ok(collected)) => Ok((head, collected.to_bytes())),
-    }
-}
-
-fn bodiless(method: &Method, uri: &Uri, headers: HeaderMap) -> Request<Full<Bytes>> {
-    let mut request = Request::new(Full::default());
-    *request.method_mut() = method.clone();
-    *request.uri_mut() = uri.clone();
-    *request.headers_mut() = headers;
-    request
-}
-
 /// The client for blackbox's listener.
-pub struct Upstream {
+pub struct BlackboxClient {
     client: LoopbackClient,
     listen_address: ListenAddress,
     /// Where the extension's pid is, to ask it for a replacement and to tell it is gone.
     pid_file: std::path::PathBuf,
 }
 
-impl Upstream {
+impl BlackboxClient {
     pub fn new(listen_address: ListenAddress) -> Self {
         let pid_file = listen_address.pid_file();
         Self {
@@ -198,11 +143,11 @@ impl Upstream {
         path_and_query: &str,
         headers: &HeaderMap,
         timeout: Duration,
-    ) -> Result<Response<Body>, ProxyError> {
+    ) -> Result<BlackboxAnswer, BlackboxError> {
         let started = Instant::now();
         let uri: Uri = format!("http://{}{path_and_query}", self.listen_address)
             .parse()
-            .map_err(|_| ProxyError::BrokenAnswer(format!("{path_and_query:?} is not a URI")))?;
+            .map_err(|_| BlackboxError::BrokenAnswer(format!("{path_and_query:?} is not a URI")))?;
         let mut upstream_headers = HeaderMap::new();
         for name in FORWARDED_HEADERS {
             if let Some(value) = headers.get(&name) {
@@ -214,7 +159,7 @@ impl Upstream {
             HeaderValue::from_str(&format!("{:.3}", timeout.as_secs_f64()))
                 .unwrap_or(HeaderValue::from_static("10")),
         );
-        let timed_out = || ProxyError::Timeout(timeout.as_secs_f64());
+        let timed_out = || BlackboxError::Timeout(timeout.as_secs_f64());
 
         // A pooled connection to a blackbox that died while the environment was frozen is
         // reset as soon as it is used; the request never reached a blackbox, and GET and
@@ -232,13 +177,13 @@ impl Upstream {
                 Ok(answer) => break answer,
                 Err(SendError::Timeout) => return Err(timed_out()),
                 Err(SendError::Connect(_)) if running_extension(&self.pid_file).is_none() => {
-                    return Err(ProxyError::ExtensionGone);
+                    return Err(BlackboxError::ExtensionGone);
                 }
                 Err(SendError::Connect(_)) if started.elapsed() < UPSTREAM_WAIT.min(timeout) => {
                     tokio::time::sleep(UPSTREAM_RETRY_INTERVAL).await;
                 }
                 Err(SendError::Connect(cause)) => {
-                    return Err(ProxyError::Unreachable {
+                    return Err(BlackboxError::Unreachable {
                         authority: self.listen_address.to_string(),
                         waited_ms: started.elapsed().as_millis(),
                         cause,
@@ -251,33 +196,17 @@ impl Upstream {
                     resent += 1;
                 }
                 Err(SendError::Request(cause) | SendError::Body(cause)) => {
-                    return Err(ProxyError::BrokenAnswer(cause))
+                    return Err(BlackboxError::BrokenAnswer(cause))
                 }
             }
         };
 
-        let body = match String::from_utf8(Vec::from(body)) {
-            Ok(text) => Body::Text(text),
-            Err(e) => Body::Binary(e.into_bytes()),
-        };
-        let mut answer = Response::new(body);
-        *answer.status_mut() = head.status;
-        if let Some(content_type) = head.headers.get(header::CONTENT_TYPE) {
-            answer
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, content_type.clone());
-        }
-        Ok(answer)
+        Ok(BlackboxAnswer {
+            status: head.status,
+            content_type: head.headers.get(header::CONTENT_TYPE).cloned(),
+            body,
+        })
     }
-}
-
-/// The innermost error's text: hyper's own wrap it in "client error (Connect)" and the like.
-pub(crate) fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = error;
-    while let Some(source) = cause.source() {
-        cause = source;
-    }
-    cause.to_string()
 }
 
 #[cfg(test)]
@@ -290,15 +219,10 @@ mod tests {
             .and_then(|l| l.local_addr())
             .unwrap()
             .port();
-        let listen = format!("127.0.0.1:{free_port}");
-        let settings = crate::settings::test_settings(&[(
-            lambda_blackbox_contract::LISTEN_ADDRESS_VAR,
-            &listen,
-        )])
-        .unwrap();
-        let upstream = Upstream::new(settings.listen_address);
+        let listen = ListenAddress::parse(&format!("127.0.0.1:{free_port}")).unwrap();
+        let blackbox = BlackboxClient::new(listen);
         let started = Instant::now();
-        let error = upstream
+        let error = blackbox
             .forward(
                 &Method::GET,
                 "/probe",
@@ -307,7 +231,7 @@ mod tests {
             )
             .await
             .unwrap_err();
-        assert_eq!(error, ProxyError::ExtensionGone);
+        assert_eq!(error, BlackboxError::ExtensionGone);
         assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(
             started.elapsed() < UPSTREAM_WAIT,
@@ -317,13 +241,13 @@ mod tests {
 
     #[test]
     fn errors_map_to_gateway_statuses_with_one_line_reasons() {
-        let timeout = ProxyError::Timeout(1.5);
+        let timeout = BlackboxError::Timeout(1.5);
         assert_eq!(timeout.status(), StatusCode::GATEWAY_TIMEOUT);
         assert_eq!(
             timeout.to_string(),
             "blackbox_exporter did not answer within 1.500 s (the scrape timeout or the invocation deadline)"
         );
-        let unreachable = ProxyError::Unreachable {
+        let unreachable = BlackboxError::Unreachable {
             authority: "127.0.0.1:9115".into(),
             waited_ms: 2000,
             cause: "Connection refused (os error 111)".into(),
@@ -332,12 +256,6 @@ mod tests {
         assert_eq!(
             unreachable.to_string(),
             "blackbox_exporter is not reachable at 127.0.0.1:9115 after 2000 ms: Connection refused (os error 111)"
-        );
-        let response = unreachable.into_response();
-        assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
-        assert_eq!(
-            response.headers()[header::CONTENT_TYPE],
-            "text/plain; charset=utf-8"
         );
     }
 
@@ -367,9 +285,9 @@ mod tests {
             let _ = second.read(&mut buffer).await;
         });
         let listen = ListenAddress::parse(&address).unwrap();
-        let upstream = Upstream::new(listen);
+        let blackbox = BlackboxClient::new(listen);
         for round in ["first", "after the reset"] {
-            let answer = upstream
+            let answer = blackbox
                 .forward(
                     &Method::GET,
                     "/probe",
