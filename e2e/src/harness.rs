@@ -17,17 +17,18 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use axum::http::{self, Method};
+use lambda_blackbox_contract::replacement::EXTENSION_COMM;
+use lambda_blackbox_contract::{ListenAddress, LISTEN_ADDRESS_VAR};
 use lambda_sandbox::procs::ProcessInfo;
 use lambda_sandbox::{
     add_front_headers, function_url_error_response, function_url_event, function_url_response,
-    InitOutcome, Sandbox, UrlContext,
+    InitOutcome, Sandbox, SandboxConfig, ShutdownReport, UrlContext,
 };
 use serde_json::Value;
 
 use crate::rie::RieFunction;
 use crate::{
-    config, function_url_request, init_failure, layer_dir, sid_blackbox, wrapper_script, Answer,
-    InitFailure,
+    free_port, init_failure, layer_dir, sid_blackbox, wrapper_script, Answer, InitFailure,
 };
 
 /// What runs the execution environment.
@@ -131,15 +132,41 @@ enum Front {
     Rie(RieFunction),
 }
 
-/// What the invoke endpoint (RIE's, or the sandbox's copy of it) answered.
+/// What the invoke endpoint (RIE's, or the sandbox's copy of it) returned for one event,
+/// as `sam local invoke` and the Lambda Invoke API return it: the function's result, or
+/// the platform's error. Not an HTTP answer: an event's source makes one of the result
+/// ([`crate::replay::invoke`], [`Function::request`]).
 #[derive(Debug)]
-pub struct InvokeAnswer {
+pub struct Invocation {
+    /// The invoke endpoint's own status: 200 for a function error too.
     pub status: u16,
+    /// The function's result or the error document.
     pub body: String,
 }
 
-impl InvokeAnswer {
-    /// The function's answer, or `Err` with the error document when it failed. RIE marks
+impl Invocation {
+    /// Posts `payload` to the invoke endpoint on `invoke_addr`.
+    pub async fn send(invoke_addr: SocketAddr, payload: Vec<u8>) -> reqwest::Result<Invocation> {
+        let response = reqwest::Client::new()
+            .post(format!(
+                "http://{invoke_addr}/2015-03-31/functions/function/invocations"
+            ))
+            .body(payload)
+            .timeout(Duration::from_secs(60))
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        // RIE never sends it: the sandbox's copy of its endpoint must not either.
+        assert!(
+            response.headers().get("x-amz-function-error").is_none(),
+            "{:?}",
+            response.headers()
+        );
+        let body = response.text().await?;
+        Ok(Invocation { status, body })
+    }
+
+    /// The function's result, or `Err` with the error document when it failed. RIE marks
     /// a function error only by its document (`errorType`, and no `statusCode` here: our
     /// handler answers HTTP events with one).
     pub fn result(&self) -> Result<&str, &str> {
@@ -161,61 +188,112 @@ pub struct Ended {
     pub processes_before: Vec<ProcessInfo>,
 }
 
-impl Function {
-    /// The layer with `env`; BLACKBOX_LISTEN_ADDRESS is a free loopback port and
-    /// BLACKBOX_ALLOWED_TARGETS 127.0.0.1 unless `env` sets them.
-    pub async fn start(harness: Harness, env: &[(&str, &str)]) -> Function {
-        Function::start_layer(harness, &layer_dir(), env).await
+/// A function to start: the layer `make test` built with a free loopback
+/// BLACKBOX_LISTEN_ADDRESS and BLACKBOX_ALLOWED_TARGETS 127.0.0.1, unless the test says
+/// otherwise.
+#[must_use = "start() starts it"]
+pub struct Launch {
+    harness: Harness,
+    layer: Option<PathBuf>,
+    task: Option<PathBuf>,
+    env: Vec<(String, String)>,
+    echo_logs: bool,
+}
+
+impl Launch {
+    /// Another layer directory: a stand-in for a part of it, or another build.
+    pub fn layer(mut self, layer: &Path) -> Launch {
+        self.layer = Some(layer.to_path_buf());
+        self
     }
 
-    pub async fn start_layer(harness: Harness, layer: &Path, env: &[(&str, &str)]) -> Function {
-        Function::start_with_task(harness, layer, None, env).await
+    /// A function package of its own (`task`, the function's /var/task, holding its
+    /// `bootstrap`), as when the layer is attached to an existing function.
+    pub fn task(mut self, task: &Path) -> Launch {
+        self.task = Some(task.to_path_buf());
+        self
     }
 
-    /// The layer with a function package of its own (`task`, the function's /var/task,
-    /// holding its `bootstrap`), as when the layer is attached to an existing function.
-    pub async fn start_with_task(
-        harness: Harness,
-        layer: &Path,
-        task: Option<&Path>,
-        env: &[(&str, &str)],
-    ) -> Function {
-        let blackbox = harness.blackbox_binary();
-        let mut env = env.to_vec();
-        if !env.iter().any(|(name, _)| *name == "BLACKBOX_EXPORTER_BIN") {
-            env.push(("BLACKBOX_EXPORTER_BIN", blackbox.to_str().unwrap()));
+    /// The function's variables; a later one wins. AWS_LAMBDA_FUNCTION_TIMEOUT and
+    /// AWS_REGION are the function's settings, as Lambda passes them.
+    pub fn env(mut self, env: &[(&str, &str)]) -> Launch {
+        self.env
+            .extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        self
+    }
+
+    /// Whether the sandbox copies the environment's log to the test's output (RIE's is
+    /// only kept): off for a flood of invokes or a fleet of functions.
+    pub fn echo_logs(mut self, echo: bool) -> Launch {
+        self.echo_logs = echo;
+        self
+    }
+
+    pub async fn start(self) -> Function {
+        let Launch {
+            harness,
+            layer,
+            task,
+            mut env,
+            echo_logs,
+        } = self;
+        let layer = layer.unwrap_or_else(layer_dir);
+        let value_of = |env: &[(String, String)], name: &str| {
+            env.iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        if value_of(&env, "BLACKBOX_EXPORTER_BIN").is_none() {
+            let blackbox = harness.blackbox_binary();
+            env.push((
+                "BLACKBOX_EXPORTER_BIN".into(),
+                blackbox.display().to_string(),
+            ));
         }
-        let (mut sandbox_config, blackbox_port) = config(layer, &env);
-        sandbox_config.task_dir = task.map(Path::to_path_buf);
-        // The function's configured timeout, as Lambda passes it: the sandbox's own setting.
-        if let Some(seconds) = env
-            .iter()
-            .find(|(name, _)| *name == "AWS_LAMBDA_FUNCTION_TIMEOUT")
-            .and_then(|(_, value)| value.parse().ok())
-        {
-            sandbox_config.function_timeout = Duration::from_secs(seconds);
-            sandbox_config
-                .env
-                .retain(|(name, _)| name != "AWS_LAMBDA_FUNCTION_TIMEOUT");
+        // Loopback is refused by default; these tests probe targets they run on loopback.
+        if value_of(&env, "BLACKBOX_ALLOWED_TARGETS").is_none() {
+            env.insert(0, ("BLACKBOX_ALLOWED_TARGETS".into(), "127.0.0.1".into()));
         }
-        sandbox_config.invoke_addr = Some("127.0.0.1:0".parse().unwrap());
+        let blackbox_port = match value_of(&env, LISTEN_ADDRESS_VAR) {
+            Some(address) => ListenAddress::parse(&address)
+                .map(|listen| listen.port())
+                .unwrap_or(0),
+            None => {
+                let port = free_port();
+                env.insert(0, (LISTEN_ADDRESS_VAR.into(), format!("127.0.0.1:{port}")));
+                port
+            }
+        };
+        let mut config = SandboxConfig::new(&layer);
+        config.task_dir = task.clone();
+        config.function_url_addr = Some("127.0.0.1:0".parse().unwrap());
+        config.invoke_addr = Some("127.0.0.1:0".parse().unwrap());
+        config.echo_logs = echo_logs;
+        if let Some(seconds) = value_of(&env, "AWS_LAMBDA_FUNCTION_TIMEOUT") {
+            let seconds = seconds
+                .parse()
+                .expect("AWS_LAMBDA_FUNCTION_TIMEOUT in seconds");
+            config.function_timeout = Duration::from_secs(seconds);
+        }
+        if let Some(region) = value_of(&env, "AWS_REGION") {
+            config.region = region;
+        }
+        env.retain(|(name, _)| name != "AWS_LAMBDA_FUNCTION_TIMEOUT" && name != "AWS_REGION");
         let front = match harness.platform {
-            Platform::Sandbox => Front::Sandbox(
-                Sandbox::start(sandbox_config)
-                    .await
-                    .expect("the sandbox starts"),
-            ),
+            Platform::Sandbox => {
+                config.env = env;
+                Front::Sandbox(Sandbox::start(config).await.expect("the sandbox starts"))
+            }
             Platform::Rie => {
                 // The same variables, in the order the sandbox would apply them (the
                 // later one wins).
-                let mut vars = vec![("AWS_REGION".to_string(), sandbox_config.region.clone())];
-                for (name, value) in sandbox_config.env.drain(..) {
+                let mut vars = vec![("AWS_REGION".to_string(), config.region.clone())];
+                for (name, value) in env {
                     vars.retain(|(n, _)| *n != name);
                     vars.push((name, value));
                 }
-                let layer = layer.to_path_buf();
-                let task = task.map(Path::to_path_buf);
-                let timeout_s = sandbox_config.function_timeout.as_secs().max(1) as u32;
+                let timeout_s = config.function_timeout.as_secs().max(1) as u32;
                 Front::Rie(
                     tokio::task::spawn_blocking(move || {
                         let vars: Vec<(&str, &str)> =
@@ -233,6 +311,24 @@ impl Function {
             front,
         }
     }
+}
+
+impl Function {
+    /// The layer with `env` (see [`Launch`]).
+    pub async fn start(harness: Harness, env: &[(&str, &str)]) -> Function {
+        Function::launch(harness).env(env).start().await
+    }
+
+    /// A function to start with more than its variables changed.
+    pub fn launch(harness: Harness) -> Launch {
+        Launch {
+            harness,
+            layer: None,
+            task: None,
+            env: Vec::new(),
+            echo_logs: true,
+        }
+    }
 
     /// The sandbox, for what only it does (freezing, its reports).
     pub fn sandbox(&self) -> Option<&Sandbox> {
@@ -240,6 +336,14 @@ impl Function {
             Front::Sandbox(sandbox) => Some(sandbox),
             Front::Rie(_) => None,
         }
+    }
+
+    /// The sandbox's Function URL, for a client of the test's own (Prometheus, a
+    /// keep-alive connection); RIE has none.
+    pub fn function_url(&self) -> SocketAddr {
+        self.sandbox()
+            .and_then(Sandbox::function_url)
+            .expect("only the sandbox fronts a Function URL")
     }
 
     /// How Init failed. The sandbox ran Init at start; RIE runs it at the first invoke,
@@ -326,26 +430,10 @@ impl Function {
 
     /// Posts `payload` to the invoke endpoint, as `sam local invoke` and the Lambda Invoke
     /// API would.
-    pub async fn invoke(&self, payload: Vec<u8>) -> InvokeAnswer {
-        let address = self.invoke_addr();
-        let response = reqwest::Client::new()
-            .post(format!(
-                "http://{address}/2015-03-31/functions/function/invocations"
-            ))
-            .body(payload)
-            .timeout(Duration::from_secs(60))
-            .send()
+    pub async fn invoke(&self, payload: Vec<u8>) -> Invocation {
+        Invocation::send(self.invoke_addr(), payload)
             .await
-            .unwrap_or_else(|e| panic!("the invoke endpoint answers: {e}\n{}", self.logs()));
-        let status = response.status().as_u16();
-        // RIE never sends it: the sandbox's copy of its endpoint must not either.
-        assert!(
-            response.headers().get("x-amz-function-error").is_none(),
-            "{:?}",
-            response.headers()
-        );
-        let body = response.text().await.unwrap_or_default();
-        InvokeAnswer { status, body }
+            .unwrap_or_else(|e| panic!("the invoke endpoint answers: {e}\n{}", self.logs()))
     }
 
     pub async fn get(&self, path_and_query: &str, headers: &[(&str, &str)]) -> Answer {
@@ -374,26 +462,21 @@ impl Function {
         let started = Instant::now();
         let event =
             function_url_request_event(method, path_and_query, headers, front.invoke_addr.port());
-        let response = match self.invoke(event).await.result() {
-            Ok(answer) => function_url_response(answer.as_bytes()),
+        let invocation = self.invoke(event).await;
+        let (response, raw) = match invocation.result() {
+            Ok(result) => (
+                function_url_response(result.as_bytes()),
+                serde_json::from_str(result).ok(),
+            ),
             // A Function URL answers a function error with a 502.
-            Err(_) => function_url_error_response(),
-        };
-        let header = |name: &str| {
-            response
-                .headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
+            Err(_) => (function_url_error_response(), None),
         };
         Answer {
             status: response.status,
-            content_type: header("content-type"),
-            www_authenticate: header("www-authenticate"),
-            allow: header("allow"),
+            headers: response.headers,
             body: String::from_utf8_lossy(&response.body).into_owned(),
             elapsed: started.elapsed(),
+            raw,
         }
     }
 
@@ -504,7 +587,7 @@ impl Function {
                 let watched: Vec<ProcessInfo> = processes_before
                     .iter()
                     .filter(|p| {
-                        p.comm == "blackbox-extens"
+                        p.comm == EXTENSION_COMM
                             || crate::blackbox_pids(&processes_before).contains(&p.pid)
                     })
                     .cloned()
@@ -539,6 +622,16 @@ impl Function {
             processes_before,
         }
     }
+
+    /// Ends the sandbox as [`Function::shutdown`] does and returns its own report of the
+    /// Shutdown phase (when each extension exited, what it had to kill), asserting
+    /// nothing; the sandbox only.
+    pub async fn shutdown_sandbox(self) -> ShutdownReport {
+        match self.front {
+            Front::Sandbox(sandbox) => sandbox.shutdown().await,
+            Front::Rie(_) => panic!("only the sandbox reports its Shutdown phase"),
+        }
+    }
 }
 
 impl Ended {
@@ -555,6 +648,43 @@ impl Ended {
                 self.logs
             );
         }
+    }
+}
+
+/// An HTTP request to a Function URL on `function_url`, and the answer a client gets.
+async fn function_url_request(
+    function_url: SocketAddr,
+    method: Method,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+) -> Answer {
+    let url = format!("http://{function_url}{path_and_query}");
+    let mut request = reqwest::Client::new()
+        .request(method, url)
+        .timeout(Duration::from_secs(30));
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let started = Instant::now();
+    let response = request.send().await.expect("the Function URL answers");
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = response.text().await.unwrap_or_default();
+    Answer {
+        status,
+        headers,
+        body,
+        elapsed: started.elapsed(),
+        raw: None,
     }
 }
 

@@ -1,5 +1,5 @@
 //! The layer's end-to-end tests (under `tests/`) and what they share: where the layer
-//! is, starting it in the sandbox, targets on loopback, answers and metrics.
+//! is, targets on loopback, answers and metrics; [`harness`] starts the function.
 
 pub mod dns;
 pub mod handler_port;
@@ -14,11 +14,12 @@ use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::OriginalUri;
 use axum::routing::get;
-use lambda_sandbox::{InitOutcome, Sandbox, SandboxConfig};
+use lambda_blackbox_contract::replacement::EXTENSION_COMM;
+use lambda_sandbox::InitOutcome;
 
 pub fn layer_dir() -> PathBuf {
     let dir = std::env::var_os("LAMBDA_BLACKBOX_LAYER").map(PathBuf::from).expect(
@@ -138,149 +139,34 @@ pub async fn start_target() -> Target {
     Target { addr, seen }
 }
 
-pub struct Layer {
-    pub sandbox: Sandbox,
-    pub blackbox_port: u16,
-}
-
-pub fn config(layer: &Path, env: &[(&str, &str)]) -> (SandboxConfig, u16) {
-    let blackbox_port = free_port();
-    let mut config = SandboxConfig::new(layer);
-    config.function_url_addr = Some("127.0.0.1:0".parse().unwrap());
-    config.echo_logs = true;
-    config.env.push((
-        "BLACKBOX_LISTEN_ADDRESS".into(),
-        format!("127.0.0.1:{blackbox_port}"),
-    ));
-    // Loopback is refused by default; these tests probe targets they run on loopback.
-    if !env.iter().any(|(k, _)| *k == "BLACKBOX_ALLOWED_TARGETS") {
-        config
-            .env
-            .push(("BLACKBOX_ALLOWED_TARGETS".into(), "127.0.0.1".into()));
-    }
-    for (k, v) in env {
-        config.env.push((k.to_string(), v.to_string()));
-    }
-    (config, blackbox_port)
-}
-
-/// Starts the sandbox and asserts that Init went well (the outcome and the log otherwise).
-pub async fn start_initialized(config: SandboxConfig) -> Sandbox {
-    let sandbox = Sandbox::start(config).await.expect("the sandbox starts");
-    assert!(
-        matches!(sandbox.init_outcome(), InitOutcome::Ok { .. }),
-        "{:?}\n{}",
-        sandbox.init_outcome(),
-        sandbox.logs()
-    );
-    sandbox
-}
-
-pub async fn start_layer(env: &[(&str, &str)]) -> Layer {
-    let (config, blackbox_port) = config(&layer_dir(), env);
-    let sandbox = Sandbox::start(config).await.expect("the sandbox starts");
-    Layer {
-        sandbox,
-        blackbox_port,
-    }
-}
-
+/// An HTTP answer as its client reads it: a Function URL's (the sandbox's own, or under
+/// RIE the function's result mapped as a Function URL maps it), or an event source's
+/// (API Gateway, an ALB: [`replay`]) read from the function's result.
+#[derive(Debug, Clone)]
 pub struct Answer {
     pub status: u16,
-    pub content_type: String,
+    /// As sent; [`Answer::header`] finds one whatever the case of its name.
+    pub headers: Vec<(String, String)>,
     pub body: String,
+    /// From sending the request to having the whole answer.
     pub elapsed: Duration,
-    pub www_authenticate: String,
-    pub allow: String,
+    /// The function's result the answer was read from; `None` when the sandbox's Function
+    /// URL answered, which shows a client no result.
+    pub raw: Option<serde_json::Value>,
 }
 
-impl Layer {
-    pub async fn get(&self, path_and_query: &str, headers: &[(&str, &str)]) -> Answer {
-        self.request(reqwest::Method::GET, path_and_query, headers)
-            .await
+impl Answer {
+    /// The first header called `name`, whatever its case.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
-    pub async fn request(
-        &self,
-        method: reqwest::Method,
-        path_and_query: &str,
-        headers: &[(&str, &str)],
-    ) -> Answer {
-        let function_url = self.sandbox.function_url().expect("a Function URL");
-        function_url_request(function_url, method, path_and_query, headers).await
-    }
-
-    pub async fn probe(&self, target: &str, module: &str) -> Answer {
-        self.get(&format!("/probe?target={target}&module={module}"), &[])
-            .await
-    }
-
-    /// Waits until `count` invokes have started.
-    pub async fn wait_for_invokes(&self, count: usize) {
-        let started = Instant::now();
-        while self.sandbox.logs().matches("START RequestId").count() < count {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "no invoke {count} started"
-            );
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    }
-
-    /// Waits until `count` invokes have ended (their REPORT line is printed after the
-    /// environment is frozen again): the Function URL answers before that, as Lambda does.
-    pub async fn wait_for_reports(&self, count: usize) {
-        let started = Instant::now();
-        while self.sandbox.logs().matches("\nREPORT RequestId").count() < count {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "invoke {count} did not end"
-            );
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    }
-
-    pub fn blackbox_pids(&self) -> Vec<i32> {
-        blackbox_pids(&self.sandbox.processes())
-    }
-}
-
-/// An HTTP request to a Function URL on `function_url`, and the answer a client gets.
-pub async fn function_url_request(
-    function_url: SocketAddr,
-    method: reqwest::Method,
-    path_and_query: &str,
-    headers: &[(&str, &str)],
-) -> Answer {
-    let url = format!("http://{function_url}{path_and_query}");
-    let mut request = reqwest::Client::new()
-        .request(method, url)
-        .timeout(Duration::from_secs(30));
-    for (k, v) in headers {
-        request = request.header(*k, *v);
-    }
-    let started = Instant::now();
-    let response = request.send().await.expect("the Function URL answers");
-    let status = response.status().as_u16();
-    let header = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string()
-    };
-    let content_type = header("content-type");
-    let www_authenticate = header("www-authenticate");
-    let allow = header("allow");
-    let body = response.text().await.unwrap_or_default();
-    Answer {
-        status,
-        content_type,
-        body,
-        elapsed: started.elapsed(),
-        www_authenticate,
-        allow,
+    /// The Content-Type, empty when there is none.
+    pub fn content_type(&self) -> &str {
+        self.header("content-type").unwrap_or_default()
     }
 }
 
@@ -289,7 +175,7 @@ pub async fn function_url_request(
 pub fn blackbox_pids(processes: &[lambda_sandbox::ProcessInfo]) -> Vec<i32> {
     let extensions: Vec<i32> = processes
         .iter()
-        .filter(|p| p.comm == "blackbox-extens")
+        .filter(|p| p.comm == EXTENSION_COMM)
         .map(|p| p.pid)
         .collect();
     processes
@@ -304,9 +190,9 @@ pub fn blackbox_pids(processes: &[lambda_sandbox::ProcessInfo]) -> Vec<i32> {
 pub fn assert_probe_succeeded(answer: &Answer) {
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert!(
-        answer.content_type.starts_with("text/plain"),
+        answer.content_type().starts_with("text/plain"),
         "content type {:?}",
-        answer.content_type
+        answer.content_type()
     );
     assert_eq!(
         metric(&answer.body, "probe_success"),

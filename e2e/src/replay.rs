@@ -5,11 +5,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::metric;
+use crate::harness::Invocation;
+use crate::{metric, Answer};
 
 /// The token the event files carry (`Authorization: Bearer example-token-change-me`).
 pub const EVENT_TOKEN: &str = "example-token-change-me";
@@ -58,64 +59,62 @@ pub fn without_authorization(mut event: Value) -> Value {
     event
 }
 
-/// A function's answer to an event, read in the shape of its source.
-#[derive(Debug)]
-pub struct Answer {
-    pub status: u16,
-    pub content_type: String,
-    pub body: String,
-    pub raw: Value,
-}
-
+/// `event` through the invoke endpoint on `invoke_addr`, and the answer its source makes
+/// of the function's result; panics when the invoke or the function failed.
 pub async fn invoke(invoke_addr: SocketAddr, event: &Value) -> Answer {
-    let response = reqwest::Client::new()
-        .post(format!(
-            "http://{invoke_addr}/2015-03-31/functions/function/invocations"
-        ))
-        .body(event.to_string())
-        .timeout(Duration::from_secs(30))
-        .send()
+    let started = Instant::now();
+    let invocation = Invocation::send(invoke_addr, event.to_string().into_bytes())
         .await
         .expect("the invoke endpoint answers");
-    let invoke_status = response.status().as_u16();
-    let bytes = response.bytes().await.expect("an answer");
-    let text = String::from_utf8_lossy(&bytes);
-    assert_eq!(invoke_status, 200, "the invoke itself failed: {text}");
-    assert!(
-        !text.contains("\"errorType\""),
-        "the function failed: {text}"
+    assert_eq!(
+        invocation.status, 200,
+        "the invoke itself failed: {}",
+        invocation.body
     );
-    let raw: Value = serde_json::from_slice(&bytes).expect("a JSON answer");
-    let status = raw["statusCode"].as_u64().expect("statusCode") as u16;
-    let header = |name: &str| -> Option<String> {
-        let find = |map: &Value| {
-            map.as_object().and_then(|m| {
-                m.iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                    .map(|(_, v)| v.clone())
-            })
-        };
-        find(&raw["headers"])
-            .and_then(|v| v.as_str().map(str::to_string))
-            .or_else(|| {
-                find(&raw["multiValueHeaders"])
-                    .and_then(|v| v.get(0).and_then(Value::as_str).map(str::to_string))
-            })
-    };
-    let content_type = header("content-type").unwrap_or_default();
+    assert!(
+        !invocation.body.contains("\"errorType\""),
+        "the function failed: {}",
+        invocation.body
+    );
+    let raw: Value = serde_json::from_str(&invocation.body).expect("a JSON answer");
+    let mut answer = source_answer(raw);
+    answer.elapsed = started.elapsed();
+    answer
+}
+
+/// The HTTP answer an event's source (a Function URL, API Gateway, an ALB) makes of the
+/// function's result `raw`: its `headers`, then each of its `multiValueHeaders`.
+pub fn source_answer(raw: Value) -> Answer {
+    let status = raw["statusCode"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no statusCode: {raw}")) as u16;
+    let mut headers = Vec::new();
+    if let Some(map) = raw["headers"].as_object() {
+        for (name, value) in map {
+            headers.push((name.clone(), value.as_str().unwrap_or_default().to_string()));
+        }
+    }
+    if let Some(map) = raw["multiValueHeaders"].as_object() {
+        for (name, values) in map {
+            for value in values.as_array().into_iter().flatten() {
+                headers.push((name.clone(), value.as_str().unwrap_or_default().to_string()));
+            }
+        }
+    }
     let body = raw["body"].as_str().unwrap_or_default().to_string();
     assert_ne!(raw["isBase64Encoded"], true, "a text answer: {raw}");
     Answer {
         status,
-        content_type,
+        headers,
         body,
-        raw,
+        elapsed: Duration::ZERO,
+        raw: Some(raw),
     }
 }
 
 /// The shape-specific fields each source needs to read the answer.
 pub fn assert_shape(answer: &Answer, shape: Shape, name: &str) {
-    let raw = &answer.raw;
+    let raw = answer.raw.as_ref().expect("an answer read from a result");
     match shape {
         Shape::V2 => assert!(
             raw["headers"]
@@ -146,7 +145,7 @@ pub async fn replay_all(invoke_addr: SocketAddr, target: &str, success: f64) {
         let answer = invoke(invoke_addr, &event(name, target)).await;
         assert_eq!(answer.status, 200, "{name}: {answer:?}");
         assert!(
-            answer.content_type.starts_with("text/plain"),
+            answer.content_type().starts_with("text/plain"),
             "{name}: {answer:?}"
         );
         assert_eq!(
@@ -163,7 +162,7 @@ pub async fn replay_all(invoke_addr: SocketAddr, target: &str, success: f64) {
             refused.body, "an Authorization: Bearer token is required\n",
             "{name}"
         );
-        assert!(refused.content_type.starts_with("text/plain"), "{name}");
+        assert!(refused.content_type().starts_with("text/plain"), "{name}");
         assert_shape(&refused, shape, name);
     }
 }

@@ -15,8 +15,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use lambda_blackbox_contract::{blackbox_config_path, LISTEN_ADDRESS_VAR};
+use lambda_blackbox_e2e::harness::{Function, Harness};
 use lambda_blackbox_e2e::*;
-use lambda_sandbox::Sandbox;
 
 fn env_dir(name: &str, what: &str) -> PathBuf {
     let dir = std::env::var_os(name).map(PathBuf::from).unwrap_or_else(|| {
@@ -83,8 +84,8 @@ fn quoted(path: &Path) -> String {
 }
 
 /// The command line of every process of the sandbox, space-separated.
-fn command_lines(sandbox: &Sandbox) -> Vec<String> {
-    sandbox
+fn command_lines(function: &Function) -> Vec<String> {
+    function
         .processes()
         .into_iter()
         .filter_map(|p| std::fs::read(format!("/proc/{}/cmdline", p.pid)).ok())
@@ -146,25 +147,24 @@ async fn under_qemu_the_arm64_layer_starts_blackbox_and_probes_through_the_funct
     );
 
     let target = start_target().await;
-    let (config, blackbox_port) = config(
-        &dir,
-        &[
+    let started = Function::launch(Harness::SANDBOX)
+        .layer(&dir)
+        .env(&[
             ("BLACKBOX_EXPORTER_BIN", &blackbox.display().to_string()),
             // blackbox_exporter under emulation starts in about a second; leave room.
             ("BLACKBOX_READY_TIMEOUT_MS", "9500"),
-        ],
-    );
-    let started = Layer {
-        sandbox: start_initialized(config).await,
-        blackbox_port,
-    };
+        ])
+        .start()
+        .await;
+    started.assert_initialized();
+    let blackbox_port = started.blackbox_port;
 
     // The arm64 extension started the arm64 blackbox_exporter, with the layer's own
     // blackbox.yml (its layer root comes from its exe path, as qemu reports it).
-    let lines = command_lines(&started.sandbox);
+    let lines = command_lines(&started);
     let config_arg = format!(
         "--config.file={}",
-        layer.join("blackbox/blackbox.yml").display()
+        blackbox_config_path(None, &layer, false).display()
     );
     assert!(
         lines.iter().any(|l| l.contains("qemu-aarch64-static")
@@ -193,7 +193,7 @@ async fn under_qemu_the_arm64_layer_starts_blackbox_and_probes_through_the_funct
     let refused = started.probe("http://169.254.169.254/", "http_2xx").await;
     assert_eq!(refused.status, 403, "{}", refused.body);
 
-    let report = started.sandbox.shutdown().await;
+    let report = started.shutdown_sandbox().await;
     assert_eq!(report.reason, "spindown", "{report:?}");
     // SHUTDOWN reached the arm64 extension, which stopped blackbox and exited in time.
     assert!(
@@ -221,7 +221,7 @@ async fn under_qemu_the_arm64_layer_runs_under_aws_s_arm64_rie() {
     let listen = format!("127.0.0.1:{}", free_port());
     let function = tokio::task::spawn_blocking(move || {
         let env = [
-            ("BLACKBOX_LISTEN_ADDRESS", listen.as_str()),
+            (LISTEN_ADDRESS_VAR, listen.as_str()),
             ("BLACKBOX_ALLOWED_TARGETS", "127.0.0.1"),
             ("BLACKBOX_AUTH_TOKEN", EVENT_TOKEN),
             // blackbox_exporter under emulation starts in about a second; leave room.

@@ -2,6 +2,7 @@
 //! holds, read from /proc as anything on the host could, under both harnesses.
 #![cfg(feature = "layer")]
 
+use lambda_blackbox_contract::replacement::EXTENSION_COMM;
 use lambda_blackbox_e2e::harness::{Function, Harness, Platform};
 use lambda_blackbox_e2e::*;
 
@@ -40,7 +41,7 @@ async fn blackbox_s_environment_holds_none_of_our_secrets(harness: Harness) {
     let extension = layer
         .processes()
         .into_iter()
-        .find(|p| p.comm == "blackbox-extens")
+        .find(|p| p.comm == EXTENSION_COMM)
         .expect("the extension runs");
     assert!(environ(extension.pid).contains(TOKEN));
     // RIE keeps the AWS_LAMBDA_* variables it sets itself; the sandbox passes them on.

@@ -12,6 +12,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::OriginalUri;
+use lambda_blackbox_contract::CONFIG_VAR;
 use lambda_blackbox_e2e::dns::{DnsServer, Record, Zone, TYPE_A, TYPE_AAAA};
 use lambda_blackbox_e2e::handler_port::HandlerPort;
 use lambda_blackbox_e2e::harness::{BlackboxRelease, Function, Harness, Platform};
@@ -211,7 +212,7 @@ impl Namespace {
         let config = attack_config(&self.dir, harness.blackbox);
         let mut env = vec![
             ("BLACKBOX_ALLOWED_TARGETS", ""),
-            ("BLACKBOX_CONFIG", config.as_str()),
+            (CONFIG_VAR, config.as_str()),
             ("BLACKBOX_EXTENSION_LOG", "info"),
         ];
         env.extend_from_slice(extra);
@@ -573,7 +574,10 @@ async fn without_pidfd_getfd_auto_starts_blackbox_again_unguarded(harness: Harne
 async fn auto_runs_unguarded_naming(harness: Harness, refused: &str, cause: &str) {
     let target = start_target().await;
     let dir = TempDir::new(&format!("no-{refused}"));
-    let function = Function::start_layer(harness, &layer_refusing(&dir, refused), &[]).await;
+    let function = Function::launch(harness)
+        .layer(&layer_refusing(&dir, refused))
+        .start()
+        .await;
     function.assert_initialized();
     let answer = function
         .probe(&format!("http://{}/", target.addr), "http_2xx")
@@ -589,12 +593,11 @@ async fn auto_runs_unguarded_naming(harness: Harness, refused: &str, cause: &str
 
 async fn without_seccomp_required_fails_init_naming_the_cause(harness: Harness) {
     let dir = TempDir::new("no-seccomp-required");
-    let function = Function::start_layer(
-        harness,
-        &layer_refusing(&dir, "seccomp"),
-        &[("BLACKBOX_CONNECT_GUARD", "required")],
-    )
-    .await;
+    let function = Function::launch(harness)
+        .layer(&layer_refusing(&dir, "seccomp"))
+        .env(&[("BLACKBOX_CONNECT_GUARD", "required")])
+        .start()
+        .await;
     let message = function
         .extension_init_failure("Extension.ConnectGuardUnavailable")
         .await;
@@ -619,7 +622,7 @@ async fn a_restarted_blackbox_is_guarded_too(harness: Harness) {
                 "BLACKBOX_ALLOWED_TARGETS",
                 &format!("127.0.0.1:{}", target.addr.port()),
             ),
-            ("BLACKBOX_CONFIG", config.as_str()),
+            (CONFIG_VAR, config.as_str()),
         ],
     )
     .await;
@@ -672,18 +675,17 @@ async fn without_process_vm_readv_the_guard_reads_proc_mem(harness: Harness) {
     let decoy = Recorder::on_loopback().await;
     let dir = TempDir::new("no-process-vm-readv");
     let config = follow_config(&dir);
-    let function = Function::start_layer(
-        harness,
-        &layer_refusing(&dir, "process_vm_readv"),
-        &[
+    let function = Function::launch(harness)
+        .layer(&layer_refusing(&dir, "process_vm_readv"))
+        .env(&[
             (
                 "BLACKBOX_ALLOWED_TARGETS",
                 &format!("127.0.0.1:{}", target.addr.port()),
             ),
-            ("BLACKBOX_CONFIG", config.as_str()),
-        ],
-    )
-    .await;
+            (CONFIG_VAR, config.as_str()),
+        ])
+        .start()
+        .await;
     function.assert_initialized();
     let listed = function
         .probe(&format!("http://{}/", target.addr), "http_2xx")

@@ -70,7 +70,10 @@ async fn a_malformed_host_header_is_a_400_with_its_reason_from_every_source(harn
                 format!("malformed request: the Host header {host:?} is not valid in a URL\n"),
                 "{name}"
             );
-            assert!(answer.content_type.starts_with("text/plain"), "{answer:?}");
+            assert!(
+                answer.content_type().starts_with("text/plain"),
+                "{answer:?}"
+            );
             assert_shape(&answer, shape, name);
         }
     }

@@ -5,6 +5,8 @@
 
 use std::time::{Duration, Instant};
 
+use lambda_blackbox_contract::replacement::EXTENSION_COMM;
+use lambda_blackbox_contract::{CONFIG_VAR, LISTEN_ADDRESS_VAR};
 use lambda_blackbox_e2e::harness::{Function, Harness};
 use lambda_blackbox_e2e::*;
 use nix::sys::signal::{kill, Signal};
@@ -61,7 +63,7 @@ async fn requests_need_the_bearer_token(harness: Harness) {
         harness,
         &[
             ("BLACKBOX_AUTH_TOKEN", TOKEN),
-            ("BLACKBOX_CONFIG", config.to_str().unwrap()),
+            (CONFIG_VAR, config.to_str().unwrap()),
             ("BLACKBOX_ARGS", PROBE_LOGS),
             ("BLACKBOX_HANDLER_LOG", "trace"),
             ("BLACKBOX_EXTENSION_LOG", "trace"),
@@ -77,9 +79,10 @@ async fn requests_need_the_bearer_token(harness: Harness) {
         "an Authorization: Bearer token is required"
     );
     assert!(
-        missing.www_authenticate.starts_with("Bearer"),
-        "{:?}",
-        missing.www_authenticate
+        missing
+            .header("www-authenticate")
+            .is_some_and(|value| value.starts_with("Bearer")),
+        "{missing:?}"
     );
     for wrong in [
         "Bearer tok-3f9c2d7e-5b1",
@@ -205,7 +208,7 @@ async fn only_probe_is_served_by_default(harness: Harness) {
         )
         .await;
     assert_eq!(post.status, 405, "{}", post.body);
-    assert_eq!(post.allow, "GET, HEAD");
+    assert_eq!(post.header("allow"), Some("GET, HEAD"));
     let long = layer
         .get(
             &format!(
@@ -607,30 +610,28 @@ async fn a_hung_blackbox_is_a_504_within_the_scrape_timeout_and_is_replaced(harn
 /// The handler's own 503 for a missing extension is unit-tested in the handler.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_extension_fails_that_invoke_and_a_new_environment_serves_the_next() {
-    let layer = start_layer(&[]).await;
+    let layer = Function::start(Harness::SANDBOX, &[]).await;
     assert_eq!(layer.probe("127.0.0.1:1", "tcp_connect").await.status, 200);
     layer.wait_for_reports(1).await;
     let extension: Vec<i32> = layer
-        .sandbox
         .processes()
         .into_iter()
-        .filter(|p| p.comm == "blackbox-extens")
+        .filter(|p| p.comm == EXTENSION_COMM)
         .map(|p| p.pid)
         .collect();
     assert_eq!(extension.len(), 1);
     // (pid, start time): the pid alone may be reused by then on a busy machine.
     let blackbox: Vec<(i32, u64)> = layer
-        .sandbox
         .processes()
         .into_iter()
         .filter(|p| p.ppid == extension[0])
         .map(|p| (p.pid, p.start_time))
         .collect();
-    assert_eq!(blackbox.len(), 1, "{:?}", layer.sandbox.processes());
+    assert_eq!(blackbox.len(), 1, "{:?}", layer.processes());
     kill(Pid::from_raw(extension[0]), Signal::SIGKILL).unwrap();
     let answer = layer.probe("127.0.0.1:1", "tcp_connect").await;
     assert_eq!(answer.status, 502, "{}", answer.body);
-    assert!(layer.sandbox.logs().contains("Error Type: Extension.Crash"));
+    assert!(layer.logs().contains("Error Type: Extension.Crash"));
     // blackbox died with its extension (parent-death signal): no orphan.
     for (pid, start_time) in blackbox {
         assert!(
@@ -640,7 +641,7 @@ async fn a_killed_extension_fails_that_invoke_and_a_new_environment_serves_the_n
     }
     let next = layer.probe("127.0.0.1:1", "tcp_connect").await;
     assert_eq!(next.status, 200, "{}", next.body);
-    layer.sandbox.shutdown().await;
+    layer.shutdown().await.assert_no_process_left();
 }
 
 /// That very process running, as opposed to gone, a zombie, or its pid reused.
@@ -670,7 +671,7 @@ async fn ctrl_c_while_a_probe_is_in_flight_shuts_down_cleanly() {
         .args(["--runtime-api", &format!("127.0.0.1:{}", free_port())])
         .args([
             "--env",
-            &format!("BLACKBOX_LISTEN_ADDRESS=127.0.0.1:{blackbox_port}"),
+            &format!("{LISTEN_ADDRESS_VAR}=127.0.0.1:{blackbox_port}"),
         ])
         .args(["--env", "BLACKBOX_ALLOWED_TARGETS=127.0.0.1"])
         .stdin(std::process::Stdio::null())

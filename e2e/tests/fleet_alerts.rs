@@ -13,21 +13,23 @@ use std::time::{Duration, Instant};
 
 use lambda_blackbox_e2e::harness::{Function, Harness};
 use lambda_blackbox_e2e::prometheus::{dashboard_queries, series, sid_prometheus, Prometheus};
-use lambda_blackbox_e2e::{
-    config, free_port, layer_dir, output_of, start_initialized, start_target, workspace_binary,
-    TempDir,
-};
-use lambda_sandbox::Sandbox;
+use lambda_blackbox_e2e::{free_port, output_of, start_target, workspace_binary, TempDir};
 use serde_json::Value;
 
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-2"];
 const WITHIN: Duration = Duration::from_secs(60);
 
-async fn start_region(region: &str, allowed: &str) -> Sandbox {
-    let (mut sandbox, _) = config(&layer_dir(), &[("BLACKBOX_ALLOWED_TARGETS", allowed)]);
-    sandbox.region = region.to_string();
-    sandbox.echo_logs = false;
-    start_initialized(sandbox).await
+async fn start_region(region: &str, allowed: &str) -> Function {
+    let function = Function::launch(Harness::SANDBOX_WITH_LAYER_BLACKBOX)
+        .env(&[
+            ("AWS_REGION", region),
+            ("BLACKBOX_ALLOWED_TARGETS", allowed),
+        ])
+        .echo_logs(false)
+        .start()
+        .await;
+    function.assert_initialized();
+    function
 }
 
 /// The shipped rules with every `for:` at 2 s, so that the test waits seconds, not minutes;
@@ -204,7 +206,7 @@ async fn the_rules_tell_down_everywhere_from_one_region_and_from_a_broken_prober
         .iter()
         .zip(&regions)
         .map(|(r, s)| {
-            let url = format!("http://{}/", s.as_ref().unwrap().function_url().unwrap());
+            let url = format!("http://{}/", s.as_ref().unwrap().function_url());
             (r.to_string(), Value::String(url))
         })
         .collect();

@@ -8,6 +8,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use lambda_blackbox_contract::{CONFIG_VAR, LISTEN_ADDRESS_VAR};
 use lambda_blackbox_e2e::harness::{BlackboxRelease, Function, Harness, Platform};
 use lambda_blackbox_e2e::*;
 use lambda_sandbox::InitOutcome;
@@ -202,7 +203,7 @@ async fn a_bad_config_fails_init_quoting_blackbox(harness: Harness) {
         "modules:\n  http_2xx:\n    prober: http\n    timeout: [5s]\n",
     )
     .unwrap();
-    let layer = Function::start(harness, &[("BLACKBOX_CONFIG", config.to_str().unwrap())]).await;
+    let layer = Function::start(harness, &[(CONFIG_VAR, config.to_str().unwrap())]).await;
     let message = layer
         .extension_init_failure("Extension.BlackboxExited")
         .await;
@@ -323,14 +324,14 @@ async fn shutdown_stops_blackbox_and_leaves_no_process(harness: Harness) {
 /// had to be killed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_extension_exits_well_before_the_shutdown_deadline_in_the_sandbox() {
-    let layer = start_layer(&[]).await;
+    let layer = Function::start(Harness::SANDBOX, &[]).await;
     let answer = layer.probe("127.0.0.1:1", "tcp_connect").await;
     assert_eq!(answer.status, 200);
     let blackbox = layer.blackbox_pids();
     assert_eq!(blackbox.len(), 1);
-    let everything: Vec<i32> = layer.sandbox.processes().iter().map(|p| p.pid).collect();
+    let everything: Vec<i32> = layer.processes().iter().map(|p| p.pid).collect();
 
-    let report = layer.sandbox.shutdown().await;
+    let report = layer.shutdown_sandbox().await;
     assert_eq!(report.extensions.len(), 1, "{report:?}");
     let (name, exited_at) = &report.extensions[0];
     assert_eq!(name, "blackbox-extension");
@@ -355,7 +356,7 @@ async fn the_extension_exits_well_before_the_shutdown_deadline_in_the_sandbox() 
 async fn a_listen_port_in_use_fails_init_naming_it(harness: Harness) {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = taken.local_addr().unwrap().to_string();
-    let layer = Function::start(harness, &[("BLACKBOX_LISTEN_ADDRESS", &address)]).await;
+    let layer = Function::start(harness, &[(LISTEN_ADDRESS_VAR, &address)]).await;
     let message = layer
         .extension_init_failure("Extension.BlackboxExited")
         .await;

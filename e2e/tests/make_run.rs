@@ -8,6 +8,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use lambda_blackbox_contract::{ListenAddress, LISTEN_ADDRESS_VAR};
 use lambda_blackbox_e2e::{free_port, layer_dir, start_target, workspace_binary};
 
 fn run_local(env: &[(&str, String)]) -> Child {
@@ -60,7 +61,7 @@ fn interrupted(child: Child) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blackboxs_and_the_runtime_apis_usual_ports_taken_do_not_matter() {
     // Held here, or by whoever holds them already: either way taken.
-    let _held: Vec<_> = [9115, 9001]
+    let _held: Vec<_> = [ListenAddress::default().port(), 9001]
         .iter()
         .filter_map(|port| TcpListener::bind(("127.0.0.1", *port)).ok())
         .collect();
@@ -107,7 +108,7 @@ fn a_chosen_port_that_is_taken_ends_it_at_once_naming_the_port() {
     for (variable, what) in [
         ("FUNCTION_URL_LISTEN", "binding the function URL on"),
         ("INVOKE_LISTEN", "binding the invoke endpoint on"),
-        ("BLACKBOX_LISTEN_ADDRESS", "Init failed (Extension."),
+        (LISTEN_ADDRESS_VAR, "Init failed (Extension."),
     ] {
         let mut env = vec![
             ("FUNCTION_URL_LISTEN", format!("127.0.0.1:{}", free_port())),

@@ -12,12 +12,11 @@
 //! missing one fails this test, it is not skipped.
 #![cfg(feature = "layer")]
 
+use lambda_blackbox_e2e::harness::{Function, Harness};
 use lambda_blackbox_e2e::prometheus::{
     dashboard_queries, prometheus_bin, series, sid_prometheus, Prometheus,
 };
-use lambda_blackbox_e2e::{
-    config, free_port, layer_dir, start_initialized, start_target, workspace_binary, TempDir,
-};
+use lambda_blackbox_e2e::{free_port, start_target, workspace_binary, TempDir};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -99,11 +98,14 @@ async fn scrapes_by_region_and_the_dashboard_queries_run(prometheus: &Path, form
     let dead = format!("http://127.0.0.1:{}/", free_port());
     let token = format!("e2e-token-{}", std::process::id());
 
-    // The layer, with the auth setting (loopback targets allowed, as `config` does).
-    let (mut config, _) = config(&layer_dir(), &[("BLACKBOX_AUTH_TOKEN", &token)]);
-    config.echo_logs = std::env::var_os("SANDBOX_ECHO").is_some();
-    let sandbox = start_initialized(config).await;
-    let furl = sandbox.function_url().expect("a Function URL");
+    // The layer, with the auth setting (loopback targets allowed, as `Function` does).
+    let function = Function::launch(Harness::SANDBOX_WITH_LAYER_BLACKBOX)
+        .env(&[("BLACKBOX_AUTH_TOKEN", &token)])
+        .echo_logs(std::env::var_os("SANDBOX_ECHO").is_some())
+        .start()
+        .await;
+    function.assert_initialized();
+    let furl = function.function_url();
     // The auth setting is on: without the token the Function URL refuses the probe, so
     // Prometheus' successful scrapes below carried it.
     let refused = reqwest::get(format!("http://{furl}/probe?target={live}&module=http_2xx"))
@@ -197,7 +199,7 @@ async fn scrapes_by_region_and_the_dashboard_queries_run(prometheus: &Path, form
                 "after {WITHIN:?} Prometheus has probe_success {last}\n\ntargets: {}\n\nprometheus log:\n{}\n\nsandbox log:\n{}",
                 prometheus.targets(&client).await,
                 prometheus.log(),
-                sandbox.logs()
+                function.logs()
             );
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -249,7 +251,6 @@ async fn scrapes_by_region_and_the_dashboard_queries_run(prometheus: &Path, form
     assert_eq!(answer["errorType"], "bad_data", "{answer}");
 
     drop(prometheus);
-    let report = sandbox.shutdown().await;
-    assert!(report.leftover.is_empty(), "{report:?}");
+    function.shutdown().await.assert_no_process_left();
     eprintln!("prometheus e2e took {:?}", started.elapsed());
 }

@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lambda_blackbox_e2e::replay::{event, without_authorization, EVENT_TOKEN};
-use lambda_blackbox_e2e::{layer_dir, metric, output_of, start_target, TempDir};
+use lambda_blackbox_e2e::replay::{event, source_answer, without_authorization, EVENT_TOKEN};
+use lambda_blackbox_e2e::{layer_dir, metric, output_of, start_target, Answer, TempDir};
 use serde_json::Value;
 
 fn repository() -> PathBuf {
@@ -143,9 +143,10 @@ fn sam(dir: &Path, docker: &Docker) -> Command {
     command
 }
 
-/// What `sam local invoke` printed: the function's answer (stdout) and the logs (stderr).
+/// What `sam local invoke` printed: the function's result (stdout) as its Function URL
+/// would answer, and the logs (stderr).
 struct Invoked {
-    answer: Value,
+    answer: Answer,
     logs: String,
 }
 
@@ -179,13 +180,16 @@ fn invoke(dir: &Path, docker: &Docker, event: &Value, allowed: &str) -> Invoked 
         "sam local invoke: {}\n{logs}",
         out.status
     );
-    let answer = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+    let result = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
         panic!(
             "{e}: sam printed no answer (the container did not answer?): {stdout:?}\n{logs}\n{}",
             docker.daemon_log()
         )
     });
-    Invoked { answer, logs }
+    Invoked {
+        answer: source_answer(result),
+        logs,
+    }
 }
 
 /// docs/deploy.md's block "sam-local-invoke" (`sam build`, then `sam local invoke` with an
@@ -228,12 +232,8 @@ async fn sam_local_invoke_runs_the_layer_built_by_sam_build() {
     .await;
     let (live, unauthorised, refused) = result.expect("the sam cases ran");
 
-    assert_eq!(
-        live.answer["statusCode"], 200,
-        "{}\n{}",
-        live.answer, live.logs
-    );
-    let body = live.answer["body"].as_str().unwrap_or_default();
+    assert_eq!(live.answer.status, 200, "{:?}\n{}", live.answer, live.logs);
+    let body = &live.answer.body;
     assert_eq!(metric(body, "probe_success"), Some(1.0), "{body}");
     // Docker's default seccomp profile, which SAM's container runs under, lets no process
     // read another's memory or take its descriptors without CAP_SYS_PTRACE: auto mode
@@ -261,18 +261,14 @@ async fn sam_local_invoke_runs_the_layer_built_by_sam_build() {
         live.logs
     );
 
+    assert_eq!(unauthorised.answer.status, 401, "{:?}", unauthorised.answer);
     assert_eq!(
-        unauthorised.answer["statusCode"], 401,
-        "{}",
-        unauthorised.answer
-    );
-    assert_eq!(
-        unauthorised.answer["body"],
+        unauthorised.answer.body,
         "an Authorization: Bearer token is required\n"
     );
-    assert_eq!(refused.answer["statusCode"], 403, "{}", refused.answer);
+    assert_eq!(refused.answer.status, 403, "{:?}", refused.answer);
     assert_eq!(
-        refused.answer["body"],
+        refused.answer.body,
         "target 127.0.0.2:9 is not in BLACKBOX_ALLOWED_TARGETS\n"
     );
     assert_eq!(

@@ -9,9 +9,9 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
+use lambda_blackbox_e2e::harness::{Function, Harness};
 use lambda_blackbox_e2e::*;
 use lambda_sandbox::procs::{parse_status_kib, read_process};
-use lambda_sandbox::Sandbox;
 
 /// Growth of VmRSS allowed between the warm-up point and the end.
 const RSS_GROWTH_LIMIT_KIB: i64 = 1024;
@@ -56,8 +56,8 @@ fn sample(pid: i32) -> Option<Sample> {
 }
 
 /// The extension, the handler and blackbox, each by its /proc name.
-fn find(sandbox: &Sandbox, comm: &str) -> Option<i32> {
-    let pids: Vec<i32> = sandbox
+fn find(function: &Function, comm: &str) -> Option<i32> {
+    let pids: Vec<i32> = function
         .processes()
         .into_iter()
         .filter(|p| p.comm == comm && p.state != 'Z')
@@ -103,13 +103,16 @@ async fn ten_thousand_probes_no_failure_no_growth() {
     let report_every = (probes / 10).max(1);
 
     let target = start_target().await;
-    let (mut config, _) = config(&layer_dir(), &[("BLACKBOX_ALLOWED_TARGETS", "127.0.0.1")]);
-    // Four log lines an invoke would flood the output; a failed soak quotes the log's end.
-    config.echo_logs = false;
-    let sandbox = start_initialized(config).await;
+    // The layer's own blackbox_exporter: BLACKBOX_COMM is its name.
+    let function = Function::launch(Harness::SANDBOX_WITH_LAYER_BLACKBOX)
+        // Four log lines an invoke would flood the output; a failed soak quotes the log's end.
+        .echo_logs(false)
+        .start()
+        .await;
+    function.assert_initialized();
     let url = format!(
         "http://{}/probe?target=http%3A%2F%2F{}%2Fsoak&module=http_2xx",
-        sandbox.function_url().expect("a Function URL"),
+        function.function_url(),
         target.addr
     );
     // One connection to the Function URL, kept alive, as a Prometheus server would.
@@ -129,7 +132,7 @@ async fn ten_thousand_probes_no_failure_no_growth() {
         name,
         comm,
         bounded,
-        pid: find(&sandbox, comm).unwrap_or_else(|| panic!("no {comm} process")),
+        pid: find(&function, comm).unwrap_or_else(|| panic!("no {comm} process")),
         warm: None,
         trend: Vec::new(),
     })
@@ -171,7 +174,7 @@ async fn ten_thousand_probes_no_failure_no_growth() {
                         "{} (pid {}) is gone after probe {n}\n{}",
                         w.name,
                         w.pid,
-                        sandbox.logs()
+                        function.logs()
                     )
                 });
                 if n == warmup {
@@ -190,7 +193,7 @@ async fn ten_thousand_probes_no_failure_no_growth() {
     // The processes must be the ones that started: a restart would reset the figures.
     for w in &watched {
         assert_eq!(
-            find(&sandbox, w.comm),
+            find(&function, w.comm),
             Some(w.pid),
             "{} was replaced during the soak",
             w.name
@@ -271,7 +274,7 @@ async fn ten_thousand_probes_no_failure_no_growth() {
         broken.push(format!("{failures} of {probes} probes failed"));
     }
     if !broken.is_empty() {
-        let logs = sandbox.logs();
+        let logs = function.logs();
         let tail: Vec<&str> = logs.lines().rev().take(30).collect();
         let _ = writeln!(report, "  the sandbox log's last lines:");
         for line in tail.into_iter().rev() {
@@ -280,7 +283,7 @@ async fn ten_thousand_probes_no_failure_no_growth() {
     }
     println!("{report}");
 
-    let shutdown = sandbox.shutdown().await;
+    let shutdown = function.shutdown_sandbox().await;
     assert!(
         broken.is_empty(),
         "the soak broke its bounds (figures above):\n  {}\nshutdown: {shutdown:?}",

@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use lambda_blackbox_contract::{blackbox_config_path, CONFIG_VAR};
 use lambda_blackbox_e2e::harness::{Function, Harness};
 use lambda_blackbox_e2e::recorder::Recorder;
 use lambda_blackbox_e2e::{encode, layer_dir, metric, sid_blackbox, TempDir};
@@ -41,14 +42,14 @@ const GRPC_MODULES: &str = r#"
 
 /// The layer's own blackbox.yml with the grpc modules added, run by sid's blackbox.
 async fn start(harness: Harness, dir: &TempDir, allowed: &str) -> Function {
-    let shipped = std::fs::read_to_string(layer_dir().join("blackbox/blackbox.yml"))
+    let shipped = std::fs::read_to_string(blackbox_config_path(None, &layer_dir(), false))
         .expect("the layer's blackbox.yml");
     let config_path = dir.join("blackbox.yml");
     std::fs::write(&config_path, format!("{shipped}{GRPC_MODULES}")).unwrap();
     let blackbox = sid_blackbox();
     let env = [
         ("BLACKBOX_ALLOWED_TARGETS", allowed),
-        ("BLACKBOX_CONFIG", config_path.to_str().unwrap()),
+        (CONFIG_VAR, config_path.to_str().unwrap()),
         ("BLACKBOX_EXPORTER_BIN", blackbox.to_str().unwrap()),
     ];
     Function::start(harness, &env).await
