@@ -6,6 +6,7 @@ pub mod dispatch;
 pub mod error;
 pub mod event;
 pub mod gate;
+pub mod init;
 pub mod proxy;
 pub mod push_event;
 pub mod runtime_api;

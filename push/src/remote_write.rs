@@ -69,7 +69,7 @@ fn series(name: &str, labels: &[(String, String)], value: f64, timestamp: i64) -
 /// format), at `timestamp` ms, with the target's labels (`job`, `instance`, `module`,
 /// `region`, …), which win over a sample's own labels of the same name: as with
 /// `honor_labels: false`, the sample's is kept as `exported_<name>`.
-pub fn scraped_series(
+pub fn probe_series(
     exposition: &[u8],
     target: &[(String, String)],
     timestamp: i64,
@@ -88,13 +88,13 @@ pub fn scraped_series(
         let at = sample.timestamp_ms.unwrap_or(timestamp);
         out.push(series(&sample.name, &labels, sample.value, at));
     }
-    out.extend(scrape_series(target, true, timestamp, scrape_duration_s));
+    out.extend(up_series(target, true, timestamp, scrape_duration_s));
     Ok(out)
 }
 
 /// `up` and `scrape_duration_seconds`, as Prometheus adds them to every scrape (a failed one
 /// has only these, with `up` 0).
-pub fn scrape_series(
+pub fn up_series(
     target: &[(String, String)],
     up: bool,
     timestamp: i64,
@@ -222,7 +222,7 @@ mod tests {
 
     #[test]
     fn a_probe_is_its_samples_plus_up_and_scrape_duration_with_the_targets_labels() {
-        let all = scraped_series(&blackbox(), &target(), 1_700_000_000_123, 0.25).unwrap();
+        let all = probe_series(&blackbox(), &target(), 1_700_000_000_123, 0.25).unwrap();
         let success = find(&all, "probe_success", None);
         let names: Vec<&str> = success.labels.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(
@@ -298,7 +298,7 @@ mod tests {
 
     #[test]
     fn a_failed_probe_is_up_zero_and_its_duration() {
-        let all = scrape_series(&target(), false, 5, 1.5);
+        let all = up_series(&target(), false, 5, 1.5);
         assert_eq!(all.len(), 2);
         assert_eq!(find(&all, "up", None).samples[0].value, 0.0);
     }
@@ -306,7 +306,7 @@ mod tests {
     #[test]
     fn bodies_are_snappy_protobuf_and_split_by_size() {
         let all: Vec<TimeSeries> = (0..200)
-            .flat_map(|i| scrape_series(&[("instance".into(), format!("t{i}"))], true, i, 0.1))
+            .flat_map(|i| up_series(&[("instance".into(), format!("t{i}"))], true, i, 0.1))
             .collect();
         let one = request_bodies(all.clone(), MAX_REQUEST_BYTES);
         assert_eq!(one.len(), 1);
