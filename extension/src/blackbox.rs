@@ -17,8 +17,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, timeout, timeout_at, Instant};
 
+use crate::blackbox_log::{is_error_line, listening_address};
 use crate::guard::{Arming, ChildSide, GuardHandle, GuardMode, PendingGuard, Unavailable};
-use crate::ready::{is_error_line, listening_address};
 use crate::settings::Settings;
 
 /// How long log forwarding may take to hand over the last lines after blackbox exits.
