@@ -1,5 +1,6 @@
 //! Function URL translation, "Invoking Lambda function URLs" doc ("Request and response
 //! payloads"): HTTP request -> payload format 2.0 event, function answer -> HTTP response.
+//! The listener that serves the URL is in `invoke_endpoints.rs`.
 
 use std::collections::BTreeMap;
 

@@ -4,11 +4,11 @@
 
 pub mod config;
 mod environment;
-mod fronts;
 pub mod function_url;
+mod invoke_endpoints;
 pub mod logs;
 mod outcomes;
-pub mod procs;
+pub mod proc_fs;
 mod sandbox;
 pub mod test_support;
 pub mod util;
@@ -19,5 +19,8 @@ pub use function_url::{
     UrlContext, UrlResponse,
 };
 pub use outcomes::{FunctionError, InitOutcome, InvokeOutcome, ShutdownReport};
-pub use procs::ProcessInfo;
+/// The path e2e/ imports `proc_fs` by.
+#[doc(hidden)]
+pub use proc_fs as procs;
+pub use proc_fs::ProcessInfo;
 pub use sandbox::Sandbox;

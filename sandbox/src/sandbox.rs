@@ -11,9 +11,9 @@ use tokio::task::JoinHandle;
 
 use crate::config::SandboxConfig;
 use crate::environment::Environment;
-use crate::fronts::{function_url_router, invoke_endpoint_router};
+use crate::invoke_endpoints::{function_url_router, invoke_endpoint_router};
 use crate::outcomes::{InitOutcome, InvokeOutcome, ShutdownReport};
-use crate::procs::ProcessInfo;
+use crate::proc_fs::ProcessInfo;
 
 /// A local Lambda execution environment.
 pub struct Sandbox {

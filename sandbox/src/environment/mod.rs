@@ -209,8 +209,8 @@ struct EnvironmentState {
     report_init: Option<Duration>,
 }
 
-/// One execution environment, shared by the API listeners, the fronts and the tasks that
-/// watch its processes.
+/// One execution environment, shared by the API listeners, the invoke endpoints and the
+/// tasks that watch its processes.
 pub(crate) struct Environment {
     config: SandboxConfig,
     runtime_api: SocketAddr,
@@ -218,7 +218,7 @@ pub(crate) struct Environment {
     state: Mutex<EnvironmentState>,
     changed: watch::Sender<u64>,
     invoke_lock: Arc<tokio::sync::Mutex<()>>,
-    /// Processes found in the tree so far (pid -> start time), see `procs::tree`.
+    /// Processes found in the tree so far (pid -> start time), see `proc_fs::tree`.
     known: Mutex<HashMap<i32, u64>>,
     api_id: String,
     log_stream: String,

@@ -13,7 +13,7 @@ use nix::sys::signal::Signal;
 
 use super::{Environment, Fatal, Phase, ProcessKind, RootProcess};
 use crate::config::{process_env, ProcessRole};
-use crate::procs::{self, ProcessInfo};
+use crate::proc_fs::{self, ProcessInfo};
 
 /// An exit status in the words the Lambda service uses in its error messages.
 fn describe(status: &std::io::Result<ExitStatus>) -> String {
@@ -65,13 +65,13 @@ impl Environment {
     pub(crate) fn tree(&self) -> Vec<ProcessInfo> {
         let roots = self.root_pids();
         let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        procs::tree(&roots, &mut known)
+        proc_fs::tree(&roots, &mut known)
     }
 
     /// Reaps descendants that were re-parented to this process and have exited.
     pub(crate) fn reap_orphans(&self) {
         let owned: HashSet<i32> = self.root_pids().into_iter().collect();
-        procs::reap_orphans(&self.tree(), &owned);
+        proc_fs::reap_orphans(&self.tree(), &owned);
     }
 
     /// Lifecycle doc: "Lambda freezes the execution environment when the runtime and each
@@ -92,7 +92,7 @@ impl Environment {
             if fresh.is_empty() {
                 break;
             }
-            procs::signal_each(&fresh, Signal::SIGSTOP);
+            proc_fs::signal_each(&fresh, Signal::SIGSTOP);
             stopped.extend(fresh);
         }
         let until = Instant::now() + Duration::from_millis(200);
@@ -116,7 +116,7 @@ impl Environment {
             .roots
             .iter()
             .filter(|r| r.generation == state.generation && r.exited.is_none())
-            .any(|r| procs::read_process(r.pid).is_none_or(|p| matches!(p.state, 'Z' | 'X')))
+            .any(|r| proc_fs::read_process(r.pid).is_none_or(|p| matches!(p.state, 'Z' | 'X')))
     }
 
     pub(super) fn thaw(&self) {
@@ -126,7 +126,7 @@ impl Environment {
             .filter(|p| !matches!(p.state, 'Z' | 'X'))
             .map(|p| p.pid)
             .collect();
-        procs::signal_each(&pids, Signal::SIGCONT);
+        proc_fs::signal_each(&pids, Signal::SIGCONT);
     }
 
     /// Max Memory Used: the sum of `VmHWM` (per-process peak RSS) over every live process
@@ -136,7 +136,7 @@ impl Environment {
         let kib: u64 = self
             .tree()
             .iter()
-            .filter_map(|p| procs::vm_hwm_kib(p.pid))
+            .filter_map(|p| proc_fs::vm_hwm_kib(p.pid))
             .sum();
         kib.div_ceil(1024)
     }
@@ -171,7 +171,7 @@ impl Environment {
                 .stderr(Stdio::piped());
             // SAFETY: the closure runs between fork and exec and only calls setsid(2),
             // which is async-signal-safe. A new session makes every descendant findable
-            // by its session id (see procs.rs), even if it moves to another process group.
+            // by its session id (see proc_fs.rs), even if it moves to another process group.
             unsafe {
                 command.pre_exec(|| {
                     nix::unistd::setsid()
@@ -263,7 +263,7 @@ impl Environment {
         loop {
             let owned: HashSet<i32> = self.root_pids().into_iter().collect();
             let tree = self.tree();
-            procs::reap_orphans(&tree, &owned);
+            proc_fs::reap_orphans(&tree, &owned);
             if tree.is_empty() || Instant::now() > until {
                 break;
             }
@@ -272,7 +272,7 @@ impl Environment {
                 .filter(|p| !matches!(p.state, 'Z' | 'X'))
                 .map(|p| p.pid)
                 .collect();
-            for pid in procs::signal_each(&live, Signal::SIGKILL) {
+            for pid in proc_fs::signal_each(&live, Signal::SIGKILL) {
                 if !killed.contains(&pid) {
                     killed.push(pid);
                 }
@@ -286,11 +286,11 @@ impl Environment {
     /// SIGKILLs the tree without waiting on the runtime (the handle is being dropped).
     pub(crate) fn kill_now(&self) {
         let pids: Vec<i32> = self.tree().iter().map(|p| p.pid).collect();
-        procs::signal_each(&pids, Signal::SIGKILL);
+        proc_fs::signal_each(&pids, Signal::SIGKILL);
         let owned: HashSet<i32> = self.root_pids().into_iter().collect();
         for _ in 0..20 {
             let tree = self.tree();
-            procs::reap_orphans(&tree, &owned);
+            proc_fs::reap_orphans(&tree, &owned);
             if tree.iter().all(|p| owned.contains(&p.pid)) {
                 break;
             }

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{Environment, Phase, ProcessKind, RuntimeState};
 use crate::outcomes::ShutdownReport;
-use crate::procs;
+use crate::proc_fs;
 use crate::util::epoch_ms;
 
 /// Extensions API doc, Shutdown phase: "2000 ms – a function with one or more
@@ -63,7 +63,7 @@ impl Environment {
             if let Some(pid) = runtime_pid {
                 // "Lambda terminates the runtime, alerts the extensions to let them stop
                 // cleanly" — the runtime first.
-                procs::signal_each(&[pid], Signal::SIGTERM);
+                proc_fs::signal_each(&[pid], Signal::SIGTERM);
                 self.wait_until(start + RUNTIME_SHUTDOWN, |state| {
                     state
                         .roots

@@ -1,4 +1,6 @@
-//! Finding, signalling and measuring the processes of the sandbox by walking `/proc`.
+//! Finding, signalling and measuring the processes of the sandbox by walking `/proc`: the
+//! file system's view, which `environment/processes.rs` (spawning, freezing, the exits of
+//! the environment's processes) reads through.
 //!
 //! Every process the sandbox spawns (extensions, runtime) is made a session leader
 //! (`setsid` before `exec`), so its descendants share its session id even when they

@@ -1,6 +1,7 @@
-//! What stands in front of the execution environment: a Function URL ("Invoking Lambda
-//! function URLs": an HTTP request becomes a payload format 2.0 event) and the invoke
-//! endpoint RIE and `sam local` serve (`POST /2015-03-31/functions/function/invocations`).
+//! The HTTP endpoints that invoke the function from outside the execution environment: a
+//! Function URL ("Invoking Lambda function URLs": an HTTP request becomes a payload format
+//! 2.0 event, translated by [`crate::function_url`]) and the invoke endpoint RIE and
+//! `sam local` serve (`POST /2015-03-31/functions/function/invocations`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
