@@ -35,7 +35,7 @@ import { getSystemErrorMap } from "node:util";
 
 export const SCRAPE_TIMEOUT_HEADER = "x-prometheus-scrape-timeout-seconds";
 const FORWARDED_HEADERS = ["accept", "user-agent"];
-const DEFAULT_LISTEN_ADDRESS = "127.0.0.1:9115";
+export const DEFAULT_LISTEN_ADDRESS = "127.0.0.1:9115";
 const DEADLINE_MARGIN_S = 0.1;
 const FALLBACK_TIMEOUT_S = 30;
 export const UPSTREAM_WAIT_S = 2;
@@ -48,7 +48,8 @@ const RESENDS = 4;
 const MAX_QUERY_BYTES = 8 * 1024;
 const MAX_HEADER_VALUE_BYTES = 8 * 1024;
 const MAX_HEADERS_BYTES = 32 * 1024;
-const EXTENSION_COMM = "blackbox-extens";
+export const EXTENSION_COMM = "blackbox-extens";
+export const REPLACE_SIGNAL = "SIGUSR1";
 
 /** A BLACKBOX_* variable this handler cannot honour; the message names it. */
 export class InvalidSetting extends Error {
@@ -73,8 +74,11 @@ export function listenAddress(value) {
   if (!/^[0-9]+$/.test(port) || Number(port) < 1 || Number(port) > 65535) {
     throw invalid("the port must be a number from 1 to 65535");
   }
-  if (host.startsWith("[") !== host.endsWith("]") || /\s/.test(host)) throw invalid("the host is malformed");
-  const bare = host.replace(/^\[+/, "").replace(/\]+$/, "");
+  // An IPv6 address only in brackets, as blackbox (Go's net.SplitHostPort) reads it.
+  let bare = null;
+  if (host.startsWith("[")) bare = host.endsWith("]") ? host.slice(1, -1) : null;
+  else if (!host.includes(":")) bare = host;
+  if (bare === null || /[[\]\s]/.test(bare)) throw invalid("the host is malformed");
   if (!(bare === "localhost" || isLoopbackIp(bare))) {
     throw new InvalidSetting(
       `BLACKBOX_LISTEN_ADDRESS: ${quoted} is not a loopback address: blackbox must listen on 127.0.0.0/8, [::1] or localhost`,
@@ -92,7 +96,8 @@ LOOPBACK_V6.addAddress("::1", "ipv6");
 
 function isLoopbackIp(text) {
   if (isIPv4(text)) return LOOPBACK_V4.check(text, "ipv4");
-  if (isIPv6(text)) return LOOPBACK_V6.check(text, "ipv6");
+  // A zone (`::1%lo`) is no address the extension's parser takes.
+  if (isIPv6(text)) return !text.includes("%") && LOOPBACK_V6.check(text, "ipv6");
   return false;
 }
 
@@ -416,7 +421,7 @@ function askForReplacement(settings) {
     return;
   }
   try {
-    process.kill(pid, "SIGUSR1");
+    process.kill(pid, REPLACE_SIGNAL);
   } catch (e) {
     console.warn(`could not ask the extension to replace blackbox_exporter: ${e.message}`);
   }
@@ -472,7 +477,7 @@ export async function forward(settings, method, pathAndQuery, headers, timeoutS)
   const started = performance.now();
   const upstreamHeaders = {};
   for (const name of FORWARDED_HEADERS) if (headers[name] !== undefined) upstreamHeaders[name] = headers[name];
-  upstreamHeaders["X-Prometheus-Scrape-Timeout-Seconds"] = timeoutS.toFixed(3);
+  upstreamHeaders[SCRAPE_TIMEOUT_HEADER] = timeoutS.toFixed(3);
   const timedOut = () =>
     new ProxyError(
       504,

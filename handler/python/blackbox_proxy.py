@@ -57,6 +57,7 @@ MAX_QUERY_BYTES = 8 * 1024
 MAX_HEADER_VALUE_BYTES = 8 * 1024
 MAX_HEADERS_BYTES = 32 * 1024
 EXTENSION_COMM = "blackbox-extens"
+REPLACE_SIGNAL = signal.SIGUSR1
 
 log = logging.getLogger("blackbox_proxy")
 _LEVEL = os.environ.get("BLACKBOX_HANDLER_LOG", "info").strip().lower()
@@ -85,9 +86,13 @@ def listen_address(value):
         raise invalid("no port")
     if not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
         raise invalid("the port must be a number from 1 to 65535")
-    if host.startswith("[") != host.endswith("]") or any(c.isspace() for c in host):
+    # An IPv6 address only in brackets, as blackbox (Go's net.SplitHostPort) reads it.
+    if host.startswith("["):
+        bare = host[1:-1] if host.endswith("]") else None
+    else:
+        bare = None if ":" in host else host
+    if bare is None or "[" in bare or "]" in bare or any(c.isspace() for c in bare):
         raise invalid("the host is malformed")
-    bare = host.lstrip("[").rstrip("]")
     if not (bare == "localhost" or _is_loopback_ip(bare)):
         raise InvalidSetting(
             "BLACKBOX_LISTEN_ADDRESS: %s is not a loopback address: blackbox must listen on "
@@ -429,7 +434,7 @@ def ask_for_replacement(settings):
         log.warning("the blackbox extension is not running; blackbox_exporter cannot be replaced")
         return
     try:
-        os.kill(pid, signal.SIGUSR1)
+        os.kill(pid, REPLACE_SIGNAL)
     except OSError as e:
         log.warning("could not ask the extension to replace blackbox_exporter: %s", e)
 
@@ -439,7 +444,7 @@ def forward(settings, method, path_and_query, headers, timeout):
     started = time.monotonic()
     host, port = _split_authority(settings.upstream)
     upstream_headers = {name: headers[name] for name in FORWARDED_HEADERS if name in headers}
-    upstream_headers["X-Prometheus-Scrape-Timeout-Seconds"] = "%.3f" % timeout
+    upstream_headers[SCRAPE_TIMEOUT_HEADER] = "%.3f" % timeout
     timed_out = ProxyError(504, "blackbox_exporter did not answer within %.3f s "
                                 "(the scrape timeout or the invocation deadline)" % timeout)
     resent = 0

@@ -174,8 +174,8 @@ export class BlackboxPushFunction extends Construct {
   }
 }
 
-/** The handler's module when a probe names none (handler/src/modules.rs). */
-const DEFAULT_MODULE = "http_2xx";
+/** The module when a probe names none, as the handler and blackbox take it (contract/contract.json). */
+export const DEFAULT_MODULE = "http_2xx";
 /** A module name as blackbox's configuration names it (contract/src/targets_file.rs). */
 const MODULE_NAME = /^[A-Za-z0-9_.-]+$/;
 

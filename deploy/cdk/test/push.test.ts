@@ -9,7 +9,7 @@ import { describe, test } from "node:test";
 import { App, Stack } from "aws-cdk-lib";
 import { Match, Template } from "aws-cdk-lib/assertions";
 import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
-import { BlackboxPushFunction, BlackboxPushFunctionProps, probesOf } from "../lib/blackbox-push-function";
+import { BlackboxPushFunction, BlackboxPushFunctionProps, DEFAULT_MODULE, probesOf } from "../lib/blackbox-push-function";
 import { buildFleet } from "../lib/fleet";
 import { layerDir } from "./layer-dir";
 
@@ -102,6 +102,11 @@ describe("the push function", () => {
       MaximumEventAgeInSeconds: 120,
       DestinationConfig: { OnFailure: { Destination: Match.anyValue() } },
     });
+  });
+
+  test("the default module is contract/contract.json's", () => {
+    const contract = JSON.parse(fs.readFileSync(path.join(__dirname, "../../../contract/contract.json"), "utf8"));
+    assert.equal(DEFAULT_MODULE, contract.default_module);
   });
 
   test("wrong probes are named", () => {
