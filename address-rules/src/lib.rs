@@ -197,8 +197,8 @@ impl AddressRules {
     }
 }
 
-/// `127.0.0.1:9001` or `[::1]:9001` → the address and port; a host name (never seen on
-/// Lambda) is taken to be loopback, where Lambda's own APIs listen.
+/// `127.0.0.1:9001` or `[::1]:9001` → the address and port; a host name (Lambda sets
+/// addresses there) is taken to be loopback, where Lambda's own APIs listen.
 fn host_port(address: &str) -> Option<(IpAddr, u16)> {
     let (host, port) = address.rsplit_once(':')?;
     let port = port.parse().ok()?;

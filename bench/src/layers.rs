@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{ensure, Context};
 
-/// The original bash approach: start blackbox in the background, sleep 100 ms, then
-/// serve the Runtime API with curl, one probe per event.
+/// What a user can write without this layer, in bash: start blackbox in the background,
+/// sleep 100 ms, then serve the Runtime API with curl, one probe per event.
 pub const SLEEP_BOOTSTRAP: &str = r#"#!/bin/bash
 # Baseline: blackbox started in the background and a fixed 100 ms sleep instead of a
 # readiness check, then a curl loop on the Runtime API.

@@ -46,9 +46,9 @@ pub fn paired_median_diff(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// The order of `n` series in round `round`: a permutation drawn afresh each round
-/// (the same for the same round), so that no series always follows the same one. A
-/// fixed rotation kept each series behind the same neighbour, and a heavy neighbour
-/// (the bash bootstrap) slowed whichever came next, every round.
+/// (the same for the same round), so that no series always follows the same one: a heavy
+/// series (the bash bootstrap) slows whichever runs next, and a fixed order would charge
+/// that to one series every round.
 pub fn round_order(round: usize, n: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
     let mut state = (round as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;

@@ -1,7 +1,7 @@
 //! The log filter both binaries read from their `BLACKBOX_*_LOG` variable: a level, or
 //! `target=level` directives (`info,blackbox_extension=debug`), as `tracing`'s `Targets`
 //! reads them. Not `EnvFilter`: its span and field directives cost a regex engine in each
-//! binary (measured: 0.76 MB of the extension's 2.33) for a syntax nobody here needs.
+//! binary for a syntax nobody here needs.
 
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;

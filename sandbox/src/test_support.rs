@@ -40,9 +40,9 @@ impl Drop for TempDir {
 ///
 /// Not one the kernel picks for port 0: those come from the ephemeral range, the same range
 /// every outgoing connection's source port comes from, so a probe or a pooled client could
-/// take it before the child binds it (seen: blackbox's "bind: address already in use" in a
-/// bench run). Ports below that range are taken only by listeners that name them; none is
-/// handed out twice in one process, and another process starts its search elsewhere.
+/// take it before the child binds it, and the child (blackbox) fails with "bind: address
+/// already in use". Ports below that range are taken only by listeners that name them; none
+/// is handed out twice in one process, and another process starts its search elsewhere.
 pub fn free_port() -> u16 {
     static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());

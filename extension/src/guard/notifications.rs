@@ -257,7 +257,7 @@ pub fn serve(
 ) -> Ended {
     // Linux 6.6 and later: the caller hands its CPU straight to this thread and back, as
     // a synchronous call would, instead of waking an idle CPU twice. Older kernels refuse
-    // the flag and work as before.
+    // the flag, and the notifications work without it.
     // SAFETY: this request takes its flags as the argument itself, not through a pointer.
     unsafe {
         libc::ioctl(
