@@ -1,6 +1,6 @@
 //! Which invocation is which: a push run goes to push mode; any other event is checked
-//! before lambda_http turns it into a request (see `event`), then goes through the proxy.
-//! A scrape never enters push mode's code.
+//! before lambda_http turns it into a request (see `event`), goes through the proxy, and
+//! is answered in its origin's shape (`response`). A scrape never enters push mode's code.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -8,28 +8,20 @@ use std::time::SystemTime;
 use lambda_blackbox_push::PushMode;
 use lambda_http::lambda_runtime::Diagnostic;
 use lambda_http::request::LambdaRequest;
-use lambda_http::{service_fn, Adapter, LambdaEvent, Request, Service};
+use lambda_http::{service_fn, LambdaEvent, Request, RequestExt};
 use serde_json::Value;
 
 use crate::error::HandlerError;
-use crate::event::{self, InvocationResponse};
+use crate::event;
 use crate::proxy::{upstream_timeout, Proxy};
 use crate::push_event::push_run;
+use crate::response::{InvocationResponse, OriginResponse};
 
 /// Serves invocations until the runtime stops.
 pub async fn serve(proxy: Proxy, push: Option<PushMode>) -> Result<(), lambda_http::Error> {
     let proxy = Arc::new(proxy);
     let push = Arc::new(push);
-    let adapter = {
-        let proxy = proxy.clone();
-        Adapter::from(service_fn(move |request: Request| {
-            let proxy = proxy.clone();
-            async move { Ok::<_, lambda_http::Error>(proxy.handle(request).await) }
-        }))
-    };
     lambda_http::lambda_runtime::run(service_fn(move |invocation: LambdaEvent<Value>| {
-        // A service_fn is always ready, so the adapter needs no poll_ready.
-        let mut adapter = adapter.clone();
         let proxy = proxy.clone();
         let push = push.clone();
         async move {
@@ -53,18 +45,20 @@ pub async fn serve(proxy: Proxy, push: Option<PushMode>) -> Result<(), lambda_ht
             }
             let request: LambdaRequest = serde_json::from_value(payload)
                 .map_err(|e| Diagnostic::from(HandlerError::UnknownEvent(e.to_string())))?;
-            if let Err(malformed) = event::check(&request) {
-                tracing::info!(status = 400, "refused: {malformed}");
-                let origin = request.request_origin();
-                return Ok(InvocationResponse::Malformed(Box::new(
-                    malformed.response(&origin),
-                )));
-            }
-            adapter
-                .call(LambdaEvent::new(request, context))
-                .await
-                .map(InvocationResponse::Converted)
-                .map_err(Diagnostic::from)
+            let origin = request.request_origin();
+            let response = match event::check(&request) {
+                Err(malformed) => {
+                    tracing::info!(status = 400, "refused: {malformed}");
+                    malformed.response()
+                }
+                Ok(()) => {
+                    let request = Request::from(request).with_lambda_context(context);
+                    proxy.handle(request).await
+                }
+            };
+            Ok(InvocationResponse::Http(Box::new(OriginResponse::new(
+                &origin, response,
+            ))))
         }
     }))
     .await

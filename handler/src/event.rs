@@ -11,12 +11,9 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use lambda_http::aws_lambda_events::alb::AlbTargetGroupResponse;
-use lambda_http::aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayV2httpResponse};
-use lambda_http::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
-use lambda_http::request::{LambdaRequest, RequestOrigin};
-use lambda_http::Body;
-use serde::Serialize;
+use lambda_http::http::{header, HeaderMap, StatusCode, Uri};
+use lambda_http::request::LambdaRequest;
+use lambda_http::{Body, Response};
 use url::Url;
 
 /// Longest piece of the offending value quoted back in a reason.
@@ -26,26 +23,6 @@ const QUOTED_CHARS: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("malformed request: {0}")]
 pub struct MalformedEvent(String);
-
-/// What the function returns: lambda_http's answer to a request it built, ours to an event
-/// it could not build (its own response type is private to it), or a push run's summary.
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-pub enum InvocationResponse<Converted> {
-    Converted(Converted),
-    Malformed(Box<MalformedResponse>),
-    /// A push run's summary.
-    Push(Box<lambda_blackbox_push::RunSummary>),
-}
-
-/// A 400 in the shape the event's origin expects.
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-pub enum MalformedResponse {
-    ApiGatewayV1(ApiGatewayProxyResponse),
-    ApiGatewayV2(ApiGatewayV2httpResponse),
-    Alb(AlbTargetGroupResponse),
-}
 
 /// What lambda_http reads to build the request URI and body, taken from one event.
 struct EventParts<'a> {
@@ -145,41 +122,9 @@ impl EventParts<'_> {
 impl MalformedEvent {
     /// The 400 in the shape the event's origin expects, as lambda_http would have built
     /// it from a `Response`.
-    pub fn response(&self, origin: &RequestOrigin) -> MalformedResponse {
-        let status = StatusCode::BAD_REQUEST;
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        let body = Some(Body::Text(format!("{self}\n")));
-        let status_code = i64::from(status.as_u16());
-        match origin {
-            RequestOrigin::ApiGatewayV1 => {
-                let mut response = ApiGatewayProxyResponse::default();
-                response.status_code = status_code;
-                response.multi_value_headers = headers;
-                response.body = body;
-                MalformedResponse::ApiGatewayV1(response)
-            }
-            RequestOrigin::Alb => {
-                let mut response = AlbTargetGroupResponse::default();
-                response.status_code = status_code;
-                response.status_description = Some(status.to_string());
-                response.headers = headers.clone();
-                response.multi_value_headers = headers;
-                response.body = body;
-                MalformedResponse::Alb(response)
-            }
-            // Function URLs and HTTP APIs, and any origin a later lambda_http adds.
-            _ => {
-                let mut response = ApiGatewayV2httpResponse::default();
-                response.status_code = status_code;
-                response.headers = headers;
-                response.body = body;
-                MalformedResponse::ApiGatewayV2(response)
-            }
-        }
+    /// The 400 that says which part of the event is malformed.
+    pub fn response(&self) -> Response<Body> {
+        crate::proxy::text_response(StatusCode::BAD_REQUEST, &self.to_string())
     }
 }
 

@@ -9,6 +9,7 @@ pub mod gate;
 pub mod init;
 pub mod proxy;
 pub mod push_event;
+pub mod response;
 pub mod runtime_api;
 pub mod settings;
 

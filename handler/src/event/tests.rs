@@ -1,4 +1,5 @@
 use super::*;
+use crate::response::OriginResponse;
 use lambda_http::Request;
 use serde_json::Value;
 
@@ -266,7 +267,7 @@ fn the_answer_has_the_origins_shape() {
     ];
     for (name, want) in cases {
         let origin = event(&fixture(name)).request_origin();
-        let got = serde_json::to_value(malformed.response(&origin)).unwrap();
+        let got = serde_json::to_value(OriginResponse::new(&origin, malformed.response())).unwrap();
         assert_eq!(got, want, "{name}");
     }
 }
