@@ -14,7 +14,7 @@ use lambda_blackbox_probe::{BlackboxClient, BlackboxError, ProbeSettings};
 use serde::Serialize;
 
 use super::exposition::{is_protobuf_exposition, PROTOBUF_ACCEPT};
-use super::remote_write::{up_series, probe_series, TimeSeries};
+use super::remote_write::{probe_series, up_series, TimeSeries};
 use super::settings::PushSettings;
 
 /// A probe is not started with less time than this before the push: blackbox takes half a
@@ -116,8 +116,7 @@ async fn probe_one(
         series,
         timed_out: false,
     };
-    let not_up =
-        |elapsed: Duration| up_series(&labels, false, timestamp, elapsed.as_secs_f64());
+    let not_up = |elapsed: Duration| up_series(&labels, false, timestamp, elapsed.as_secs_f64());
 
     let left = until.saturating_duration_since(clock);
     if left < MIN_PROBE_TIME {
