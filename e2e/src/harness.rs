@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use axum::http::{self, Method};
 use lambda_blackbox_contract::replacement::EXTENSION_COMM;
 use lambda_blackbox_contract::{ListenAddress, LISTEN_ADDRESS_VAR};
-use lambda_sandbox::procs::ProcessInfo;
+use lambda_sandbox::proc_fs::ProcessInfo;
 use lambda_sandbox::{
     add_front_headers, function_url_error_response, function_url_event, function_url_response,
     InitOutcome, Sandbox, SandboxConfig, ShutdownReport, UrlContext,
@@ -639,7 +639,7 @@ impl Ended {
     /// unrelated process does not count: the start time tells them apart).
     pub fn assert_no_process_left(&self) {
         for before in &self.processes_before {
-            let now = lambda_sandbox::procs::read_process(before.pid);
+            let now = lambda_sandbox::proc_fs::read_process(before.pid);
             assert!(
                 now.is_none_or(|p| p.start_time != before.start_time),
                 "{} ({}) is left:\n{}",

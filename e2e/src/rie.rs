@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use lambda_sandbox::procs::{descendants, ProcessInfo};
+use lambda_sandbox::proc_fs::{descendants, ProcessInfo};
 
 use crate::free_port;
 
@@ -215,7 +215,7 @@ impl RieFunction {
         let mut gone: Vec<Option<Duration>> = vec![None; watched.len()];
         loop {
             for (process, gone_at) in watched.iter().zip(gone.iter_mut()) {
-                let now = lambda_sandbox::procs::read_process(process.pid);
+                let now = lambda_sandbox::proc_fs::read_process(process.pid);
                 let alive =
                     now.is_some_and(|p| p.start_time == process.start_time && p.state != 'Z');
                 if gone_at.is_none() && !alive {

@@ -708,7 +708,7 @@ async fn ctrl_c_while_a_probe_is_in_flight_shuts_down_cleanly() {
         .send();
     let interrupt = async {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let everything: Vec<i32> = lambda_sandbox::procs::descendants(sandbox_pid)
+        let everything: Vec<i32> = lambda_sandbox::proc_fs::descendants(sandbox_pid)
             .iter()
             .map(|p| p.pid)
             .collect();

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use lambda_blackbox_e2e::harness::{Function, Harness};
 use lambda_blackbox_e2e::*;
-use lambda_sandbox::procs::{parse_status_kib, read_process};
+use lambda_sandbox::proc_fs::{parse_status_kib, read_process};
 
 /// Growth of VmRSS allowed between the warm-up point and the end.
 const RSS_GROWTH_LIMIT_KIB: i64 = 1024;

@@ -19,8 +19,5 @@ pub use function_url::{
     UrlContext, UrlResponse,
 };
 pub use outcomes::{FunctionError, InitOutcome, InvokeOutcome, ShutdownReport};
-/// The path e2e/ imports `proc_fs` by.
-#[doc(hidden)]
-pub use proc_fs as procs;
 pub use proc_fs::ProcessInfo;
 pub use sandbox::Sandbox;
