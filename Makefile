@@ -172,11 +172,11 @@ clean:
 # Not part of `make test` or CI. The cargo-fuzz targets of the probe crate (target policy
 # against a model of Go) and of the bootstrap (event → blackbox request), FUZZ_SECONDS
 # each (default 300); figures and crashes are printed, inputs kept under
-# <crate>/fuzz/{corpus,artifacts}. Installs cargo-fuzz. FUZZ_CRATES picks the crates.
+# <crate>/fuzz/{corpus,artifacts}. Installs cargo-fuzz. FUZZ_CRATES and FUZZ_TARGETS pick.
 .PHONY: fuzz soak
 fuzz:
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
-	for crate in $(FUZZ_CRATES); do scripts/fuzz.sh $$crate || exit 1; done
+	failed=0; for crate in $(FUZZ_CRATES); do scripts/fuzz.sh $$crate $(FUZZ_TARGETS) || failed=1; done; exit $$failed
 
 # Not part of `make test` or CI (a few minutes): 10,000 probes through the sandbox's
 # Function URL; fails on any failed probe, on extension or handler RSS growing by

@@ -15,16 +15,22 @@
 # builds), FUZZ_STRICT_ATON=1 (the handler and glibc read inet_aton forms alike) and
 # FUZZ_EXPLAIN=1 (print the verdicts and the modelled dials of the inputs given).
 #
-# usage: scripts/fuzz.sh CRATE_DIR [target...]   (default: every target of that crate)
+# usage: scripts/fuzz.sh CRATE_DIR [target...]   (default: every target of that crate; named
+# targets that are not this crate's are skipped, so one list serves every crate)
 set -euo pipefail
 
 crate=${1:?usage: scripts/fuzz.sh CRATE_DIR [target...]}
 shift
 cd "$(dirname "$0")/../$crate"   # where cargo-fuzz looks for fuzz/
 seconds=${FUZZ_SECONDS:-300}
-targets=("$@")
+mapfile -t own < <(sed -n '/^\[\[bin\]\]/,/^path/s/^name = "\(.*\)"/\1/p' fuzz/Cargo.toml)
+targets=()
+for target in "${own[@]}"; do
+  if [ $# -eq 0 ] || [[ " $* " == *" $target "* ]]; then targets+=("$target"); fi
+done
 if [ ${#targets[@]} -eq 0 ]; then
-  mapfile -t targets < <(sed -n '/^\[\[bin\]\]/,/^path/s/^name = "\(.*\)"/\1/p' fuzz/Cargo.toml)
+  echo "$crate: none of its fuzz targets (${own[*]}) was named"
+  exit 0
 fi
 export RUSTC_BOOTSTRAP=1
 # shellcheck disable=SC2086

@@ -125,7 +125,7 @@ impl AddressRules {
             (METADATA_API_VAR, "the Lambda metadata API"),
         ] {
             if let Some(value) = env.non_empty(var) {
-                let (ip, port) = host_port(value.trim()).ok_or_else(|| {
+                let (ip, port) = host_port(&value).ok_or_else(|| {
                     SettingsError::new(var, format!("{value:?} is not host:port"))
                 })?;
                 endpoints.push(Endpoint { ip, port, what });

@@ -610,7 +610,7 @@ async fn a_hung_blackbox_is_a_504_within_the_scrape_timeout_and_is_replaced(harn
 /// The handler's own 503 for a missing extension is unit-tested in the handler.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_extension_fails_that_invoke_and_a_new_environment_serves_the_next() {
-    let layer = Function::start(Harness::SANDBOX, &[]).await;
+    let layer = Function::start(Harness::SANDBOX_WITH_LAYER_BLACKBOX, &[]).await;
     assert_eq!(layer.probe("127.0.0.1:1", "tcp_connect").await.status, 200);
     layer.wait_for_reports(1).await;
     let extension: Vec<i32> = layer

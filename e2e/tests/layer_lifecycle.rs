@@ -324,7 +324,7 @@ async fn shutdown_stops_blackbox_and_leaves_no_process(harness: Harness) {
 /// had to be killed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_extension_exits_well_before_the_shutdown_deadline_in_the_sandbox() {
-    let layer = Function::start(Harness::SANDBOX, &[]).await;
+    let layer = Function::start(Harness::SANDBOX_WITH_LAYER_BLACKBOX, &[]).await;
     let answer = layer.probe("127.0.0.1:1", "tcp_connect").await;
     assert_eq!(answer.status, 200);
     let blackbox = layer.blackbox_pids();

@@ -89,7 +89,7 @@ impl Settings {
         };
 
         let ready_timeout = match env.non_empty(READY_TIMEOUT_VAR) {
-            Some(ms) => parse_ready_timeout(ms.trim())?,
+            Some(ms) => parse_ready_timeout(&ms)?,
             None => Duration::from_millis(DEFAULT_READY_TIMEOUT_MS),
         };
 
@@ -201,6 +201,23 @@ mod tests {
             task_config,
             "nameserver 169.254.78.1\n",
         )
+    }
+
+    #[test]
+    fn a_path_is_read_without_the_spaces_around_it() {
+        let s = settings(
+            &[
+                (BINARY_VAR, " /usr/bin/prometheus-blackbox-exporter\n"),
+                (READY_TIMEOUT_VAR, " 700 "),
+            ],
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            s.binary,
+            PathBuf::from("/usr/bin/prometheus-blackbox-exporter")
+        );
+        assert_eq!(s.ready_timeout, Duration::from_millis(700));
     }
 
     #[test]

@@ -52,6 +52,8 @@ pub async fn serve(proxy: Proxy, push: Option<PushMode>) -> Result<(), lambda_ht
                     malformed.response()
                 }
                 Ok(()) => {
+                    // lambda_http's Adapter also set X-Amzn-Trace-Id from the context; no
+                    // header but Accept and User-Agent reaches blackbox, so it is left out.
                     let request = Request::from(request).with_lambda_context(context);
                     proxy.handle(request).await
                 }

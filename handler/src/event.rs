@@ -120,8 +120,6 @@ impl EventParts<'_> {
 }
 
 impl MalformedEvent {
-    /// The 400 in the shape the event's origin expects, as lambda_http would have built
-    /// it from a `Response`.
     /// The 400 that says which part of the event is malformed.
     pub fn response(&self) -> Response<Body> {
         crate::proxy::text_response(StatusCode::BAD_REQUEST, &self.to_string())

@@ -14,5 +14,5 @@ pub mod runtime_api;
 pub mod settings;
 
 pub use dispatch::serve;
-pub use proxy::{text_response, upstream_timeout, Proxy};
+pub use proxy::{upstream_timeout, Proxy};
 pub use runtime_api::report_init_error;

@@ -170,6 +170,29 @@ fn http_answer(answer: BlackboxAnswer) -> Response<Body> {
 mod tests {
     use super::*;
 
+    /// Text when it is UTF-8, whatever the content type says; the exact bytes otherwise.
+    #[test]
+    fn blackbox_s_bytes_go_back_as_they_came() {
+        let answer = |body: &[u8], content_type: &'static str| {
+            http_answer(BlackboxAnswer {
+                status: StatusCode::OK,
+                content_type: Some(HeaderValue::from_static(content_type)),
+                body: body.to_vec().into(),
+            })
+        };
+        let metrics = answer(
+            b"probe_success 1\n",
+            "text/plain; version=0.0.4; charset=utf-8",
+        );
+        assert_eq!(metrics.body(), &Body::Text("probe_success 1\n".into()));
+        assert_eq!(
+            metrics.headers()[header::CONTENT_TYPE],
+            "text/plain; version=0.0.4; charset=utf-8"
+        );
+        let latin1 = answer(b"caf\xe9", "text/plain; charset=iso-8859-1");
+        assert_eq!(latin1.body(), &Body::Binary(b"caf\xe9".to_vec()));
+    }
+
     #[test]
     fn an_error_is_a_plain_text_one_line_answer() {
         let error = BlackboxError::Unreachable {

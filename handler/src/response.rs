@@ -55,7 +55,11 @@ impl OriginResponse {
             RequestOrigin::Alb => {
                 let mut response = AlbTargetGroupResponse::default();
                 response.status_code = status_code;
-                response.status_description = Some(parts.status.to_string());
+                response.status_description = Some(format!(
+                    "{} {}",
+                    parts.status.as_u16(),
+                    parts.status.canonical_reason().unwrap_or_default()
+                ));
                 response.is_base64_encoded = is_base64_encoded;
                 response.headers = headers.clone();
                 response.multi_value_headers = headers;

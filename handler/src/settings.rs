@@ -47,7 +47,10 @@ pub(crate) fn test_settings(vars: &[(&str, &str)]) -> Result<HandlerSettings, Se
     let files = [
         ("/run/token", "s3cret-token\n"),
         ("/run/empty", "\n"),
-        lambda_blackbox_probe::settings::LAYER_CONFIG_FOR_TESTS,
+        (
+            "/opt/blackbox/blackbox.yml",
+            include_str!("../../layer/blackbox/blackbox.yml"),
+        ),
     ];
     HandlerSettings::from_environment(&Environment::from_pairs(vars, &files), Path::new("/opt"))
 }

@@ -18,12 +18,6 @@ pub enum TargetRefusal {
 }
 
 impl TargetRefusal {
-    pub fn reason(&self) -> &str {
-        match self {
-            TargetRefusal::Unreadable(reason) | TargetRefusal::Denied(reason) => reason,
-        }
-    }
-
     pub fn into_reason(self) -> String {
         match self {
             TargetRefusal::Unreadable(reason) | TargetRefusal::Denied(reason) => reason,
@@ -47,6 +41,24 @@ pub fn admit_target(
         .check_readings(&readings)
         .map_err(|denied| TargetRefusal::Denied(denied.to_string()))?;
     Ok(readings)
+}
+
+/// What a query asks to probe, as blackbox reads it: the first `target` with the first
+/// `module`, admitted; `None` when it names no target.
+pub fn admit_params(
+    settings: &ProbeSettings,
+    params: &[(String, String)],
+) -> Result<Option<Vec<Reading>>, TargetRefusal> {
+    let first = |key: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    match first("target") {
+        None => Ok(None),
+        Some(target) => admit_target(settings, target, first("module")).map(Some),
+    }
 }
 
 /// The second look at each host name a prober would dial: every address it resolves
@@ -133,4 +145,76 @@ pub fn one_line(s: &str) -> String {
         out.push('…');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target_reading::query_params;
+    use lambda_blackbox_contract::Environment;
+    use std::path::Path;
+
+    fn settings_with(vars: &[(&str, &str)]) -> ProbeSettings {
+        let files = [(
+            "/opt/blackbox/blackbox.yml",
+            include_str!("../../layer/blackbox/blackbox.yml"),
+        )];
+        let mut vars = vars.to_vec();
+        vars.push(("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"));
+        let env = Environment::from_pairs(&vars, &files);
+        ProbeSettings::from_environment(&env, Path::new("/opt")).unwrap()
+    }
+
+    fn settings() -> ProbeSettings {
+        settings_with(&[])
+    }
+
+    fn admitted(query: &str) -> Result<Option<Vec<String>>, TargetRefusal> {
+        let readings = admit_params(&settings(), &query_params(query))?;
+        Ok(readings.map(|r| {
+            r.iter()
+                .map(|r| format!("{} {}", r.prober, r.dials))
+                .collect()
+        }))
+    }
+
+    #[test]
+    fn the_first_target_and_module_are_the_ones_judged() {
+        assert_eq!(admitted("module=http_2xx"), Ok(None));
+        assert_eq!(
+            admitted("target=example.com:443&module=tcp_connect&target=127.0.0.1:22"),
+            Ok(Some(vec!["tcp example.com:443".to_string()]))
+        );
+        assert_eq!(
+            admitted("target=127.0.0.1:22&module=tcp_connect&target=example.com:443"),
+            Err(TargetRefusal::Denied(
+                "target 127.0.0.1:22 is not allowed: it is loopback".into()
+            ))
+        );
+        assert!(matches!(
+            admitted("target=http://[::1&module=http_2xx"),
+            Err(TargetRefusal::Unreadable(reason)) if reason.starts_with("target \"http://[::1\" is not usable")
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_name_is_judged_again_by_what_it_resolves_to() {
+        // Listed by name, so only its addresses (from /etc/hosts: no query leaves) can refuse it.
+        let settings = settings_with(&[("BLACKBOX_ALLOWED_TARGETS", "localhost")]);
+        let readings = admit_target(&settings, "localhost:9100", Some("tcp_connect")).unwrap();
+        let refusal = check_resolved(&settings, &readings, Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&refusal, TargetRefusal::Denied(reason) if reason.contains("loopback")),
+            "{refusal:?}"
+        );
+    }
+
+    #[test]
+    fn a_reason_is_one_short_line() {
+        assert_eq!(one_line("a\nb\tc"), "a?b?c");
+        let long = "x".repeat(300);
+        assert_eq!(one_line(&long).chars().count(), 201);
+    }
 }

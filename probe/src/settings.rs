@@ -60,19 +60,19 @@ fn read_modules(env: &Environment, layer_root: &Path) -> Result<BlackboxModules,
         .map_err(|e| invalid(CONFIG_VAR, format!("{path} is not a blackbox config: {e}")))
 }
 
-/// The layer's own blackbox.yml, as a test's file system holds it at /opt.
-pub const LAYER_CONFIG_FOR_TESTS: (&str, &str) = (
-    "/opt/blackbox/blackbox.yml",
-    include_str!("../../layer/blackbox/blackbox.yml"),
-);
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use lambda_blackbox_address_rules::ALLOWED_TARGETS_VAR;
 
     fn settings(vars: &[(&str, &str)]) -> Result<ProbeSettings, SettingsError> {
-        let files = [LAYER_CONFIG_FOR_TESTS, ("/run/token", "s3cret-token\n")];
+        let files = [
+            (
+                "/opt/blackbox/blackbox.yml",
+                include_str!("../../layer/blackbox/blackbox.yml"),
+            ),
+            ("/run/token", "s3cret-token\n"),
+        ];
         ProbeSettings::from_environment(&Environment::from_pairs(vars, &files), Path::new("/opt"))
     }
 

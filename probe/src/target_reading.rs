@@ -12,7 +12,7 @@ use std::net::IpAddr;
 
 pub use go_url::go_split_host_port;
 use go_url::{go_scheme, GoUrl};
-pub use go_url::{percent_decode_bytes, query_params, query_unescape};
+pub use go_url::{query_params, query_unescape};
 pub use host_forms::{canonical_ip, normalise_host, parse_inet_aton};
 
 mod go_url;

@@ -4,12 +4,12 @@
 //! only when the write failed, so that Lambda's retries of an asynchronous invoke and its
 //! dead-letter queue see exactly the runs whose results are lost.
 
-pub mod exposition;
-pub mod probes;
-pub mod remote_write;
+mod exposition;
+mod probes;
+mod remote_write;
 pub mod settings;
-pub mod sigv4;
-pub mod writer;
+mod sigv4;
+mod writer;
 
 use std::time::{Duration, Instant};
 

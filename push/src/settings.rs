@@ -356,6 +356,26 @@ mod tests {
         vars
     }
 
+    /// As every setting is read: a console that keeps a trailing newline breaks no signature.
+    #[test]
+    fn the_credentials_are_read_without_the_spaces_around_them() {
+        let mut vars: Vec<(&str, &str)> = BASE[..2].to_vec();
+        vars.extend([
+            ("BLACKBOX_REMOTE_WRITE_AUTH", "sigv4"),
+            ("AWS_ACCESS_KEY_ID", " ASIAEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "s3cret-key\n"),
+            ("AWS_SESSION_TOKEN", " s3cret-session "),
+        ]);
+        let auth = read(&vars).unwrap().unwrap().auth;
+        assert_eq!(
+            auth,
+            RemoteWriteAuth::SigV4 {
+                region: "eu-west-1".into(),
+                credentials: credentials(),
+            }
+        );
+    }
+
     #[test]
     fn without_a_url_there_is_no_push_mode() {
         assert_eq!(read(&[("AWS_REGION", "eu-west-1")]), Ok(None));

@@ -16,7 +16,7 @@ use super::settings::AwsCredentials;
 pub const SERVICE: &str = "aps";
 
 /// The headers that sign a POST of `body` to `url` carrying `headers`: `Authorization`,
-/// `X-Amz-Date`, and `X-Amz-Security-Secret` with a session token (a role's credentials).
+/// `X-Amz-Date`, and `X-Amz-Security-Token` with a session token (a role's credentials).
 pub fn sign(
     url: &Url,
     headers: &HeaderMap,

@@ -202,7 +202,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
 
-        // The URI `Upstream::forward` sends: it must parse, or an admitted request would be
+        // The URI `BlackboxClient::forward` sends: it must parse, or an admitted request would be
         // answered 502 "is not a URI".
         let path_and_query = if query.is_empty() && request.uri().query().is_none() {
             path.clone()

@@ -5,7 +5,7 @@
 //! The input's first byte picks a module (from the layer's blackbox.yml plus grpc,
 //! grpc_tls, http3, dot, ws, a module the handler cannot read, an unknown one) and where
 //! its `module=` goes; the rest is a query string, and also a target (escaped into
-//! `target=…`). Each query's first target goes through `admission::admit_target` under three policies (default,
+//! `target=…`). Each query goes through `admission::admit_params` (as the gate reads it) under three policies (default,
 //! BLACKBOX_DENY_PRIVATE=true, an allow list), AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001 and
 //! blackbox on 127.0.0.1:9115. Nothing may panic, and:
 //! - where admission admits a target, every dial the Go model finds for it (blackbox 0.25
@@ -36,7 +36,7 @@ use std::sync::LazyLock;
 
 use go_model::{go_get, go_parse_query, query_escape, DialHost, DialPort, GoProber, Release};
 use lambda_blackbox_contract::Environment;
-use lambda_blackbox_probe::admission::{admit_target, TargetRefusal};
+use lambda_blackbox_probe::admission::admit_params;
 use lambda_blackbox_probe::target_policy::AllowEntry;
 use lambda_blackbox_probe::target_reading::{
     normalise_host, parse_inet_aton, query_params, read_target, Host, Prober, Reading, TargetHost,
@@ -125,22 +125,6 @@ fn settings(vars: &[(&str, &str)]) -> ProbeSettings {
     let config = format!("{LAYER_CONFIG}{MORE_MODULES}");
     let env = Environment::from_pairs(&vars, &[("/opt/blackbox/blackbox.yml", &config)]);
     ProbeSettings::from_environment(&env, Path::new("/opt")).expect("the fuzz settings are valid")
-}
-
-/// What a scrape's query asks to probe, as the bootstrap's gate admits it: the first
-/// `target` and `module`, as blackbox reads them; `None` without a target.
-fn admit(settings: &ProbeSettings, query: &str) -> Result<Option<Vec<Reading>>, TargetRefusal> {
-    let params = query_params(query);
-    let first = |key: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    };
-    match first("target") {
-        None => Ok(None),
-        Some(target) => admit_target(settings, target, first("module")).map(Some),
-    }
 }
 
 static POLICIES: LazyLock<[(Kind, ProbeSettings); 3]> = LazyLock::new(|| {
@@ -271,7 +255,7 @@ fn check_dials(kind: Kind, query: &str, readings: &[Reading]) {
 
 fn admit_and_check(query: &str) {
     for (kind, settings) in POLICIES.iter() {
-        let admitted = admit(settings, query);
+        let admitted = admit_params(settings, &query_params(query));
         if *EXPLAIN {
             match &admitted {
                 Ok(Some(r)) => {

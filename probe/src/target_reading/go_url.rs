@@ -116,7 +116,7 @@ pub fn query_unescape(s: &str) -> Option<String> {
 /// Decodes %XX escapes (and `+` as a space when `plus_is_space`, as in a query), or
 /// `None` for an escape that is not `%` and two hex digits: Go refuses those, and a decoder
 /// that read them differently would judge a different target than blackbox probes.
-pub fn percent_decode_bytes(s: &str, plus_is_space: bool) -> Option<Vec<u8>> {
+pub(crate) fn percent_decode_bytes(s: &str, plus_is_space: bool) -> Option<Vec<u8>> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -259,3 +259,20 @@ fn inet_aton_forms() {
         );
     }
 }
+
+#[test]
+fn the_query_is_read_as_go_reads_it() {
+    let params = query_params("target=a%2Fb+c&bad=%zz&semi=1;2&&module=x&target=second&flag");
+    assert_eq!(
+        params,
+        [
+            ("target".to_string(), "a/b c".to_string()),
+            ("module".to_string(), "x".to_string()),
+            ("target".to_string(), "second".to_string()),
+            ("flag".to_string(), String::new()),
+        ]
+    );
+    for bad in ["%+9", "%-1", "%1", "%", "%g0", "%0g"] {
+        assert!(query_unescape(bad).is_none(), "{bad}");
+    }
+}

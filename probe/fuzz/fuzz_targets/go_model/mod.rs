@@ -1,6 +1,6 @@
 //! What blackbox_exporter dials for a probe target, modelled from its Go sources and
 //! Go's standard library, and written without looking at the handler's reading of it
-//! (handler/src/target_reading.rs): this is the oracle the handler is checked against.
+//! (probe/src/target_reading.rs): this is the oracle the handler is checked against.
 //!
 //! Everything works on bytes, as Go strings do. Sources (blackbox at v0.25.0, which the
 //! layer pins, v0.28.0 and its main branch, `git show <rev>:prober/<file>`):
