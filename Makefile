@@ -150,12 +150,15 @@ fleet-urls:
 
 .PHONY: bench prometheus-config
 # It measures the x86_64 layer zip, unzipped: the static musl binaries that ship.
+# BENCH_BASELINE_REV=<rev> also runs that revision's extension and bootstrap beside ours.
 bench: test-layers
 	$(CARGO) build --release --locked -p lambda-blackbox-bench
 	test -x $(ADAPTER_BIN) || $(CARGO) install lambda_web_adapter --locked --root $(ADAPTER_ROOT)
 	command -v zip >/dev/null || apt-get install -y -qq zip
 	python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install -q matplotlib
-	$(RELEASE_DIR)/lambda-blackbox-bench --layer $(ZIP_TEST_DIR)/x86_64 --adapter $(ADAPTER_BIN) $(BENCH_ARGS)
+	$(if $(BENCH_BASELINE_REV),scripts/baseline-layer.sh $(BENCH_BASELINE_REV) target/bench-baseline)
+	$(RELEASE_DIR)/lambda-blackbox-bench --layer $(ZIP_TEST_DIR)/x86_64 --adapter $(ADAPTER_BIN) \
+	  $(if $(BENCH_BASELINE_REV),--baseline target/bench-baseline/$(BENCH_BASELINE_REV)) $(BENCH_ARGS)
 	python3 bench/plot.py target/bench/samples.json bench/warm-latency.png
 
 # The Prometheus scrape config for Function URLs in many regions, e.g.

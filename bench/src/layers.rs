@@ -47,6 +47,9 @@ pub struct Layers {
     pub trivial_ext: PathBuf,
     pub sleep: PathBuf,
     pub adapter: Option<PathBuf>,
+    /// Our layer with another build's extension and bootstrap (`--baseline`): the same
+    /// blackbox and config, so that only our two binaries differ.
+    pub baseline: Option<PathBuf>,
 }
 
 fn copy_exec(from: &Path, to: &Path) -> anyhow::Result<()> {
@@ -88,6 +91,7 @@ pub fn build(
     ours: &Path,
     trivial_bootstrap: &Path,
     adapter: Option<&Path>,
+    baseline: Option<&Path>,
 ) -> anyhow::Result<Layers> {
     ensure!(
         ours.join("extensions/blackbox-extension").is_file() && ours.join("bootstrap").is_file(),
@@ -118,11 +122,28 @@ pub fn build(
         }
         None => None,
     };
+    let baseline = match baseline {
+        Some(other) => {
+            let dir = work.join("baseline");
+            blackbox_files(ours, &dir)?;
+            for binary in ["bootstrap", "extensions/blackbox-extension"] {
+                ensure!(
+                    other.join(binary).is_file(),
+                    "--baseline {}: no {binary} (give an unzipped layer)",
+                    other.display()
+                );
+                copy_exec(&other.join(binary), &dir.join(binary))?;
+            }
+            Some(dir)
+        }
+        None => None,
+    };
     Ok(Layers {
         ours: ours.to_path_buf(),
         trivial,
         trivial_ext,
         sleep,
         adapter,
+        baseline,
     })
 }

@@ -20,6 +20,7 @@ use measure::Bench;
 struct Args {
     layer: PathBuf,
     adapter: Option<PathBuf>,
+    baseline: Option<PathBuf>,
     trivial: PathBuf,
     cold: usize,
     warm: usize,
@@ -37,6 +38,7 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut a = Args {
         layer: PathBuf::from("target/layer"),
         adapter: None,
+        baseline: None,
         trivial: exe_dir.join("bench-trivial-bootstrap"),
         cold: 30,
         warm: 1000,
@@ -54,6 +56,10 @@ fn parse_args() -> anyhow::Result<Args> {
                 a.adapter = Some(value()?.into()).filter(|p: &PathBuf| !p.as_os_str().is_empty())
             }
             "--trivial" => a.trivial = value()?.into(),
+            "--baseline" => {
+                let dir: PathBuf = value()?.into();
+                a.baseline = (!dir.as_os_str().is_empty()).then_some(dir);
+            }
             "--cold" => a.cold = value()?.parse().context("--cold")?,
             "--warm" => a.warm = value()?.parse().context("--warm")?,
             "--warmup" => a.warmup = value()?.parse().context("--warmup")?,
@@ -159,8 +165,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         &layer,
         &args.trivial,
         args.adapter.as_deref(),
+        args.baseline.as_deref(),
     )?;
     let adapter_layer = layers.adapter.clone();
+    let baseline_layer = layers.baseline.clone();
     let bench = Bench {
         layers,
         token: format!("bench-{}", std::process::id()),
@@ -178,7 +186,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         eprintln!("bench: {} push runs per target count", args.push_runs);
         push::push_runs(&bench, args.push_runs).await?
     };
-    let sizes = report::sizes(&layer, adapter_layer.as_deref(), &work.join("zip"))?;
+    let sizes = report::sizes(
+        &layer,
+        adapter_layer.as_deref(),
+        baseline_layer.as_deref(),
+        &work.join("zip"),
+    )?;
 
     machine.load_average_at_end = loadavg();
     let results = report::results(machine, &cold, &warm, push, sizes);

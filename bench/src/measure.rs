@@ -30,6 +30,8 @@ pub enum Function {
     Sleep,
     /// AWS Lambda Web Adapter with blackbox as the web app.
     Adapter,
+    /// Our layer with another build's two binaries (`--baseline`): what a change costs.
+    Baseline,
 }
 
 impl Function {
@@ -41,6 +43,7 @@ impl Function {
             Function::TrivialExt => "trivial_ext",
             Function::Sleep => "sleep",
             Function::Adapter => "adapter",
+            Function::Baseline => "baseline",
         }
     }
 }
@@ -59,7 +62,11 @@ pub struct Running {
 
 impl Bench {
     pub fn has(&self, f: Function) -> bool {
-        f != Function::Adapter || self.layers.adapter.is_some()
+        match f {
+            Function::Adapter => self.layers.adapter.is_some(),
+            Function::Baseline => self.layers.baseline.is_some(),
+            _ => true,
+        }
     }
 
     pub fn config(&self, f: Function, freeze: bool) -> (SandboxConfig, Option<SocketAddr>) {
@@ -71,19 +78,20 @@ impl Bench {
             Function::TrivialExt => &self.layers.trivial_ext,
             Function::Sleep => &self.layers.sleep,
             Function::Adapter => self.layers.adapter.as_ref().expect("the adapter layer"),
+            Function::Baseline => self.layers.baseline.as_ref().expect("the baseline layer"),
         };
         let mut c = SandboxConfig::new(layer);
         c.function_url_addr = Some(([127, 0, 0, 1], 0).into());
         c.echo_logs = std::env::var_os("BENCH_ECHO").is_some();
         c.freeze = freeze;
         let env: Vec<(&str, String)> = match f {
-            Function::Ours | Function::OursUnguarded => vec![
+            Function::Ours | Function::OursUnguarded | Function::Baseline => vec![
                 ("BLACKBOX_LISTEN_ADDRESS", bb_addr.to_string()),
                 ("BLACKBOX_ALLOWED_TARGETS", "127.0.0.1".into()),
                 ("BLACKBOX_AUTH_TOKEN", self.token.clone()),
                 (
                     "BLACKBOX_CONNECT_GUARD",
-                    if f == Function::Ours {
+                    if f != Function::OursUnguarded {
                         "required"
                     } else {
                         "off"
@@ -183,6 +191,7 @@ pub async fn cold_starts(bench: &Bench, rounds: usize) -> anyhow::Result<Cold> {
         Function::TrivialExt,
         Function::Adapter,
         Function::Sleep,
+        Function::Baseline,
     ] {
         if bench.has(f) {
             variants.push(V::F(f));
@@ -271,10 +280,14 @@ pub fn vm_hwm_kib(pid: i32) -> Option<u64> {
 fn role(f: Function, comm: &str) -> String {
     match (f, comm) {
         (_, c) if c.starts_with("blackbox_export") => "blackbox_exporter".into(),
-        (Function::Ours | Function::OursUnguarded, c) if c.starts_with("blackbox-extens") => {
+        (Function::Ours | Function::OursUnguarded | Function::Baseline, c)
+            if c.starts_with("blackbox-extens") =>
+        {
             "extension".into()
         }
-        (Function::Ours | Function::OursUnguarded, "bootstrap") => "handler".into(),
+        (Function::Ours | Function::OursUnguarded | Function::Baseline, "bootstrap") => {
+            "handler".into()
+        }
         (Function::Adapter, "lambda-adapter") => "lambda-adapter".into(),
         (Function::Sleep, "bootstrap") => "bash runtime".into(),
         (Function::Trivial | Function::TrivialExt, "bootstrap") => "trivial runtime".into(),
@@ -306,6 +319,7 @@ pub async fn warm_probes(bench: &Bench, probes: usize, warmup: usize) -> anyhow:
         ("trivial", Function::Trivial, false),
         ("adapter", Function::Adapter, false),
         ("sleep", Function::Sleep, false),
+        ("baseline", Function::Baseline, false),
     ] {
         if bench.has(f) {
             running.push((key, bench.start(f, freeze).await?.0));

@@ -26,6 +26,16 @@ pub struct Sizes {
     pub layer_zipped: u64,
     pub adapter: Option<u64>,
     pub adapter_zipped: Option<u64>,
+    /// The `--baseline` build's extension and bootstrap, as `extension`, `handler` and
+    /// `ours_zipped` are measured.
+    pub baseline: Option<BaselineSizes>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BaselineSizes {
+    pub extension: u64,
+    pub handler: u64,
+    pub ours_zipped: u64,
 }
 
 fn size(p: &Path) -> anyhow::Result<u64> {
@@ -48,7 +58,12 @@ fn zipped(dir: &Path, files: &[&str], out: &Path) -> anyhow::Result<u64> {
     size(out)
 }
 
-pub fn sizes(layer: &Path, adapter_layer: Option<&Path>, work: &Path) -> anyhow::Result<Sizes> {
+pub fn sizes(
+    layer: &Path,
+    adapter_layer: Option<&Path>,
+    baseline_layer: Option<&Path>,
+    work: &Path,
+) -> anyhow::Result<Sizes> {
     std::fs::create_dir_all(work)?;
     let work = work.canonicalize()?;
     let (adapter, adapter_zipped) = match adapter_layer {
@@ -61,6 +76,18 @@ pub fn sizes(layer: &Path, adapter_layer: Option<&Path>, work: &Path) -> anyhow:
             )?),
         ),
         None => (None, None),
+    };
+    let baseline = match baseline_layer {
+        Some(dir) => Some(BaselineSizes {
+            extension: size(&dir.join("extensions/blackbox-extension"))?,
+            handler: size(&dir.join("bootstrap"))?,
+            ours_zipped: zipped(
+                dir,
+                &["extensions/blackbox-extension", "bootstrap"],
+                &work.join("baseline.zip"),
+            )?,
+        }),
+        None => None,
     };
     Ok(Sizes {
         extension: size(&layer.join("extensions/blackbox-extension"))?,
@@ -80,6 +107,7 @@ pub fn sizes(layer: &Path, adapter_layer: Option<&Path>, work: &Path) -> anyhow:
         layer_zipped: zipped(layer, &["."], &work.join("layer.zip"))?,
         adapter,
         adapter_zipped,
+        baseline,
     })
 }
 

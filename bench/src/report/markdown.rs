@@ -7,7 +7,7 @@ use super::{
     PRICE_SCHEDULER_PER_MILLION, PRICE_X86_GB_S, PUSH_RUNS_PER_MONTH,
 };
 
-const COLD_NAMES: [(&str, &str); 7] = [
+const COLD_NAMES: [(&str, &str); 8] = [
     (
         "blackbox",
         "blackbox_exporter alone (exec → `Listening on`)",
@@ -30,9 +30,13 @@ const COLD_NAMES: [(&str, &str); 7] = [
     ),
     ("adapter", "AWS Lambda Web Adapter + blackbox"),
     ("sleep", "bash bootstrap: blackbox & + `sleep 0.1`"),
+    (
+        "baseline",
+        "the baseline build (`--baseline`): its extension and bootstrap in this layer",
+    ),
 ];
 
-const WARM_NAMES: [(&str, &str); 7] = [
+const WARM_NAMES: [(&str, &str); 8] = [
     ("direct", "straight to blackbox (no Lambda)"),
     ("ours", "**lambda-blackbox** via the Function URL"),
     (
@@ -49,6 +53,7 @@ const WARM_NAMES: [(&str, &str); 7] = [
         "ours_frozen",
         "lambda-blackbox, sandbox freezing between invokes",
     ),
+    ("baseline", "the baseline build via the Function URL"),
 ];
 
 fn ms(v: f64) -> String {

@@ -1,6 +1,7 @@
 //! The results of one `make bench` run: what was measured, the targets it is held to,
 //! and the two result files (`costs` for sizes and the bill, `markdown` for results.md).
 
+mod baseline;
 mod costs;
 mod guard;
 mod markdown;
@@ -264,6 +265,13 @@ pub fn results(
         }
     }
     targets.extend(guard::targets(cold, warm, &mut paired, &mut derived));
+    targets.extend(baseline::targets(
+        cold,
+        warm,
+        &sizes,
+        &mut paired,
+        &mut derived,
+    ));
     targets.push(Target {
         name: "size: our binaries zipped".into(),
         target: "≤ 2.5 MiB".into(),
