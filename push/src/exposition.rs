@@ -4,9 +4,8 @@
 //!
 //! Why protobuf and not the text format: blackbox speaks both, as every client_golang
 //! exporter does, and decoding it needs only prost, which the remote-write side uses
-//! anyway. The text-format parser it replaced (prometheus-parse) brought a regex engine
-//! that was a tenth of the bootstrap, paid in every scrape-mode function, and passed over
-//! lines it could not read where Prometheus fails the scrape.
+//! anyway; a text-format parser would bring a regex engine into the bootstrap, and would
+//! have to fail the scrape on a line it cannot read, as Prometheus does.
 
 use prost::Message;
 
