@@ -1,6 +1,6 @@
 //! lambda-blackbox's bootstrap: checks each event, lets a request through the gate to
-//! blackbox_exporter (the probe crate) and hands its answer back unchanged, or runs a
-//! scheduled push run (the push crate). `main` only wires these together.
+//! blackbox_exporter (the probe crate) and hands back its status, content type and body,
+//! or runs a scheduled push run (the push crate). `main` only wires these together.
 
 pub mod dispatch;
 pub mod error;
