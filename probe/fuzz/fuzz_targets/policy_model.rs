@@ -103,8 +103,26 @@ fn listed(ip: IpAddr, port: &DialPort) -> bool {
     any_port || (on_53 && *port == DialPort::Num(53))
 }
 
+/// The resolver's nameservers stay reachable on port 53 under every policy. The fuzz gives
+/// no resolv.conf, so they are Go's defaults: 127.0.0.1 and ::1.
+fn nameserver(ip: IpAddr, port: &DialPort) -> bool {
+    let default_nameserver = match ip {
+        IpAddr::V4(v4) => v4 == Ipv4Addr::LOCALHOST,
+        IpAddr::V6(v6) => v6 == Ipv6Addr::LOCALHOST,
+    };
+    default_nameserver && *port == DialPort::Num(53)
+}
+
+/// [`nameserver`] for a target's reading, whose port may be absent.
+pub(crate) fn nameserver_on(ip: IpAddr, port: Option<u16>) -> bool {
+    port.is_some_and(|p| nameserver(canonical(ip), &DialPort::Num(p)))
+}
+
 pub(crate) fn denied(kind: Kind, ip: IpAddr, port: &DialPort) -> Option<&'static str> {
     let ip = canonical(ip);
+    if nameserver(ip, port) {
+        return None;
+    }
     if local_service(ip, port) {
         return Some("the Runtime API's or blackbox's own listener");
     }

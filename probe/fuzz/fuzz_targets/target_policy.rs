@@ -43,7 +43,7 @@ use lambda_blackbox_probe::target_reading::{
 };
 use lambda_blackbox_probe::ProbeSettings;
 use libfuzzer_sys::fuzz_target;
-use policy_model::denied;
+use policy_model::{denied, nameserver_on};
 
 const LAYER_CONFIG: &str = include_str!("../../../layer/blackbox/blackbox.yml");
 
@@ -319,7 +319,7 @@ fn check_reading(text: &str, target: &TargetHost) {
                 IpAddr::V4(v4) => v4.is_loopback() || v4.octets()[0] == 0,
                 IpAddr::V6(v6) => v6.is_loopback() || v6.is_unspecified(),
             };
-            if loopback_or_unspecified {
+            if loopback_or_unspecified && !nameserver_on(*ip, target.port) {
                 assert!(
                     by_default.is_err(),
                     "{text:?} → {target}: admitted by default"
@@ -360,10 +360,12 @@ fn check_reading(text: &str, target: &TargetHost) {
         IpAddr::V4(Ipv4Addr::UNSPECIFIED),
     ];
     for ip in loopbacks {
-        assert!(
-            default.check_resolved(target, &[ip]).is_err(),
-            "{text:?} → {target} resolving to {ip}: admitted by default"
-        );
+        if !nameserver_on(ip, target.port) {
+            assert!(
+                default.check_resolved(target, &[ip]).is_err(),
+                "{text:?} → {target} resolving to {ip}: admitted by default"
+            );
+        }
         if target.port.is_none_or(|p| p == 9001 || p == 9115) {
             assert!(
                 listed.check_resolved(target, &[ip]).is_err(),
