@@ -85,7 +85,10 @@ impl<'a> Environment<'a> {
         {
             None | Some("") | Some("false") | Some("0") | Some("no") => Ok(false),
             Some("true") | Some("1") | Some("yes") => Ok(true),
-            Some(other) => Err(invalid(var, format!("{other:?} is not true or false"))),
+            Some(other) => Err(SettingsError::new(
+                var,
+                format!("{other:?} is not true or false"),
+            )),
         }
     }
 
@@ -103,25 +106,20 @@ impl<'a> Environment<'a> {
         file_var: &'static str,
     ) -> Result<Option<Secret>, SettingsError> {
         match (self.non_empty(value_var), self.non_empty(file_var)) {
-            (Some(_), Some(_)) => Err(invalid(
+            (Some(_), Some(_)) => Err(SettingsError::new(
                 file_var,
                 format!("set either {value_var} or {file_var}, not both"),
             )),
             (Some(secret), None) => kind.check(&secret, value_var).map(Some),
             (None, Some(path)) => {
-                let text = self
-                    .read_file(&path)
-                    .map_err(|e| invalid(file_var, format!("cannot read {path}: {e}")))?;
+                let text = self.read_file(&path).map_err(|e| {
+                    SettingsError::new(file_var, format!("cannot read {path}: {e}"))
+                })?;
                 kind.check(text.trim(), file_var).map(Some)
             }
             (None, None) => Ok(None),
         }
     }
-}
-
-/// The error for `var`: printed `VAR: reason`.
-pub fn invalid(var: &'static str, reason: impl Into<String>) -> SettingsError {
-    SettingsError::new(var, reason)
 }
 
 /// What a secret setting holds, which decides what it may contain.
@@ -136,13 +134,13 @@ pub enum SecretKind {
 impl SecretKind {
     fn check(self, secret: &str, var: &'static str) -> Result<Secret, SettingsError> {
         match self {
-            SecretKind::Token if secret.is_empty() => Err(invalid(var, "the token is empty")),
-            SecretKind::Token if !secret.bytes().all(|b| b.is_ascii_graphic()) => Err(invalid(
+            SecretKind::Token if secret.is_empty() => Err(SettingsError::new(var, "the token is empty")),
+            SecretKind::Token if !secret.bytes().all(|b| b.is_ascii_graphic()) => Err(SettingsError::new(
                 var,
                 "the token must be printable ASCII without spaces (it travels in an HTTP header)",
             )),
-            SecretKind::Password if secret.is_empty() => Err(invalid(var, "the password is empty")),
-            SecretKind::Password if secret.chars().any(char::is_control) => Err(invalid(
+            SecretKind::Password if secret.is_empty() => Err(SettingsError::new(var, "the password is empty")),
+            SecretKind::Password if secret.chars().any(char::is_control) => Err(SettingsError::new(
                 var,
                 "the password has a control character (a line break inside it?)",
             )),

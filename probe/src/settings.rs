@@ -4,7 +4,6 @@
 use std::path::Path;
 
 use lambda_blackbox_address_rules::{AddressRules, RESOLV_CONF};
-use lambda_blackbox_contract::environment::invalid;
 use lambda_blackbox_contract::{
     blackbox_config_path, Environment, ListenAddress, SettingsError, CONFIG_VAR,
     LISTEN_ADDRESS_VAR, TASK_CONFIG,
@@ -55,9 +54,10 @@ fn read_modules(env: &Environment, layer_root: &Path) -> Result<BlackboxModules,
     let path = path.display().to_string();
     let text = env
         .read_file(&path)
-        .map_err(|e| invalid(CONFIG_VAR, format!("cannot read {path}: {e}")))?;
-    BlackboxModules::from_yaml(&text)
-        .map_err(|e| invalid(CONFIG_VAR, format!("{path} is not a blackbox config: {e}")))
+        .map_err(|e| SettingsError::new(CONFIG_VAR, format!("cannot read {path}: {e}")))?;
+    BlackboxModules::from_yaml(&text).map_err(|e| {
+        SettingsError::new(CONFIG_VAR, format!("{path} is not a blackbox config: {e}"))
+    })
 }
 
 #[cfg(test)]

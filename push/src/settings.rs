@@ -5,7 +5,6 @@
 use lambda_blackbox_contract::targets_file::{parse_targets, Target};
 use url::Url;
 
-use lambda_blackbox_contract::environment::invalid;
 use lambda_blackbox_contract::{Environment, Secret, SecretKind, SettingsError};
 
 pub const REMOTE_WRITE_URL_VAR: &str = "BLACKBOX_REMOTE_WRITE_URL";
@@ -100,19 +99,25 @@ fn parse_labels(text: &str) -> Result<Vec<(String, String)>, SettingsError> {
     for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (name, value) = pair
             .split_once('=')
-            .ok_or_else(|| invalid(LABELS_VAR, format!("{pair:?} is not name=value")))?;
+            .ok_or_else(|| SettingsError::new(LABELS_VAR, format!("{pair:?} is not name=value")))?;
         let (name, value) = (name.trim(), value.trim());
         if !is_label_name(name) || name.starts_with("__") {
-            return Err(invalid(LABELS_VAR, format!("{name:?} is not a label name")));
+            return Err(SettingsError::new(
+                LABELS_VAR,
+                format!("{name:?} is not a label name"),
+            ));
         }
         if OWN_LABELS.contains(&name) {
-            return Err(invalid(
+            return Err(SettingsError::new(
                 LABELS_VAR,
                 format!("{name:?} is set by push mode itself (job, instance, module, region)"),
             ));
         }
         if labels.iter().any(|(n, _)| n == name) {
-            return Err(invalid(LABELS_VAR, format!("{name:?} is given twice")));
+            return Err(SettingsError::new(
+                LABELS_VAR,
+                format!("{name:?} is given twice"),
+            ));
         }
         labels.push((name.to_string(), value.to_string()));
     }
@@ -146,10 +151,10 @@ impl PushSettings {
             } else {
                 ""
             };
-            invalid(REMOTE_WRITE_URL_VAR, format!("not a URL: {e}{hint}"))
+            SettingsError::new(REMOTE_WRITE_URL_VAR, format!("not a URL: {e}{hint}"))
         })?;
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(invalid(
+            return Err(SettingsError::new(
                 REMOTE_WRITE_URL_VAR,
                 format!(
                     "put no credentials in the URL: use {REMOTE_WRITE_AUTH_VAR}=basic or bearer"
@@ -157,13 +162,13 @@ impl PushSettings {
             ));
         }
         if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
-            return Err(invalid(
+            return Err(SettingsError::new(
                 REMOTE_WRITE_URL_VAR,
                 format!("the scheme {:?} is not http or https", url.scheme()),
             ));
         }
         let region = non_empty(AWS_REGION_VAR).ok_or_else(|| {
-            invalid(
+            SettingsError::new(
                 AWS_REGION_VAR,
                 "is not set (Lambda sets it): push mode labels each series with it",
             )
@@ -177,24 +182,24 @@ impl PushSettings {
             },
             Some("bearer") => RemoteWriteAuth::Bearer(
                 env.secret(SecretKind::Token, TOKEN_VAR, TOKEN_FILE_VAR)?.ok_or_else(|| {
-                    invalid(TOKEN_VAR, format!("{REMOTE_WRITE_AUTH_VAR}=bearer needs {TOKEN_VAR} or {TOKEN_FILE_VAR}"))
+                    SettingsError::new(TOKEN_VAR, format!("{REMOTE_WRITE_AUTH_VAR}=bearer needs {TOKEN_VAR} or {TOKEN_FILE_VAR}"))
                 })?,
             ),
             Some("basic") => RemoteWriteAuth::Basic {
                 username: basic_username(non_empty(USERNAME_VAR))?,
                 password: env.secret(SecretKind::Password, PASSWORD_VAR, PASSWORD_FILE_VAR)?.ok_or_else(|| {
-                    invalid(PASSWORD_VAR, format!("{REMOTE_WRITE_AUTH_VAR}=basic needs {PASSWORD_VAR} or {PASSWORD_FILE_VAR}"))
+                    SettingsError::new(PASSWORD_VAR, format!("{REMOTE_WRITE_AUTH_VAR}=basic needs {PASSWORD_VAR} or {PASSWORD_FILE_VAR}"))
                 })?,
             },
             Some("none") => RemoteWriteAuth::None,
             Some(other) => {
-                return Err(invalid(
+                return Err(SettingsError::new(
                     REMOTE_WRITE_AUTH_VAR,
                     format!("{other:?} is not sigv4, bearer, basic or none"),
                 ))
             }
             None => {
-                return Err(invalid(
+                return Err(SettingsError::new(
                     REMOTE_WRITE_AUTH_VAR,
                     format!("is not set: with {REMOTE_WRITE_URL_VAR}, say how to authorise: sigv4, bearer, basic or none"),
                 ))
@@ -209,7 +214,7 @@ impl PushSettings {
                 .ok()
                 .filter(|n| (1..=MAX_CONCURRENCY).contains(n))
                 .ok_or_else(|| {
-                    invalid(
+                    SettingsError::new(
                         CONCURRENCY_VAR,
                         format!("{text:?} is not a whole number from 1 to {MAX_CONCURRENCY}"),
                     )
@@ -222,7 +227,7 @@ impl PushSettings {
                     .filter(|n| (5..=60).contains(n))
                     .map(std::time::Duration::from_secs)
                     .ok_or_else(|| {
-                        invalid(
+                        SettingsError::new(
                             EVERY_VAR,
                             format!(
                                 "{text:?} is not a number of seconds from 5s to 60s (e.g. 15s)"
@@ -249,23 +254,23 @@ impl PushSettings {
 fn targets_file(env: &Environment, path: &str) -> Result<Vec<Target>, SettingsError> {
     let text = env
         .read_file(path)
-        .map_err(|e| invalid(TARGETS_FILE_VAR, format!("cannot read {path}: {e}")))?;
-    let targets =
-        parse_targets(&text).map_err(|e| invalid(TARGETS_FILE_VAR, format!("{path}: {e}")))?;
+        .map_err(|e| SettingsError::new(TARGETS_FILE_VAR, format!("cannot read {path}: {e}")))?;
+    let targets = parse_targets(&text)
+        .map_err(|e| SettingsError::new(TARGETS_FILE_VAR, format!("{path}: {e}")))?;
     crate::refuse_twice(targets, |i| format!("{path}: entry {}", i + 1))
-        .map_err(|e| invalid(TARGETS_FILE_VAR, e))
+        .map_err(|e| SettingsError::new(TARGETS_FILE_VAR, e))
 }
 
 /// RFC 7617: the user name is what comes before the first colon of the decoded pair.
 fn basic_username(name: Option<String>) -> Result<String, SettingsError> {
     let name = name.map(|n| n.trim().to_string()).ok_or_else(|| {
-        invalid(
+        SettingsError::new(
             USERNAME_VAR,
             format!("{REMOTE_WRITE_AUTH_VAR}=basic needs a user name"),
         )
     })?;
     if name.contains(':') || name.chars().any(char::is_control) {
-        return Err(invalid(
+        return Err(SettingsError::new(
             USERNAME_VAR,
             format!("{name:?} cannot be a basic-auth user name: no colon, no control character"),
         ));
@@ -296,7 +301,7 @@ fn workspace_region(url: &Url) -> Option<String> {
 fn credentials(env: &Environment) -> Result<AwsCredentials, SettingsError> {
     let needed = |name: &'static str| {
         env.non_empty(name).ok_or_else(|| {
-            invalid(
+            SettingsError::new(
                 name,
                 format!("is not set: {REMOTE_WRITE_AUTH_VAR}=sigv4 signs with the function's credentials (Lambda sets them)"),
             )
