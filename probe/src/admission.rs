@@ -151,18 +151,11 @@ pub fn one_line(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::target_reading::query_params;
-    use lambda_blackbox_contract::Environment;
-    use std::path::Path;
 
     fn settings_with(vars: &[(&str, &str)]) -> ProbeSettings {
-        let files = [(
-            "/opt/blackbox/blackbox.yml",
-            include_str!("../../layer/blackbox/blackbox.yml"),
-        )];
         let mut vars = vars.to_vec();
         vars.push(("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"));
-        let env = Environment::from_pairs(&vars, &files);
-        ProbeSettings::from_environment(&env, Path::new("/opt")).unwrap()
+        crate::settings::test_settings(&vars).unwrap()
     }
 
     fn settings() -> ProbeSettings {

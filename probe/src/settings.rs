@@ -60,20 +60,27 @@ fn read_modules(env: &Environment, layer_root: &Path) -> Result<BlackboxModules,
     })
 }
 
+/// Settings for tests: `vars` as the environment, the layer's blackbox.yml at /opt, and a
+/// file that is not YAML (/run/token).
+#[cfg(test)]
+pub(crate) fn test_settings(vars: &[(&str, &str)]) -> Result<ProbeSettings, SettingsError> {
+    let files = [
+        (
+            "/opt/blackbox/blackbox.yml",
+            include_str!("../../layer/blackbox/blackbox.yml"),
+        ),
+        ("/run/token", "s3cret-token\n"),
+    ];
+    ProbeSettings::from_environment(&Environment::from_pairs(vars, &files), Path::new("/opt"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use lambda_blackbox_address_rules::ALLOWED_TARGETS_VAR;
 
     fn settings(vars: &[(&str, &str)]) -> Result<ProbeSettings, SettingsError> {
-        let files = [
-            (
-                "/opt/blackbox/blackbox.yml",
-                include_str!("../../layer/blackbox/blackbox.yml"),
-            ),
-            ("/run/token", "s3cret-token\n"),
-        ];
-        ProbeSettings::from_environment(&Environment::from_pairs(vars, &files), Path::new("/opt"))
+        test_settings(vars)
     }
 
     #[test]
